@@ -46,7 +46,7 @@ typedef enum butler_err {
 #define BUTLER_ERR_ENUM_(name, text) BUTLER_##name,
 	BUTLER_ERR_MAP(BUTLER_ERR_ENUM_)
 #undef BUTLER_ERR_ENUM_
-	BUTLER_ERR_COUNT_
+	    BUTLER_ERR_COUNT_
 } butler_err;
 
 /*

@@ -60,7 +60,7 @@ typedef void (*butler_destroy_fn)(void *msg);
  * thread.
  */
 typedef int (*butler_dispatch_fn)(butler_server *self, const void *handlers,
-				  void *user, unsigned kind, void *msg);
+    void *user, unsigned kind, void *msg);
 
 /*
  * butler_check_fn returns the name of the first message in `handlers` that
@@ -74,7 +74,8 @@ typedef const char *(*butler_check_fn)(const void *handlers);
  */
 typedef int (*butler_start_fn)(butler_server *self, void *user);
 
-/* butler_stop_fn is a server's on_stop: the last thing to run on its thread. */
+/* butler_stop_fn is a server's on_stop: the last thing to run on its thread.
+ */
 typedef void (*butler_stop_fn)(butler_server *self, void *user);
 
 /*
@@ -85,7 +86,7 @@ typedef void (*butler_stop_fn)(butler_server *self, void *user);
  * must move it out and set the field to NULL.
  */
 typedef void (*butler_reply_thunk)(butler_server *self, int status,
-				   void *reply, void (*cb)(void), void *user);
+    void *reply, void (*cb)(void), void *user);
 
 /* BUTLER_MSG_PROGRESS_LATEST: only the latest undelivered progress counts. */
 #define BUTLER_MSG_PROGRESS_LATEST 0x1u
@@ -102,7 +103,8 @@ typedef struct butler_msg_desc {
 
 /* butler_loop says who runs a server's loop. */
 typedef enum butler_loop {
-	BUTLER_LOOP_THREAD = 0,  /* butler starts a thread with a libevent loop */
+	BUTLER_LOOP_THREAD
+	= 0, /* butler starts a thread with a libevent loop */
 	BUTLER_LOOP_EXTERNAL = 1 /* the application's thread drains it */
 } butler_loop;
 
@@ -125,16 +127,16 @@ typedef struct butler_server_desc {
 	int block_timeout_ms;    /* BLOCK only: -1 waits until room or stop */
 	const unsigned *accepts; /* message indexes, n_accepts of them */
 	unsigned n_accepts;
-	size_t handlers_size;      /* sizeof the generated handler table */
-	butler_check_fn check;     /* completeness check of a handler table */
+	size_t handlers_size;  /* sizeof the generated handler table */
+	butler_check_fn check; /* completeness check of a handler table */
 	butler_dispatch_fn dispatch; /* the generated switch */
 } butler_server_desc;
 
 /* butler_spec is the descriptor table of one spec file. */
 typedef struct butler_spec {
-	unsigned abi;                     /* BUTLER_GEN_ABI when generated */
-	const char *app;                  /* the spec's app prefix */
-	const butler_msg_desc *messages;  /* n_messages of them */
+	unsigned abi;                    /* BUTLER_GEN_ABI when generated */
+	const char *app;                 /* the spec's app prefix */
+	const butler_msg_desc *messages; /* n_messages of them */
 	unsigned n_messages;
 	const butler_server_desc *servers; /* n_servers of them */
 	unsigned n_servers;

@@ -56,8 +56,8 @@ typedef enum butler_log_level {
  * of the hub's threads, concurrently, never on a send's fast path. `msg` is
  * valid only during the call.
  */
-typedef void (*butler_log_fn)(butler_log_level level, const char *msg,
-			      void *user);
+typedef void (*butler_log_fn)(
+    butler_log_level level, const char *msg, void *user);
 
 /*
  * butler_stats is a snapshot of one server's counters, summed over its
@@ -83,8 +83,8 @@ typedef struct butler_stats {
  * Returns BUTLER_EABI for a table of another generator ABI, BUTLER_EINVAL for
  * an inconsistent table, BUTLER_ENOMEM or BUTLER_ESYS. Any thread.
  */
-int butler_hub_new(butler_hub **out /* OUT: the new hub */,
-		   const butler_spec *spec);
+int butler_hub_new(
+    butler_hub **out /* OUT: the new hub */, const butler_spec *spec);
 
 /*
  * butler_hub_free stops the hub if it is running (BUTLER_STOP_DISCARD),
@@ -103,17 +103,16 @@ void butler_hub_free(butler_hub *hub);
  * returns BUTLER_ESTATE afterwards.
  */
 int butler_hub_set_handlers(butler_hub *hub, unsigned server,
-			    const void *handlers, size_t size,
-			    butler_start_fn on_start, butler_stop_fn on_stop,
-			    void *user);
+    const void *handlers, size_t size, butler_start_fn on_start,
+    butler_stop_fn on_stop, void *user);
 
 /*
  * butler_hub_set_log directs the hub's log messages to `fn` for levels up to
  * `max_level`. The default writes warnings and errors to stderr; fn NULL
  * silences the hub. Before butler_hub_start() only.
  */
-void butler_hub_set_log(butler_hub *hub, butler_log_fn fn,
-			butler_log_level max_level, void *user);
+void butler_hub_set_log(
+    butler_hub *hub, butler_log_fn fn, butler_log_level max_level, void *user);
 
 /*
  * butler_hub_start starts every threaded server (one thread each, named
@@ -155,7 +154,7 @@ int butler_hub_stop(butler_hub *hub, butler_stop_policy policy);
  * thread; lock-free unless the policy is BLOCK and the inbox is full.
  */
 int butler_send(butler_hub *hub, unsigned server, unsigned kind,
-		const void *msg, size_t size);
+    const void *msg, size_t size);
 
 /*
  * butler_send_timeout is butler_send() that waits up to timeout_ms (-1:
@@ -164,7 +163,7 @@ int butler_send(butler_hub *hub, unsigned server, unsigned kind,
  * Any thread.
  */
 int butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
-			const void *msg, size_t size, int timeout_ms);
+    const void *msg, size_t size, int timeout_ms);
 
 /*
  * butler_call sends request `msg` (kind `kind` of server `server`) and
@@ -180,9 +179,9 @@ int butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
  * app_call_S_M() functions call this.
  */
 int butler_call(butler_hub *hub, unsigned server, unsigned kind,
-		const void *msg, size_t size, int timeout_ms,
-		butler_reply_thunk thunk, void (*cb)(void), void *user,
-		uint64_t *id /* OUT: request id, may be NULL */);
+    const void *msg, size_t size, int timeout_ms, butler_reply_thunk thunk,
+    void (*cb)(void), void *user,
+    uint64_t *id /* OUT: request id, may be NULL */);
 
 /*
  * butler_reply answers the request that server `self` is handling now with
@@ -222,14 +221,23 @@ int butler_server_fd(butler_hub *hub, unsigned server);
  * butler_hub_start(). Call it from the one thread that owns the server.
  */
 int butler_server_drain(butler_hub *hub, unsigned server, unsigned max,
-			unsigned *handled /* OUT: may be NULL */);
+    unsigned *handled /* OUT: may be NULL */);
+
+/*
+ * butler_server_next_timeout returns how many milliseconds the owner of
+ * external-loop server `server` may sleep before it must call
+ * butler_server_drain() even if the fd stayed quiet (a request it made is
+ * due to time out), or -1 when nothing is due. Pass it as the poll timeout.
+ * The owning thread only.
+ */
+int butler_server_next_timeout(butler_hub *hub, unsigned server);
 
 /*
  * butler_server_stats fills *out with server `server`'s counters summed over
  * its instances. Any thread.
  */
-int butler_server_stats(butler_hub *hub, unsigned server,
-			butler_stats *out /* OUT */);
+int butler_server_stats(
+    butler_hub *hub, unsigned server, butler_stats *out /* OUT */);
 
 /*
  * butler_server_count returns the number of servers in the hub's spec.

@@ -1,0 +1,328 @@
+/*
+ * lane.c — single-producer single-consumer record queues, the identity of
+ * sending threads, and each thread's cache of its lanes.
+ *
+ * Why one lane per (sending thread, server instance): a queue shared by all
+ * senders makes every send fight for one cache line (a CAS or XCHG on the
+ * tail), and that line transfer is most of the cost of a send. With a lane
+ * per sender, a send writes only lines its own thread owns; the consumer
+ * reads them in batches. It also makes FIFO per producer trivial, and lets
+ * one flooding thread fill only its own lane.
+ *
+ * A lane is a chain of segments. The producer appends records to its
+ * segment and, when a record does not fit, links a new segment (the
+ * recycled spare if there is one). The consumer walks the chain and hands
+ * each finished segment back as the spare, so a steady flow allocates
+ * nothing.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- lanes ------------------------------------------------------------ */
+
+static struct butler__segment *
+segment_new(size_t cap)
+{
+	struct butler__segment *seg = malloc(sizeof *seg + cap);
+
+	if (seg == NULL)
+		return NULL;
+	atomic_init(&seg->next, NULL);
+	seg->cap = cap;
+	return seg;
+}
+
+struct butler__lane *
+butler__lane_new(struct butler__sender *sender, size_t seg_bytes)
+{
+	struct butler__lane *lane;
+	struct butler__segment *seg;
+
+	lane = aligned_alloc(BUTLER__CACHE_LINE,
+	    (sizeof *lane + BUTLER__CACHE_LINE - 1)
+	        & ~(size_t)(BUTLER__CACHE_LINE - 1));
+	if (lane == NULL)
+		return NULL;
+	seg = segment_new(seg_bytes);
+	if (seg == NULL) {
+		free(lane);
+		return NULL;
+	}
+	memset(lane, 0, sizeof *lane);
+	atomic_init(&lane->tail, 0);
+	atomic_init(&lane->scheduled, 0);
+	atomic_init(&lane->rejected, 0);
+	atomic_init(&lane->head, 0);
+	atomic_init(&lane->spare, NULL);
+	atomic_init(&lane->next, NULL);
+	lane->wseg = seg;
+	lane->rseg = seg;
+	lane->seg_bytes = seg_bytes;
+	lane->sender = sender;
+	atomic_fetch_add_explicit(&sender->refs, 1, memory_order_relaxed);
+	return lane;
+}
+
+void
+butler__lane_free(struct butler__lane *lane)
+{
+	struct butler__segment *seg, *next;
+
+	if (lane == NULL)
+		return;
+	for (seg = lane->rseg; seg != NULL; seg = next) {
+		next = atomic_load_explicit(&seg->next, memory_order_acquire);
+		free(seg);
+	}
+	free(atomic_load_explicit(&lane->spare, memory_order_acquire));
+	butler__sender_unref(lane->sender);
+	free(lane);
+}
+
+struct butler__rec *
+butler__lane_reserve(struct butler__lane *lane, size_t size)
+{
+	struct butler__segment *seg = lane->wseg, *fresh;
+
+	if (seg->cap - lane->woff >= size)
+		return (struct butler__rec *)(void *)(seg->data + lane->woff);
+
+	fresh = atomic_exchange_explicit(
+	    &lane->spare, NULL, memory_order_acquire);
+	if (fresh == NULL) {
+		fresh = segment_new(lane->seg_bytes);
+		if (fresh == NULL)
+			return NULL;
+	}
+	atomic_store_explicit(&fresh->next, NULL, memory_order_relaxed);
+	/* Mark the unused end so the consumer moves on; a segment ending
+	 * exactly at a record boundary needs no marker. */
+	if (seg->cap - lane->woff >= sizeof(struct butler__rec)) {
+		struct butler__rec *jump
+		    = (struct butler__rec *)(void *)(seg->data + lane->woff);
+		jump->size = 0;
+		jump->kind = 0;
+		jump->flags = BUTLER__REC_JUMP;
+	}
+	/* Release: the consumer follows `next` only after it has read a
+	 * tail that covers a record in `fresh`, but TSan and weakly ordered
+	 * CPUs both want the link itself published. */
+	atomic_store_explicit(&seg->next, fresh, memory_order_release);
+	lane->wseg = fresh;
+	lane->woff = 0;
+	return (struct butler__rec *)(void *)fresh->data;
+}
+
+struct butler__rec *
+butler__lane_front(struct butler__lane *lane)
+{
+	for (;;) {
+		struct butler__segment *seg = lane->rseg, *next, *old;
+		struct butler__rec *rec;
+
+		if (seg->cap - lane->roff >= sizeof(struct butler__rec)) {
+			rec = (struct butler__rec *)(void *)(seg->data
+			    + lane->roff);
+			if (!(rec->flags & BUTLER__REC_JUMP))
+				return rec;
+		}
+		next = atomic_load_explicit(&seg->next, memory_order_acquire);
+		lane->rseg = next;
+		lane->roff = 0;
+		/* The producer has left `seg` for good: offer it back. */
+		old = atomic_exchange_explicit(
+		    &lane->spare, seg, memory_order_acq_rel);
+		free(old);
+	}
+}
+
+/* ---- senders and the per-thread lane cache ---------------------------- */
+
+/*
+ * Each thread caches, per hub it sends to, an array of its lanes indexed by
+ * server instance, plus a round-robin cursor per spec server. A few hubs are
+ * cached; a hub is recognised by address and serial, so a new hub at a freed
+ * hub's address never inherits stale lanes. The cache is only a cache: on a
+ * miss the thread finds its lane in the channel's list (under the channel's
+ * lock) before creating one, which keeps one lane per pair and so FIFO.
+ */
+#define CACHE_WAYS 4
+
+struct lane_cache {
+	const struct butler_hub *hub;
+	uint64_t serial;
+	struct butler__lane **lanes; /* hub->n_inst entries */
+	unsigned *rr;                /* spec->n_servers entries */
+};
+
+struct thread_state {
+	struct butler__sender *me;
+	struct lane_cache way[CACHE_WAYS];
+	unsigned victim;
+};
+
+static _Thread_local struct thread_state tls;
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static void
+cache_drop(struct lane_cache *c)
+{
+	free(c->lanes);
+	free(c->rr);
+	memset(c, 0, sizeof *c);
+}
+
+/* Runs when a thread that has sent exits: its lanes become reclaimable. */
+static void
+thread_exit(void *arg)
+{
+	struct butler__sender *me = arg;
+	unsigned i;
+
+	for (i = 0; i < CACHE_WAYS; i++)
+		cache_drop(&tls.way[i]);
+	if (tls.me == me)
+		tls.me = NULL;
+	atomic_store_explicit(&me->alive, false, memory_order_release);
+	butler__sender_unref(me);
+}
+
+static void
+make_exit_key(void)
+{
+	/* One key for the process: it only carries each thread's own
+	 * sender to its destructor, no state shared between hubs. */
+	(void)pthread_key_create(&exit_key, thread_exit);
+}
+
+struct butler__sender *
+butler__sender_self(void)
+{
+	struct butler__sender *me = tls.me;
+
+	if (me != NULL)
+		return me;
+	if (pthread_once(&exit_key_once, make_exit_key) != 0)
+		return NULL;
+	me = malloc(sizeof *me);
+	if (me == NULL)
+		return NULL;
+	atomic_init(&me->refs, 1);
+	atomic_init(&me->alive, true);
+	if (pthread_setspecific(exit_key, me) != 0) {
+		free(me);
+		return NULL;
+	}
+	tls.me = me;
+	return me;
+}
+
+void
+butler__sender_unref(struct butler__sender *sender)
+{
+	if (sender != NULL
+	    && atomic_fetch_sub_explicit(
+	           &sender->refs, 1, memory_order_acq_rel)
+	        == 1)
+		free(sender);
+}
+
+static struct lane_cache *
+cache_find(const struct butler_hub *hub)
+{
+	unsigned i;
+
+	for (i = 0; i < CACHE_WAYS; i++)
+		if (tls.way[i].hub == hub && tls.way[i].serial == hub->serial)
+			return &tls.way[i];
+	return NULL;
+}
+
+static struct lane_cache *
+cache_add(const struct butler_hub *hub)
+{
+	struct lane_cache *c = NULL;
+	unsigned i;
+
+	for (i = 0; i < CACHE_WAYS && c == NULL; i++)
+		if (tls.way[i].hub == NULL)
+			c = &tls.way[i];
+	if (c == NULL) {
+		c = &tls.way[tls.victim];
+		tls.victim = (tls.victim + 1) % CACHE_WAYS;
+		cache_drop(c);
+	}
+	c->lanes = calloc(hub->n_inst, sizeof *c->lanes);
+	c->rr = calloc(hub->spec->n_servers, sizeof *c->rr);
+	if (c->lanes == NULL || c->rr == NULL) {
+		cache_drop(c);
+		return NULL;
+	}
+	c->hub = hub;
+	c->serial = hub->serial;
+	return c;
+}
+
+/*
+ * butler__lane_for returns the calling thread's lane into server instance
+ * dst, creating what is missing. NULL when out of memory.
+ */
+struct butler__lane *
+butler__lane_for(const struct butler_hub *hub, struct butler_server *dst)
+{
+	struct lane_cache *c = cache_find(hub);
+	struct butler__sender *me;
+	struct butler__lane *lane;
+
+	if (c != NULL && (lane = c->lanes[dst->index]) != NULL)
+		return lane;
+	me = butler__sender_self();
+	if (me == NULL)
+		return NULL;
+	if (c == NULL && (c = cache_add(hub)) == NULL)
+		return NULL;
+	lane = butler__channel_lane(&dst->ch, me);
+	c->lanes[dst->index] = lane;
+	return lane;
+}
+
+/* butler__rr_next returns the next round-robin start for spec server id. */
+unsigned
+butler__rr_next(const struct butler_hub *hub, unsigned server)
+{
+	struct lane_cache *c = cache_find(hub);
+
+	if (c == NULL
+	    && (butler__sender_self() == NULL || (c = cache_add(hub)) == NULL))
+		return 0;
+	return c->rr[server]++;
+}
+
+/*
+ * butler__tls_forget drops the calling thread's cache for hub (called by
+ * butler_hub_free) and, when the thread caches nothing any more and no lane
+ * refers to its sender, frees the sender too, so a program's main thread
+ * ends with nothing allocated.
+ */
+void
+butler__tls_forget(const struct butler_hub *hub)
+{
+	struct lane_cache *c = cache_find(hub);
+	unsigned i;
+
+	if (c != NULL)
+		cache_drop(c);
+	for (i = 0; i < CACHE_WAYS; i++)
+		if (tls.way[i].hub != NULL)
+			return;
+	if (tls.me != NULL
+	    && atomic_load_explicit(&tls.me->refs, memory_order_acquire)
+	        == 1) {
+		(void)pthread_setspecific(exit_key, NULL);
+		free(tls.me);
+		tls.me = NULL;
+	}
+}
