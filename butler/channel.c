@@ -321,9 +321,11 @@ maybe_reclaim(struct butler__channel *ch, struct butler__lane *lane)
 static void
 wake_blocked_senders(struct butler__channel *ch)
 {
-	/* Pairs with wait_for_room: heads were stored before this fence. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&ch->waiters, memory_order_relaxed) > 0) {
+	/* An RMW, not a load: it reads the latest `waiters` and publishes
+	 * the heads stored before it to a sender whose increment follows it
+	 * (the pair of wait_for_room). A fence would do too, but TSan does
+	 * not model fences. */
+	if (atomic_fetch_add(&ch->waiters, 0) > 0) {
 		pthread_mutex_lock(&ch->wait_lock);
 		pthread_cond_broadcast(&ch->wait_cond);
 		pthread_mutex_unlock(&ch->wait_lock);

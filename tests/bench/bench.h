@@ -1,0 +1,102 @@
+/*
+ * tests/bench/bench.h — the harness shared by every benchmark peer.
+ *
+ * Every peer (butler, plain libevent, ZeroMQ, nng, GLib, libuv, a
+ * busy-polling ring) implements the same small channel interface below: an
+ * inbound channel whose consumer runs on its own thread and calls a handler
+ * for every 32-byte message. The workloads in harness.c are written once
+ * against that interface, so every peer does exactly the same job with the
+ * same message, and only the transport differs.
+ */
+#ifndef BUTLER_TESTS_BENCH_BENCH_H
+#define BUTLER_TESTS_BENCH_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* bench_msg is the one message every peer carries: 32 bytes. */
+struct bench_msg {
+	uint64_t seq;       /* per-producer sequence, for the FIFO check */
+	uint32_t producer;  /* producer (or pool instance) index */
+	uint32_t pad;       /* keeps the layout explicit */
+	uint64_t t_send_ns; /* CLOCK_MONOTONIC at send, for round trips */
+	uint64_t payload;   /* bench_payload(seq, producer): corruption check */
+};
+
+_Static_assert(sizeof(struct bench_msg) == 32, "the benchmark message is 32 B");
+
+/* bench_handler is called on the consumer's thread for every message. */
+typedef void (*bench_handler)(void *user, unsigned instance,
+			      const struct bench_msg *m);
+
+/* bench_chan_cfg describes one channel to create. */
+struct bench_chan_cfg {
+	unsigned senders;  /* distinct sending threads (sender indexes) */
+	unsigned instances; /* > 1 only for peers with native pools */
+	unsigned instance; /* passed to the handler (non-native pools) */
+	size_t capacity;   /* messages the channel must be able to queue */
+	bench_handler on_msg;
+	void *user;
+};
+
+/* Results of bench_peer.send. */
+enum bench_send_result {
+	BENCH_SENT = 0,
+	BENCH_FULL = 1,  /* bounded and full: the harness retries */
+	BENCH_ERROR = 2  /* the transport failed: the case fails */
+};
+
+struct bench_chan;
+
+/*
+ * bench_peer is one competitor. chan_new creates a channel without starting
+ * its consumer (messages sent before chan_start must queue), chan_start
+ * starts the consumer thread, send may be called from any thread but each
+ * `sender` index from one thread at a time, and chan_free stops the
+ * consumer (queued messages may be dropped), joins it and frees everything.
+ */
+struct bench_peer {
+	const char *name;
+	const char *consumer; /* one line: what the consumer does */
+	bool native_pool;     /* chan_new honours cfg->instances > 1 */
+	int (*chan_new)(struct bench_chan **out, const struct bench_chan_cfg *cfg);
+	int (*chan_start)(struct bench_chan *c);
+	/* may_block: the peer may sleep until there is room (never in the
+	 * memory workload, which has no consumer). */
+	int (*send)(struct bench_chan *c, unsigned sender,
+		    const struct bench_msg *m, bool may_block);
+	void (*chan_free)(struct bench_chan *c);
+	/* Optional: butler's request/reply round trip; fills rtt_ns[n]. */
+	int (*reqrep)(uint64_t warmup, uint64_t n, uint64_t *rtt_ns);
+};
+
+/* bench_peers is each peer executable's NULL-terminated list. */
+extern const struct bench_peer *const bench_peers[];
+
+/* bench_now_ns returns CLOCK_MONOTONIC in nanoseconds. */
+static inline uint64_t
+bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* bench_payload is what a message with this seq and producer carries. */
+static inline uint64_t
+bench_payload(uint64_t seq, uint32_t producer)
+{
+	return (seq * 0x9e3779b97f4a7c15u) ^ producer;
+}
+
+/* bench_fail prints a diagnostic naming the peer and exits with status 1. */
+void bench_fail(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+/* bench_xcalloc is calloc that fails the run instead of returning NULL. */
+void *bench_xcalloc(size_t n, size_t size);
+
+#endif /* BUTLER_TESTS_BENCH_BENCH_H */
