@@ -94,6 +94,13 @@ server_new(struct butler_hub *hub, unsigned id, unsigned instance,
 	srv->instance = instance;
 	srv->max_payload = max_payload;
 	srv->next_request_id = 1;
+	srv->kind_msg = calloc(desc->n_accepts + 1, sizeof *srv->kind_msg);
+	if (srv->kind_msg == NULL) {
+		free(srv);
+		return BUTLER_ENOMEM;
+	}
+	for (unsigned k = 0; k < desc->n_accepts; k++)
+		srv->kind_msg[k + 1] = &hub->spec->messages[desc->accepts[k]];
 	/* Thread names are at most 15 bytes: keep the server's name and,
 	 * for a pool, the instance number. */
 	if (desc->instances > 1)
@@ -105,6 +112,7 @@ server_new(struct butler_hub *hub, unsigned id, unsigned instance,
 	    butler__rec_round(sizeof(struct butler__rec)
 	        + sizeof(struct butler__req_hdr) + max_payload));
 	if (rv != BUTLER_OK) {
+		free(srv->kind_msg);
 		free(srv);
 		return rv;
 	}
@@ -119,7 +127,48 @@ server_free(struct butler_server *srv)
 		return;
 	butler__channel_release(&srv->ch, butler__drop, srv);
 	butler__request_free(srv);
+	free(srv->kind_msg);
 	free(srv);
+}
+
+static void
+free_routes(struct butler_hub *hub)
+{
+	unsigned i;
+
+	if (hub->route == NULL)
+		return;
+	for (i = 0; i < hub->spec->n_servers; i++)
+		free((void *)hub->route[i].kind_size);
+	free(hub->route);
+	hub->route = NULL;
+}
+
+/* Precomputes, per spec server, what every send checks. */
+static int
+init_routes(struct butler_hub *hub)
+{
+	const butler_spec *spec = hub->spec;
+	unsigned i, k, at = 0;
+
+	for (i = 0; i < spec->n_servers; i++) {
+		const butler_server_desc *s = &spec->servers[i];
+		struct butler__route *r = &hub->route[i];
+		size_t *sizes = calloc(s->n_accepts + 1, sizeof *sizes);
+
+		if (sizes == NULL)
+			return BUTLER_ENOMEM;
+		for (k = 0; k < s->n_accepts; k++)
+			sizes[k + 1] = spec->messages[s->accepts[k]].size;
+		r->kind_size = sizes;
+		r->n_kinds = s->n_accepts;
+		r->first = at;
+		r->n = s->instances;
+		r->block = s->full == BUTLER_FULL_BLOCK;
+		r->block_ms = s->block_timeout_ms;
+		at += s->instances;
+	}
+	return BUTLER_OK;
 }
 
 int
@@ -154,8 +203,10 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 	hub->inst = calloc(n_inst, sizeof *hub->inst);
 	hub->first_inst = calloc(spec->n_servers, sizeof *hub->first_inst);
 	hub->handlers = calloc(spec->n_servers, sizeof *hub->handlers);
+	hub->route = calloc(spec->n_servers, sizeof *hub->route);
 	if (hub->inst == NULL || hub->first_inst == NULL
-	    || hub->handlers == NULL)
+	    || hub->handlers == NULL || hub->route == NULL
+	    || init_routes(hub) != BUTLER_OK)
 		goto out_free;
 	rv = BUTLER_ESYS;
 	if (pthread_mutex_init(&hub->lock, NULL) != 0)
@@ -187,6 +238,7 @@ out_stop_lock:
 out_lock:
 	pthread_mutex_destroy(&hub->lock);
 out_free:
+	free_routes(hub);
 	free(hub->inst);
 	free(hub->first_inst);
 	free(hub->handlers);
@@ -210,6 +262,7 @@ butler_hub_free(butler_hub *hub)
 	pthread_mutex_destroy(&hub->stop_lock);
 	pthread_mutex_destroy(&hub->lock);
 	butler__tls_forget(hub);
+	free_routes(hub);
 	free(hub->inst);
 	free(hub->first_inst);
 	free(hub->handlers);
@@ -461,20 +514,29 @@ out:
 
 /* ---- sending ---------------------------------------------------------- */
 
-int
-butler__push(struct butler_hub *hub, struct butler_server *dst, unsigned kind,
+/*
+ * push copies one record into instance dst through the calling thread's
+ * lane. Inline: it is the whole fast path of a send.
+ */
+static inline __attribute__((always_inline)) int
+push(struct butler_hub *hub, struct butler_server *dst, unsigned kind,
     unsigned flags, const struct butler__req_hdr *req, const void *msg,
     size_t size, bool check_room, bool may_block, int timeout_ms)
 {
 	size_t header = sizeof(struct butler__rec)
 	    + (req != NULL ? sizeof(struct butler__req_hdr) : 0);
 	size_t rec_size = butler__rec_round(header + size);
-	struct butler__lane *lane = butler__lane_for(hub, dst);
+	struct butler__lane_cache *c = &butler__tls.way[0];
+	struct butler__lane *lane;
 	struct butler__rec *rec;
 	int err;
 
-	if (lane == NULL)
-		return BUTLER_ENOMEM;
+	if (c->hub != hub || c->serial != hub->serial
+	    || (lane = c->lanes[dst->index]) == NULL) {
+		lane = butler__lane_for(hub, dst);
+		if (lane == NULL)
+			return BUTLER_ENOMEM;
+	}
 	/* Waiting for room in our own inbox would wait forever. */
 	if (may_block && butler_server_self() == dst)
 		may_block = false;
@@ -487,10 +549,21 @@ butler__push(struct butler_hub *hub, struct butler_server *dst, unsigned kind,
 	rec->flags = (uint16_t)flags;
 	if (req != NULL)
 		memcpy(rec + 1, req, sizeof *req);
-	if (size > 0)
-		memcpy((unsigned char *)rec + header, msg, size);
+	memcpy((unsigned char *)rec + header, msg, size);
 	butler__channel_commit(&dst->ch, lane, rec_size);
 	return BUTLER_OK;
+}
+
+int
+butler__push(struct butler_hub *hub, struct butler_server *dst, unsigned kind,
+    unsigned flags, const struct butler__req_hdr *req, const void *msg,
+    size_t size, bool check_room, bool may_block, int timeout_ms)
+{
+	if (size == 0)
+		msg = &size; /* memcpy wants a valid pointer even for 0 bytes
+		              */
+	return push(hub, dst, kind, flags, req, msg, size, check_room,
+	    may_block, timeout_ms);
 }
 
 /*
@@ -498,36 +571,34 @@ butler__push(struct butler_hub *hub, struct butler_server *dst, unsigned kind,
  * per-thread cursor, skipping instances that are full, and applying the
  * full policy only when every instance is full.
  */
-static int
+static inline __attribute__((always_inline)) int
 send_to(struct butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size, const struct butler__req_hdr *req,
     int block_ms, bool may_block)
 {
-	const butler_server_desc *s;
-	unsigned n, first, pick, i;
+	const struct butler__route *r;
+	unsigned flags = req != NULL ? BUTLER__REC_REQUEST : 0, pick = 0, i;
 	int rv = BUTLER_EINVAL;
 
 	if (hub == NULL || server >= hub->spec->n_servers)
 		return BUTLER_EINVAL;
-	s = &hub->spec->servers[server];
-	if (kind == 0 || kind > s->n_accepts
-	    || size != hub->spec->messages[s->accepts[kind - 1]].size
-	    || (msg == NULL && size > 0))
+	r = &hub->route[server];
+	if (kind == 0 || kind > r->n_kinds || size != r->kind_size[kind]
+	    || msg == NULL)
 		return BUTLER_EINVAL;
-	n = s->instances;
-	first = hub->first_inst[server];
-	pick = n > 1 ? butler__rr_next(hub, server) % n : 0;
-	for (i = 0; i < n; i++) {
-		rv = butler__push(hub, hub->inst[first + (pick + i) % n], kind,
-		    req != NULL ? BUTLER__REC_REQUEST : 0, req, msg, size,
-		    true, false, 0);
+	if (r->n == 1)
+		return push(hub, hub->inst[r->first], kind, flags, req, msg,
+		    size, true, may_block, block_ms);
+	pick = butler__rr_next(hub, server) % r->n;
+	for (i = 0; i < r->n; i++) {
+		rv = push(hub, hub->inst[r->first + (pick + i) % r->n], kind,
+		    flags, req, msg, size, true, false, 0);
 		if (rv != BUTLER_EFULL)
 			return rv;
 	}
 	if (may_block)
-		rv = butler__push(hub, hub->inst[first + pick], kind,
-		    req != NULL ? BUTLER__REC_REQUEST : 0, req, msg, size,
-		    true, true, block_ms);
+		rv = push(hub, hub->inst[r->first + pick], kind, flags, req,
+		    msg, size, true, true, block_ms);
 	return rv;
 }
 
@@ -535,20 +606,26 @@ int
 butler__send_request(struct butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size, const struct butler__req_hdr *req)
 {
-	const butler_server_desc *s;
+	const struct butler__route *r;
 
 	if (hub == NULL || server >= hub->spec->n_servers)
 		return BUTLER_EINVAL;
-	s = &hub->spec->servers[server];
-	return send_to(hub, server, kind, msg, size, req, s->block_timeout_ms,
-	    s->full == BUTLER_FULL_BLOCK);
+	r = &hub->route[server];
+	return send_to(
+	    hub, server, kind, msg, size, req, r->block_ms, r->block);
 }
 
 int
 butler_send(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
     size_t size)
 {
-	return butler__send_request(hub, server, kind, msg, size, NULL);
+	const struct butler__route *r;
+
+	if (hub == NULL || server >= hub->spec->n_servers)
+		return BUTLER_EINVAL;
+	r = &hub->route[server];
+	return send_to(
+	    hub, server, kind, msg, size, NULL, r->block_ms, r->block);
 }
 
 int

@@ -117,14 +117,24 @@ struct butler__lane *butler__lane_new(
 /* butler__lane_free frees a lane that holds no record any more. */
 void butler__lane_free(struct butler__lane *lane);
 
+/* butler__lane_grow is butler__lane_reserve's slow path (lane.c). */
+struct butler__rec *butler__lane_grow(struct butler__lane *lane, size_t size);
+
 /*
  * butler__lane_reserve returns room for a record of `size` bytes (a
- * multiple of BUTLER__REC_ALIGN, at most seg_bytes - header), allocating a
+ * multiple of BUTLER__REC_ALIGN, at most seg_bytes - header), linking a new
  * segment when the current one is full. The record becomes visible to the
  * consumer with butler__lane_publish(). NULL when out of memory. Producer.
  */
-struct butler__rec *butler__lane_reserve(
-    struct butler__lane *lane, size_t size);
+static inline struct butler__rec *
+butler__lane_reserve(struct butler__lane *lane, size_t size)
+{
+	struct butler__segment *seg = lane->wseg;
+
+	if (seg->cap - lane->woff >= size)
+		return (struct butler__rec *)(void *)(seg->data + lane->woff);
+	return butler__lane_grow(lane, size);
+}
 
 /* butler__lane_publish makes the reserved record visible. Producer. */
 static inline void
@@ -181,7 +191,29 @@ void butler__sender_unref(struct butler__sender *sender);
 struct butler_hub;
 struct butler_server;
 
-/* butler__lane_for returns the calling thread's lane into dst (lane.c). */
+/*
+ * Each thread caches, per hub it sends to, its lanes indexed by server
+ * instance and a round-robin cursor per spec server (lane.c). way[0] is the
+ * most recently used hub, checked inline on every send.
+ */
+#define BUTLER__CACHE_WAYS 4
+
+struct butler__lane_cache {
+	const struct butler_hub *hub;
+	uint64_t serial;
+	struct butler__lane **lanes; /* hub->n_inst entries */
+	unsigned *rr;                /* spec->n_servers entries */
+};
+
+struct butler__thread_state {
+	struct butler__sender *me;
+	struct butler__lane_cache way[BUTLER__CACHE_WAYS];
+};
+
+extern _Thread_local struct butler__thread_state butler__tls;
+
+/* butler__lane_for returns the calling thread's lane into dst, creating
+ * what is missing; NULL when out of memory (lane.c). */
 struct butler__lane *butler__lane_for(
     const struct butler_hub *hub, struct butler_server *dst);
 
@@ -241,13 +273,49 @@ struct butler__lane *butler__channel_lane(
  * (waiting up to timeout_ms for room when may_block, -1 = no limit) and
  * returns room for a record of rec_size bytes, or NULL with *err set.
  */
-struct butler__rec *butler__channel_reserve(struct butler__channel *ch,
+struct butler__rec *butler__channel_reserve_slow(struct butler__channel *ch,
     struct butler__lane *lane, size_t rec_size, bool check_room,
     bool may_block, int timeout_ms, int *err);
 
+static inline struct butler__rec *
+butler__channel_reserve(struct butler__channel *ch, struct butler__lane *lane,
+    size_t rec_size, bool check_room, bool may_block, int timeout_ms, int *err)
+{
+	if (!atomic_load_explicit(&ch->closed, memory_order_relaxed)
+	    && (!check_room
+	        || lane->tail_local - lane->head_cache < ch->capacity)) {
+		struct butler__rec *rec = butler__lane_reserve(lane, rec_size);
+
+		if (rec == NULL)
+			*err = BUTLER_ENOMEM;
+		return rec;
+	}
+	return butler__channel_reserve_slow(
+	    ch, lane, rec_size, check_room, may_block, timeout_ms, err);
+}
+
+/* butler__channel_announce tells an idle consumer that lane has work. */
+void butler__channel_announce(
+    struct butler__channel *ch, struct butler__lane *lane);
+
 /* butler__channel_commit publishes a reserved record and wakes ch. */
-void butler__channel_commit(
-    struct butler__channel *ch, struct butler__lane *lane, size_t rec_size);
+static inline void
+butler__channel_commit(
+    struct butler__channel *ch, struct butler__lane *lane, size_t rec_size)
+{
+	butler__lane_publish(lane, rec_size);
+	if (atomic_load(&lane->scheduled) == 0)
+		butler__channel_announce(ch, lane);
+}
+
+/* butler__count adds n to a counter only the consumer writes: no RMW. */
+static inline void
+butler__count(atomic_uint_fast64_t *counter, uint64_t n)
+{
+	atomic_store_explicit(counter,
+	    atomic_load_explicit(counter, memory_order_relaxed) + n,
+	    memory_order_relaxed);
+}
 
 /* Consumer side. */
 void butler__channel_ack(struct butler__channel *ch);
@@ -273,14 +341,25 @@ struct butler__handlers {
 
 struct butler__pending; /* request.c */
 
+/* How to reach a spec server: what a send needs, in one place. */
+struct butler__route {
+	unsigned first; /* index of instance 0 in hub->inst */
+	unsigned n;     /* instances */
+	unsigned n_kinds;
+	const size_t *kind_size; /* [kind], kind 1..n_kinds */
+	bool block;              /* full policy BLOCK */
+	int block_ms;
+};
+
 struct butler_server {
 	struct butler__channel ch; /* first: hot, cache-line aligned */
 	struct butler_hub *hub;
 	const butler_server_desc *desc;
 	const struct butler__handlers *handlers;
-	unsigned id;       /* server index in the spec */
-	unsigned instance; /* instance in its pool */
-	unsigned index;    /* instance index in the hub */
+	const butler_msg_desc **kind_msg; /* [kind], 1..n_accepts */
+	unsigned id;                      /* server index in the spec */
+	unsigned instance;                /* instance in its pool */
+	unsigned index;                   /* instance index in the hub */
 	size_t max_payload;
 	char name[16];
 
@@ -325,6 +404,7 @@ struct butler_hub {
 	struct butler_server **inst;
 	unsigned n_inst;
 	unsigned *first_inst;              /* per spec server */
+	struct butler__route *route;       /* per spec server */
 	struct butler__handlers *handlers; /* per spec server */
 
 	pthread_mutex_t lock; /* state, start handshake */

@@ -82,13 +82,11 @@ butler__lane_free(struct butler__lane *lane)
 }
 
 struct butler__rec *
-butler__lane_reserve(struct butler__lane *lane, size_t size)
+butler__lane_grow(struct butler__lane *lane, size_t size)
 {
 	struct butler__segment *seg = lane->wseg, *fresh;
 
-	if (seg->cap - lane->woff >= size)
-		return (struct butler__rec *)(void *)(seg->data + lane->woff);
-
+	(void)size; /* fits in a fresh segment: checked at hub creation */
 	fresh = atomic_exchange_explicit(
 	    &lane->spare, NULL, memory_order_acquire);
 	if (fresh == NULL) {
@@ -141,29 +139,17 @@ butler__lane_front(struct butler__lane *lane)
 /* ---- senders and the per-thread lane cache ---------------------------- */
 
 /*
- * Each thread caches, per hub it sends to, an array of its lanes indexed by
- * server instance, plus a round-robin cursor per spec server. A few hubs are
- * cached; a hub is recognised by address and serial, so a new hub at a freed
- * hub's address never inherits stale lanes. The cache is only a cache: on a
- * miss the thread finds its lane in the channel's list (under the channel's
- * lock) before creating one, which keeps one lane per pair and so FIFO.
+ * A hub is recognised in the cache by address and serial, so a new hub at a
+ * freed hub's address never inherits stale lanes. The cache is only a
+ * cache: on a miss the thread finds its lane in the channel's list (under
+ * the channel's lock) before creating one, which keeps one lane per pair and
+ * so FIFO.
  */
-#define CACHE_WAYS 4
+_Thread_local struct butler__thread_state butler__tls;
+#define tls butler__tls
+#define CACHE_WAYS BUTLER__CACHE_WAYS
+#define lane_cache butler__lane_cache
 
-struct lane_cache {
-	const struct butler_hub *hub;
-	uint64_t serial;
-	struct butler__lane **lanes; /* hub->n_inst entries */
-	unsigned *rr;                /* spec->n_servers entries */
-};
-
-struct thread_state {
-	struct butler__sender *me;
-	struct lane_cache way[CACHE_WAYS];
-	unsigned victim;
-};
-
-static _Thread_local struct thread_state tls;
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 
@@ -230,31 +216,36 @@ butler__sender_unref(struct butler__sender *sender)
 		free(sender);
 }
 
+/* Finds hub's cache entry and moves it to way 0, the inline fast path. */
 static struct lane_cache *
 cache_find(const struct butler_hub *hub)
 {
 	unsigned i;
 
 	for (i = 0; i < CACHE_WAYS; i++)
-		if (tls.way[i].hub == hub && tls.way[i].serial == hub->serial)
-			return &tls.way[i];
+		if (tls.way[i].hub == hub
+		    && tls.way[i].serial == hub->serial) {
+			if (i > 0) {
+				struct lane_cache hit = tls.way[i];
+
+				memmove(
+				    &tls.way[1], &tls.way[0], i * sizeof hit);
+				tls.way[0] = hit;
+			}
+			return &tls.way[0];
+		}
 	return NULL;
 }
 
+/* Adds an entry for hub at way 0, evicting the least recently used. */
 static struct lane_cache *
 cache_add(const struct butler_hub *hub)
 {
-	struct lane_cache *c = NULL;
-	unsigned i;
+	struct lane_cache *c = &tls.way[0];
 
-	for (i = 0; i < CACHE_WAYS && c == NULL; i++)
-		if (tls.way[i].hub == NULL)
-			c = &tls.way[i];
-	if (c == NULL) {
-		c = &tls.way[tls.victim];
-		tls.victim = (tls.victim + 1) % CACHE_WAYS;
-		cache_drop(c);
-	}
+	cache_drop(&tls.way[CACHE_WAYS - 1]);
+	memmove(&tls.way[1], &tls.way[0], (CACHE_WAYS - 1) * sizeof *c);
+	memset(c, 0, sizeof *c);
 	c->lanes = calloc(hub->n_inst, sizeof *c->lanes);
 	c->rr = calloc(hub->spec->n_servers, sizeof *c->rr);
 	if (c->lanes == NULL || c->rr == NULL) {
@@ -313,8 +304,13 @@ butler__tls_forget(const struct butler_hub *hub)
 	struct lane_cache *c = cache_find(hub);
 	unsigned i;
 
-	if (c != NULL)
+	if (c != NULL) {
 		cache_drop(c);
+		/* Keep the used ways first: way 0 is the fast path. */
+		memmove(
+		    &tls.way[0], &tls.way[1], (CACHE_WAYS - 1) * sizeof *c);
+		memset(&tls.way[CACHE_WAYS - 1], 0, sizeof *c);
+	}
 	for (i = 0; i < CACHE_WAYS; i++)
 		if (tls.way[i].hub != NULL)
 			return;

@@ -36,14 +36,13 @@ rec_msg(const struct butler_server *srv, const struct butler__rec *rec)
 		return rec->kind < spec->n_messages
 		    ? &spec->messages[rec->kind]
 		    : NULL;
-	return &spec->messages[srv->desc->accepts[rec->kind - 1]];
+	return srv->kind_msg[rec->kind];
 }
 
 /* Frees a record's owned fields; the record's bytes stay in the lane. */
-static void
-destroy_payload(const struct butler_server *srv, struct butler__rec *rec)
+static inline void
+destroy_payload(const butler_msg_desc *msg, struct butler__rec *rec)
 {
-	const butler_msg_desc *msg = rec_msg(srv, rec);
 	size_t header = (size_t)((unsigned char *)butler__rec_payload(rec)
 	    - (unsigned char *)rec);
 
@@ -57,36 +56,34 @@ butler__consume(void *ctx, struct butler__rec *rec)
 {
 	struct butler_server *srv = ctx;
 	const struct butler__handlers *h = srv->handlers;
+	const butler_msg_desc *msg = rec_msg(srv, rec);
 	int rv;
 
 	if (rec->flags & BUTLER__REC_REPLY) {
 		butler__request_on_reply(srv, rec);
-		destroy_payload(srv, rec);
+		destroy_payload(msg, rec);
 		return;
 	}
 	if (rec->flags & BUTLER__REC_REQUEST) {
 		srv->current_req = butler__rec_req(rec);
-		srv->current_req_reply
-		    = rec_msg(srv, rec)->reply; /* message index or -1 */
+		srv->current_req_reply = msg->reply; /* message index */
 		srv->current_req_answered = false;
 	}
 	rv = srv->desc->dispatch(
 	    srv, h->table, h->user, rec->kind, butler__rec_payload(rec));
 	if (rv == 0) {
-		atomic_fetch_add_explicit(
-		    &srv->ch.handled, 1, memory_order_relaxed);
+		butler__count(&srv->ch.handled, 1);
 	} else {
-		atomic_fetch_add_explicit(
-		    &srv->ch.failed, 1, memory_order_relaxed);
+		butler__count(&srv->ch.failed, 1);
 		butler__log(srv->hub, BUTLER_LOG_WARN,
 		    "server '%s': handler for '%s' failed: %s (%d)", srv->name,
-		    rec_msg(srv, rec)->name, butler_strerror(rv), rv);
+		    msg->name, butler_strerror(rv), rv);
 	}
 	if (rec->flags & BUTLER__REC_REQUEST) {
 		butler__request_after_handler(srv, rv);
 		srv->current_req = NULL;
 	}
-	destroy_payload(srv, rec);
+	destroy_payload(msg, rec);
 }
 
 /* butler__drop destroys one record unhandled (stop, or a late sender). */
@@ -94,18 +91,19 @@ void
 butler__drop(void *ctx, struct butler__rec *rec)
 {
 	struct butler_server *srv = ctx;
+	const butler_msg_desc *msg = rec_msg(srv, rec);
 
 	if (rec->flags & BUTLER__REC_REPLY) {
 		/* Our own request's answer, arriving as we stop: the request
 		 * is failed with ECLOSED by butler__request_fail_all. */
-		destroy_payload(srv, rec);
+		destroy_payload(msg, rec);
 		return;
 	}
 	if (rec->flags & BUTLER__REC_REQUEST)
 		butler__request_refuse(
 		    srv, butler__rec_req(rec), BUTLER_ECLOSED);
-	destroy_payload(srv, rec);
-	atomic_fetch_add_explicit(&srv->ch.dropped, 1, memory_order_relaxed);
+	destroy_payload(msg, rec);
+	butler__count(&srv->ch.dropped, 1);
 }
 
 /*
