@@ -22,21 +22,22 @@ struct bench_msg {
 	uint32_t producer;  /* producer (or pool instance) index */
 	uint32_t pad;       /* keeps the layout explicit */
 	uint64_t t_send_ns; /* CLOCK_MONOTONIC at send, for round trips */
-	uint64_t payload;   /* bench_payload(seq, producer): corruption check */
+	uint64_t payload; /* bench_payload(seq, producer): corruption check */
 };
 
-_Static_assert(sizeof(struct bench_msg) == 32, "the benchmark message is 32 B");
+_Static_assert(
+    sizeof(struct bench_msg) == 32, "the benchmark message is 32 B");
 
 /* bench_handler is called on the consumer's thread for every message. */
-typedef void (*bench_handler)(void *user, unsigned instance,
-			      const struct bench_msg *m);
+typedef void (*bench_handler)(
+    void *user, unsigned instance, const struct bench_msg *m);
 
 /* bench_chan_cfg describes one channel to create. */
 struct bench_chan_cfg {
-	unsigned senders;  /* distinct sending threads (sender indexes) */
+	unsigned senders;   /* distinct sending threads (sender indexes) */
 	unsigned instances; /* > 1 only for peers with native pools */
-	unsigned instance; /* passed to the handler (non-native pools) */
-	size_t capacity;   /* messages the channel must be able to queue */
+	unsigned instance;  /* passed to the handler (non-native pools) */
+	size_t capacity;    /* messages the channel must be able to queue */
 	bench_handler on_msg;
 	void *user;
 };
@@ -44,8 +45,8 @@ struct bench_chan_cfg {
 /* Results of bench_peer.send. */
 enum bench_send_result {
 	BENCH_SENT = 0,
-	BENCH_FULL = 1,  /* bounded and full: the harness retries */
-	BENCH_ERROR = 2  /* the transport failed: the case fails */
+	BENCH_FULL = 1, /* bounded and full: the harness retries */
+	BENCH_ERROR = 2 /* the transport failed: the case fails */
 };
 
 struct bench_chan;
@@ -61,12 +62,13 @@ struct bench_peer {
 	const char *name;
 	const char *consumer; /* one line: what the consumer does */
 	bool native_pool;     /* chan_new honours cfg->instances > 1 */
-	int (*chan_new)(struct bench_chan **out, const struct bench_chan_cfg *cfg);
+	int (*chan_new)(
+	    struct bench_chan **out, const struct bench_chan_cfg *cfg);
 	int (*chan_start)(struct bench_chan *c);
 	/* may_block: the peer may sleep until there is room (never in the
 	 * memory workload, which has no consumer). */
 	int (*send)(struct bench_chan *c, unsigned sender,
-		    const struct bench_msg *m, bool may_block);
+	    const struct bench_msg *m, bool may_block);
 	void (*chan_free)(struct bench_chan *c);
 	/* Optional: butler's request/reply round trip; fills rtt_ns[n]. */
 	int (*reqrep)(uint64_t warmup, uint64_t n, uint64_t *rtt_ns);
@@ -94,7 +96,13 @@ bench_payload(uint64_t seq, uint32_t producer)
 
 /* bench_fail prints a diagnostic naming the peer and exits with status 1. */
 void bench_fail(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+    __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * bench_note_full counts a send that found the channel full, for peers that
+ * wait for room themselves instead of returning BENCH_FULL. Any thread.
+ */
+void bench_note_full(void);
 
 /* bench_xcalloc is calloc that fails the run instead of returning NULL. */
 void *bench_xcalloc(size_t n, size_t size);

@@ -121,9 +121,9 @@ __attribute__((constructor)) static void
 resolve(void)
 {
 	next_write = (ssize_t(*)(int, const void *, size_t))(uintptr_t)dlsym(
-		RTLD_NEXT, "write");
+	    RTLD_NEXT, "write");
 	next_eventfd_write = (int (*)(int, eventfd_t))(uintptr_t)dlsym(
-		RTLD_NEXT, "eventfd_write");
+	    RTLD_NEXT, "eventfd_write");
 }
 
 ssize_t

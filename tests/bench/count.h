@@ -16,7 +16,7 @@
 struct bench_counts {
 	uint64_t mallocs; /* malloc, calloc, realloc, memalign family */
 	uint64_t frees;
-	uint64_t writes;  /* write() and eventfd_write() calls, any fd */
+	uint64_t writes; /* write() and eventfd_write() calls, any fd */
 };
 
 /* bench_count_arm starts (true) or stops (false) counting. Any thread. */

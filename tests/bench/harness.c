@@ -59,6 +59,12 @@ bench_xcalloc(size_t n, size_t size)
 	return p;
 }
 
+void
+bench_note_full(void)
+{
+	atomic_fetch_add_explicit(&full_retries, 1, memory_order_relaxed);
+}
+
 static void
 result(const char *metric, double value)
 {
@@ -80,19 +86,21 @@ send_msg(struct bench_chan *c, unsigned sender, const struct bench_msg *m)
 			return;
 		if (r != BENCH_FULL)
 			bench_fail("send failed (seq %" PRIu64 ")", m->seq);
-		atomic_fetch_add_explicit(&full_retries, 1,
-					  memory_order_relaxed);
+		bench_note_full();
 		sched_yield();
 	}
 }
 
+/* make_msg builds message seq of `producer`. Only round trips read the
+ * clock: a clock read per message would tax the throughput of every peer,
+ * and cap the busy-poll ceiling in particular. */
 static struct bench_msg
-make_msg(uint64_t seq, uint32_t producer)
+make_msg(uint64_t seq, uint32_t producer, bool stamp)
 {
 	struct bench_msg m = { .seq = seq, .producer = producer };
 
 	m.payload = bench_payload(seq, producer);
-	m.t_send_ns = bench_now_ns();
+	m.t_send_ns = stamp ? bench_now_ns() : 0;
 	return m;
 }
 
@@ -133,8 +141,8 @@ wait_for(sem_t *sem, const atomic_uint_fast64_t *received, uint64_t want)
 			continue;
 		if (atomic_load(received) == before)
 			bench_fail("stalled: %" PRIu64 " of %" PRIu64
-				   " messages received; messages were lost",
-				   before, want);
+			           " messages received; messages were lost",
+			    before, want);
 	}
 }
 
@@ -152,10 +160,10 @@ counters_arm(struct counters *k, bool on)
 	k->read = NULL;
 	if (!on)
 		return;
-	arm = (bench_count_arm_fn)(uintptr_t)dlsym(RTLD_DEFAULT,
-						   "bench_count_arm");
-	k->read = (bench_count_read_fn)(uintptr_t)dlsym(RTLD_DEFAULT,
-							"bench_count_read");
+	arm = (bench_count_arm_fn)(uintptr_t)dlsym(
+	    RTLD_DEFAULT, "bench_count_arm");
+	k->read = (bench_count_read_fn)(uintptr_t)dlsym(
+	    RTLD_DEFAULT, "bench_count_read");
 	if (!arm || !k->read)
 		bench_fail("--count needs LD_PRELOAD=libbench_count.so");
 	k->read(&k->before);
@@ -171,9 +179,9 @@ counters_report(struct counters *k, uint64_t msgs)
 		return;
 	k->read(&after);
 	result("writes_per_msg",
-	       (double)(after.writes - k->before.writes) / (double)msgs);
+	    (double)(after.writes - k->before.writes) / (double)msgs);
 	result("mallocs_per_msg",
-	       (double)(after.mallocs - k->before.mallocs) / (double)msgs);
+	    (double)(after.mallocs - k->before.mallocs) / (double)msgs);
 }
 
 /* ---- Throughput: P producer threads -> 1 consumer ---------------------- */
@@ -204,8 +212,8 @@ thru_on_msg(void *user, unsigned instance, const struct bench_msg *m)
 	uint64_t got;
 
 	(void)instance;
-	if (m->producer >= t->nprod || m->seq != t->next[m->producer] ||
-	    m->payload != bench_payload(m->seq, m->producer))
+	if (m->producer >= t->nprod || m->seq != t->next[m->producer]
+	    || m->payload != bench_payload(m->seq, m->producer))
 		t->bad++;
 	else
 		t->next[m->producer]++;
@@ -226,13 +234,13 @@ thru_producer(void *arg)
 	 * measured phase sees the steady state. */
 	pthread_barrier_wait(&t->go);
 	for (; seq < t->warm; seq++) {
-		struct bench_msg m = make_msg(seq, p->id);
+		struct bench_msg m = make_msg(seq, p->id, false);
 
 		send_msg(t->chan, p->id, &m);
 	}
 	pthread_barrier_wait(&t->go);
 	for (; seq < t->warm + t->n; seq++) {
-		struct bench_msg m = make_msg(seq, p->id);
+		struct bench_msg m = make_msg(seq, p->id, false);
 
 		send_msg(t->chan, p->id, &m);
 	}
@@ -263,8 +271,8 @@ run_thru(unsigned nprod, uint64_t n_total, uint64_t warm_total, bool count)
 	for (unsigned i = 0; i < nprod; i++) {
 		prods[i].t = &t;
 		prods[i].id = i;
-		if (pthread_create(&prods[i].thread, NULL, thru_producer,
-				   &prods[i]))
+		if (pthread_create(
+		        &prods[i].thread, NULL, thru_producer, &prods[i]))
 			bench_fail("pthread_create");
 	}
 	pthread_barrier_wait(&t.go);
@@ -281,19 +289,19 @@ run_thru(unsigned nprod, uint64_t n_total, uint64_t warm_total, bool count)
 		pthread_join(prods[i].thread, NULL);
 	peer->chan_free(t.chan);
 	if (t.bad)
-		bench_fail("%" PRIu64 " messages out of order or corrupted",
-			   t.bad);
+		bench_fail(
+		    "%" PRIu64 " messages out of order or corrupted", t.bad);
 	for (unsigned i = 0; i < nprod; i++)
 		if (t.next[i] != t.warm + t.n)
 			bench_fail("producer %u: %" PRIu64 " of %" PRIu64
-				   " messages arrived",
-				   i, t.next[i], t.warm + t.n);
+			           " messages arrived",
+			    i, t.next[i], t.warm + t.n);
 	if (!count) {
-		result("mmsgs_per_s", (double)(t.n * nprod) * 1e3 /
-					      (double)(t1 - t0));
+		result("mmsgs_per_s",
+		    (double)(t.n * nprod) * 1e3 / (double)(t1 - t0));
 		result("full_retries_per_msg",
-		       (double)atomic_load(&full_retries) /
-			       (double)(t.n * nprod));
+		    (double)atomic_load(&full_retries)
+		        / (double)(t.n * nprod));
 	}
 	free(t.next);
 	free(prods);
@@ -327,8 +335,8 @@ struct fan {
 static bool
 fan_in_order(uint64_t *last_plus1, const struct bench_msg *m)
 {
-	bool ok = m->seq + 1 > *last_plus1 &&
-		  m->payload == bench_payload(m->seq, 0);
+	bool ok = m->seq + 1 > *last_plus1
+	    && m->payload == bench_payload(m->seq, 0);
 
 	*last_plus1 = m->seq + 1;
 	return ok;
@@ -340,8 +348,8 @@ fan_worker_on_msg(void *user, unsigned instance, const struct bench_msg *m)
 	struct fan *f = user;
 	struct bench_msg back = *m;
 
-	if (instance >= POOL || !fan_in_order(&f->worker[instance].last_plus1,
-					      m))
+	if (instance >= POOL
+	    || !fan_in_order(&f->worker[instance].last_plus1, m))
 		atomic_fetch_add(&f->worker_bad, 1);
 	back.producer = instance % POOL;
 	send_msg(f->back, back.producer, &back);
@@ -354,8 +362,8 @@ fan_back_on_msg(void *user, unsigned instance, const struct bench_msg *m)
 	uint64_t got;
 
 	(void)instance;
-	if (m->producer >= POOL || !fan_in_order(&f->last_plus1[m->producer],
-						 m))
+	if (m->producer >= POOL
+	    || !fan_in_order(&f->last_plus1[m->producer], m))
 		f->bad++;
 	f->sum += m->seq;
 	got = atomic_load_explicit(&f->received, memory_order_relaxed) + 1;
@@ -367,7 +375,7 @@ fan_back_on_msg(void *user, unsigned instance, const struct bench_msg *m)
 static void
 fan_send(struct fan *f, uint64_t seq)
 {
-	struct bench_msg m = make_msg(seq, 0);
+	struct bench_msg m = make_msg(seq, 0, false);
 
 	/* A native pool routes by itself; otherwise the producer does
 	 * round-robin, as an application without pools would. */
@@ -420,13 +428,13 @@ run_fanout(uint64_t n, uint64_t warm, bool count)
 	peer->chan_free(f.back);
 	if (f.bad || atomic_load(&f.worker_bad))
 		bench_fail("%" PRIu64 " messages out of order or corrupted",
-			   f.bad + atomic_load(&f.worker_bad));
+		    f.bad + atomic_load(&f.worker_bad));
 	if (f.sum != total * (total - 1) / 2)
 		bench_fail("messages lost or duplicated in the pool");
 	if (!count) {
 		result("mmsgs_per_s", (double)n * 1e3 / (double)(t1 - t0));
 		result("full_retries_per_msg",
-		       (double)atomic_load(&full_retries) / (double)n);
+		    (double)atomic_load(&full_retries) / (double)n);
 	}
 	sem_destroy(&f.reached);
 }
@@ -465,7 +473,7 @@ pp_a_on_msg(void *user, unsigned instance, const struct bench_msg *m)
 		sem_post(&p->done);
 		return;
 	}
-	ping = make_msg(m->seq + 1, 0);
+	ping = make_msg(m->seq + 1, 0, true);
 	send_msg(p->b, 0, &ping);
 }
 
@@ -507,7 +515,7 @@ run_pingpong(uint64_t n, uint64_t warm)
 {
 	struct pp p = { .warm = warm, .n = n, .next_b = 1 };
 	struct bench_chan_cfg cfg = { .senders = 1, .instances = 1 };
-	struct bench_msg kick = make_msg(0, 0);
+	struct bench_msg kick = make_msg(0, 0, true);
 
 	p.rtt = bench_xcalloc(n, sizeof *p.rtt);
 	sem_init(&p.done, 0, 0);
@@ -527,7 +535,7 @@ run_pingpong(uint64_t n, uint64_t warm)
 	peer->chan_free(p.b);
 	if (atomic_load(&p.bad))
 		bench_fail("%" PRIu64 " messages out of order or corrupted",
-			   (uint64_t)atomic_load(&p.bad));
+		    (uint64_t)atomic_load(&p.bad));
 	report_rtt(p.rtt, n);
 	free(p.rtt);
 	sem_destroy(&p.done);
@@ -580,14 +588,14 @@ run_mem(uint64_t n)
 	rss0 = rss_bytes();
 	c = chan_new(&cfg);
 	for (uint64_t seq = 0; seq < n; seq++) {
-		struct bench_msg m = make_msg(seq, 0);
+		struct bench_msg m = make_msg(seq, 0, false);
 		int r = peer->send(c, 0, &m, false);
 
 		if (r == BENCH_FULL) {
 			printf("note,%s,%s,cannot queue %" PRIu64
 			       " messages without a consumer (full after "
 			       "%" PRIu64 ")\n",
-			       peer->name, workload, n, seq);
+			    peer->name, workload, n, seq);
 			peer->chan_free(c);
 			return;
 		}
@@ -595,9 +603,8 @@ run_mem(uint64_t n)
 			bench_fail("send failed (seq %" PRIu64 ")", seq);
 	}
 	rss1 = rss_bytes();
-	result("bytes_per_msg", rss1 > rss0 ? (double)(rss1 - rss0) /
-						      (double)n
-					    : 0.0);
+	result("bytes_per_msg",
+	    rss1 > rss0 ? (double)(rss1 - rss0) / (double)n : 0.0);
 	peer->chan_free(c);
 }
 
@@ -607,11 +614,11 @@ static void
 usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s --list\n"
-		"       %s --peer NAME --workload "
-		"thru1|thru4|fanout|pingpong|reqrep|mem\n"
-		"          [--n N] [--warmup W] [--count]\n",
-		argv0, argv0);
+	    "usage: %s --list\n"
+	    "       %s --peer NAME --workload "
+	    "thru1|thru4|fanout|pingpong|reqrep|mem\n"
+	    "          [--n N] [--warmup W] [--count]\n",
+	    argv0, argv0);
 	exit(2);
 }
 
@@ -626,7 +633,7 @@ main(int argc, char **argv)
 		if (!strcmp(argv[i], "--list")) {
 			for (unsigned j = 0; bench_peers[j]; j++)
 				printf("%s\t%s\n", bench_peers[j]->name,
-				       bench_peers[j]->consumer);
+				    bench_peers[j]->consumer);
 			return 0;
 		} else if (!strcmp(argv[i], "--peer") && i + 1 < argc) {
 			name = argv[++i];

@@ -38,8 +38,8 @@ mutexq_push(struct mutexq *q, const struct bench_msg *m)
 	if (q->len == q->cap) {
 		/* Doubling under the lock is rare: it stops once the array
 		 * fits the load, and the consumer recycles its array. */
-		struct bench_msg *grown =
-			realloc(q->msgs, 2 * q->cap * sizeof *q->msgs);
+		struct bench_msg *grown
+		    = realloc(q->msgs, 2 * q->cap * sizeof *q->msgs);
 
 		if (!grown)
 			bench_fail("out of memory");

@@ -66,8 +66,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 }
 
 static int
-chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg,
-	 bool every)
+chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg, bool every)
 {
 	struct bench_chan *c = bench_xcalloc(1, sizeof *c);
 
@@ -78,8 +77,8 @@ chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg,
 	c->base = event_base_new();
 	if (c->efd < 0 || !c->base)
 		return -1;
-	c->ev = event_new(c->base, c->efd, EV_READ | EV_PERSIST, on_readable,
-			  c);
+	c->ev
+	    = event_new(c->base, c->efd, EV_READ | EV_PERSIST, on_readable, c);
 	if (!c->ev || event_add(c->ev, NULL))
 		return -1;
 	*out = c;
@@ -118,7 +117,7 @@ chan_start(struct bench_chan *c)
 
 static int
 chan_send(struct bench_chan *c, unsigned sender, const struct bench_msg *m,
-	  bool may_block)
+    bool may_block)
 {
 	bool was_empty = mutexq_push(&c->q, m);
 
@@ -156,7 +155,7 @@ static const struct bench_peer every = {
 static const struct bench_peer empty = {
 	.name = "libevent_empty",
 	.consumer = "libevent loop; mutex queue; eventfd written on "
-		    "empty->non-empty",
+	            "empty->non-empty",
 	.chan_new = chan_new_empty,
 	.chan_start = chan_start,
 	.send = chan_send,

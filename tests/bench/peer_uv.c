@@ -48,8 +48,8 @@ chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg)
 
 	c->cfg = *cfg;
 	mutexq_init(&c->q, &c->batch);
-	if (uv_loop_init(&c->loop) || uv_async_init(&c->loop, &c->async,
-						    on_async))
+	if (uv_loop_init(&c->loop)
+	    || uv_async_init(&c->loop, &c->async, on_async))
 		return -1;
 	c->async.data = c;
 	*out = c;
@@ -76,7 +76,7 @@ chan_start(struct bench_chan *c)
 
 static int
 chan_send(struct bench_chan *c, unsigned sender, const struct bench_msg *m,
-	  bool may_block)
+    bool may_block)
 {
 	(void)sender;
 	(void)may_block;
@@ -103,7 +103,7 @@ chan_free(struct bench_chan *c)
 static const struct bench_peer uv = {
 	.name = "libuv",
 	.consumer = "uv_run loop; mutex queue; uv_async_send per message "
-		    "(libuv coalesces)",
+	            "(libuv coalesces)",
 	.chan_new = chan_new,
 	.chan_start = chan_start,
 	.send = chan_send,

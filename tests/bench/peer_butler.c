@@ -1,0 +1,317 @@
+/*
+ * tests/bench/peer_butler.c — butler itself, through its public API only.
+ *
+ * Each bench channel is one hub whose single server (a pool when the
+ * harness asks for instances > 1) accepts the 32-byte message; the
+ * descriptor table is filled by hand, as butler/gen.h allows, so the
+ * benchmark does not depend on the code generator. The consumer is the
+ * server's own thread running its libevent loop. Hubs share nothing, so the
+ * two loops of the ping-pong are two hubs, each sending into the other.
+ */
+#include <butler/butler.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+/* The handler table a generated header would declare. */
+struct bench_handlers {
+	int (*on_msg)(
+	    butler_server *self, void *user, const struct bench_msg *m);
+};
+
+static int
+dispatch(butler_server *self, const void *handlers, void *user, unsigned kind,
+    void *msg)
+{
+	const struct bench_handlers *h = handlers;
+
+	switch (kind) {
+	case 1:
+		return h->on_msg(self, user, msg);
+	}
+	return BUTLER_EKIND;
+}
+
+static const char *
+check(const void *handlers)
+{
+	const struct bench_handlers *h = handlers;
+
+	return h->on_msg ? NULL : "msg";
+}
+
+static const butler_msg_desc messages[] = {
+	{ .name = "msg",
+	    .size = sizeof(struct bench_msg),
+	    .reply = -1,
+	    .progress = -1 },
+};
+
+static const unsigned accepts[] = { 0 };
+
+struct bench_chan {
+	struct bench_chan_cfg cfg;
+	butler_server_desc server;
+	butler_spec spec;
+	butler_hub *hub;
+	bool started;
+};
+
+static int
+on_msg(butler_server *self, void *user, const struct bench_msg *m)
+{
+	struct bench_chan *c = user;
+	unsigned instance = c->cfg.instances > 1 ? butler_server_instance(self)
+	                                         : c->cfg.instance;
+
+	c->cfg.on_msg(c->cfg.user, instance, m);
+	return 0;
+}
+
+static const struct bench_handlers handlers = { .on_msg = on_msg };
+
+static int
+chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg)
+{
+	struct bench_chan *c = bench_xcalloc(1, sizeof *c);
+
+	c->cfg = *cfg;
+	c->server = (butler_server_desc) {
+		.name = "bench",
+		.loop = BUTLER_LOOP_THREAD,
+		.instances = cfg->instances ? cfg->instances : 1,
+		/* Capacity is per sending thread. */
+		.capacity = (unsigned)cfg->capacity,
+		.full = BUTLER_FULL_FAIL,
+		.accepts = accepts,
+		.n_accepts = 1,
+		.handlers_size = sizeof(struct bench_handlers),
+		.check = check,
+		.dispatch = dispatch,
+	};
+	c->spec = (butler_spec) {
+		.abi = BUTLER_GEN_ABI,
+		.app = "bench",
+		.messages = messages,
+		.n_messages = 1,
+		.servers = &c->server,
+		.n_servers = 1,
+	};
+	if (butler_hub_new(&c->hub, &c->spec)
+	    || butler_hub_set_handlers(
+	        c->hub, 0, &handlers, sizeof handlers, NULL, NULL, c)) {
+		free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+static int
+chan_start(struct bench_chan *c)
+{
+	c->started = true;
+	return butler_hub_start(c->hub) ? -1 : 0;
+}
+
+static int
+chan_send(struct bench_chan *c, unsigned sender, const struct bench_msg *m,
+    bool may_block)
+{
+	int rv = butler_send(c->hub, 0, 1, m, sizeof *m);
+
+	(void)sender;
+	if (rv == BUTLER_EFULL && may_block && c->started) {
+		/* Sleep in the runtime, not in a yield loop: that is what a
+		 * producer with nothing better to do would use. It is still
+		 * reported as a retry. */
+		bench_note_full();
+		rv = butler_send_timeout(c->hub, 0, 1, m, sizeof *m, -1);
+		return rv == BUTLER_OK ? BENCH_SENT : BENCH_ERROR;
+	}
+	if (rv == BUTLER_EFULL)
+		return BENCH_FULL;
+	return rv == BUTLER_OK ? BENCH_SENT : BENCH_ERROR;
+}
+
+static void
+chan_free(struct bench_chan *c)
+{
+	butler_hub_free(c->hub);
+	free(c);
+}
+
+/* ---- request/reply ----------------------------------------------------- */
+
+/*
+ * A client server makes one request at a time to a service server, timing
+ * each from butler_call() to the reply callback on its own thread; a kick
+ * message from the main thread makes the first call from inside the client.
+ */
+enum { RR_KICK, RR_REQ, RR_REP };
+enum { RR_CLIENT, RR_SERVICE };
+
+static const butler_msg_desc rr_messages[] = {
+	[RR_KICK] = { .name = "kick",
+	    .size = sizeof(struct bench_msg),
+	    .reply = -1,
+	    .progress = -1 },
+	[RR_REQ] = { .name = "req",
+	    .size = sizeof(struct bench_msg),
+	    .reply = RR_REP,
+	    .progress = -1 },
+	[RR_REP] = { .name = "rep",
+	    .size = sizeof(struct bench_msg),
+	    .reply = -1,
+	    .progress = -1 },
+};
+
+static const unsigned rr_client_accepts[] = { RR_KICK };
+static const unsigned rr_service_accepts[] = { RR_REQ };
+
+static const butler_server_desc rr_servers[] = {
+	[RR_CLIENT] = { .name = "client",
+	    .instances = 1,
+	    .capacity = 64,
+	    .accepts = rr_client_accepts,
+	    .n_accepts = 1,
+	    .handlers_size = sizeof(struct bench_handlers),
+	    .check = check,
+	    .dispatch = dispatch },
+	[RR_SERVICE] = { .name = "service",
+	    .instances = 1,
+	    .capacity = 64,
+	    .accepts = rr_service_accepts,
+	    .n_accepts = 1,
+	    .handlers_size = sizeof(struct bench_handlers),
+	    .check = check,
+	    .dispatch = dispatch },
+};
+
+static const butler_spec rr_spec = {
+	.abi = BUTLER_GEN_ABI,
+	.app = "bench_rr",
+	.messages = rr_messages,
+	.n_messages = 3,
+	.servers = rr_servers,
+	.n_servers = 2,
+};
+
+struct rr {
+	butler_hub *hub;
+	uint64_t warm, n, next;
+	uint64_t *rtt;
+	int failed;
+	sem_t done;
+};
+
+static void rr_on_reply(butler_server *self, int status, void *reply,
+    void (*cb)(void), void *user);
+
+/* rr_call makes request number r->next, or ends the run. */
+static void
+rr_call(struct rr *r)
+{
+	struct bench_msg req = { .seq = r->next };
+	int rv;
+
+	if (r->next > r->warm + r->n) {
+		sem_post(&r->done);
+		return;
+	}
+	req.payload = bench_payload(req.seq, 0);
+	req.t_send_ns = bench_now_ns();
+	rv = butler_call(r->hub, RR_SERVICE, 1, &req, sizeof req, -1,
+	    rr_on_reply, NULL, r, NULL);
+	if (rv) {
+		r->failed = rv;
+		sem_post(&r->done);
+	}
+}
+
+static void
+rr_on_reply(
+    butler_server *self, int status, void *reply, void (*cb)(void), void *user)
+{
+	struct rr *r = user;
+	const struct bench_msg *m = reply;
+	uint64_t now = bench_now_ns();
+
+	(void)self;
+	(void)cb;
+	if (status != BUTLER_OK || m->seq != r->next
+	    || m->payload != bench_payload(m->seq, 0)) {
+		r->failed = status ? status : BUTLER_EINVAL;
+		sem_post(&r->done);
+		return;
+	}
+	if (m->seq > r->warm)
+		r->rtt[m->seq - r->warm - 1] = now - m->t_send_ns;
+	r->next++;
+	rr_call(r);
+}
+
+static int
+rr_on_kick(butler_server *self, void *user, const struct bench_msg *m)
+{
+	(void)self;
+	(void)m;
+	rr_call(user);
+	return 0;
+}
+
+static int
+rr_on_req(butler_server *self, void *user, const struct bench_msg *m)
+{
+	(void)user;
+	/* The reply echoes the request, timestamp included. */
+	return butler_reply(self, m, sizeof *m);
+}
+
+static int
+reqrep(uint64_t warm, uint64_t n, uint64_t *rtt)
+{
+	static const struct bench_handlers client = { .on_msg = rr_on_kick };
+	static const struct bench_handlers service = { .on_msg = rr_on_req };
+	struct rr r = { .warm = warm, .n = n, .next = 1, .rtt = rtt };
+	struct bench_msg kick = { 0 };
+	int rv;
+
+	sem_init(&r.done, 0, 0);
+	rv = butler_hub_new(&r.hub, &rr_spec);
+	if (rv == BUTLER_OK)
+		rv = butler_hub_set_handlers(
+		    r.hub, RR_CLIENT, &client, sizeof client, NULL, NULL, &r);
+	if (rv == BUTLER_OK)
+		rv = butler_hub_set_handlers(r.hub, RR_SERVICE, &service,
+		    sizeof service, NULL, NULL, &r);
+	if (rv == BUTLER_OK)
+		rv = butler_hub_start(r.hub);
+	if (rv == BUTLER_OK)
+		rv = butler_send(r.hub, RR_CLIENT, 1, &kick, sizeof kick);
+	if (rv == BUTLER_OK) {
+		sem_wait(&r.done);
+		rv = r.failed;
+	}
+	butler_hub_free(r.hub);
+	sem_destroy(&r.done);
+	if (rv)
+		bench_fail("butler: %s", butler_strerror(rv));
+	return 0;
+}
+
+static const struct bench_peer butler = {
+	.name = "butler",
+	.consumer = "butler server thread (libevent loop); per-thread lanes; "
+	            "eventfd on pending 0->1",
+	.native_pool = true,
+	.chan_new = chan_new,
+	.chan_start = chan_start,
+	.send = chan_send,
+	.chan_free = chan_free,
+	.reqrep = reqrep,
+};
+
+const struct bench_peer *const bench_peers[] = { &butler, NULL };
