@@ -94,8 +94,13 @@ server_new(struct butler_hub *hub, unsigned id, unsigned instance,
 	srv->instance = instance;
 	srv->max_payload = max_payload;
 	srv->next_request_id = 1;
+	if (pthread_mutex_init(&srv->pending_lock, NULL) != 0) {
+		free(srv);
+		return BUTLER_ESYS;
+	}
 	srv->kind_msg = calloc(desc->n_accepts + 1, sizeof *srv->kind_msg);
 	if (srv->kind_msg == NULL) {
+		pthread_mutex_destroy(&srv->pending_lock);
 		free(srv);
 		return BUTLER_ENOMEM;
 	}
@@ -112,6 +117,7 @@ server_new(struct butler_hub *hub, unsigned id, unsigned instance,
 	    butler__rec_round(sizeof(struct butler__rec)
 	        + sizeof(struct butler__req_hdr) + max_payload));
 	if (rv != BUTLER_OK) {
+		pthread_mutex_destroy(&srv->pending_lock);
 		free(srv->kind_msg);
 		free(srv);
 		return rv;
@@ -127,6 +133,7 @@ server_free(struct butler_server *srv)
 		return;
 	butler__channel_release(&srv->ch, butler__drop, srv);
 	butler__request_free(srv);
+	pthread_mutex_destroy(&srv->pending_lock);
 	free(srv->kind_msg);
 	free(srv);
 }
@@ -382,6 +389,7 @@ start_external(struct butler_server *srv)
 	struct butler_server *outer = butler_server_self();
 	int rv = BUTLER_OK;
 
+	atomic_store(&srv->owner, butler__thread_token());
 	if (srv->handlers->on_start != NULL) {
 		butler__set_current(srv);
 		rv = srv->handlers->on_start(srv, srv->handlers->user);

@@ -42,9 +42,11 @@
 #define BUTLER__REC_ALIGN 8u
 
 enum butler__rec_flags {
-	BUTLER__REC_REQUEST = 1u << 0, /* carries a butler__req_hdr */
-	BUTLER__REC_REPLY = 1u << 1,   /* answer to a request we made */
-	BUTLER__REC_JUMP = 1u << 15    /* rest of segment unused: go on */
+	BUTLER__REC_REQUEST = 1u << 0,  /* carries a butler__req_hdr */
+	BUTLER__REC_REPLY = 1u << 1,    /* answer to a request we made */
+	BUTLER__REC_PROGRESS = 1u << 2, /* with REPLY: a progress message */
+	BUTLER__REC_BOXED = 1u << 3,    /* progress payload is a box pointer */
+	BUTLER__REC_JUMP = 1u << 15     /* rest of segment unused: go on */
 };
 
 struct butler__rec {
@@ -379,8 +381,13 @@ struct butler_server {
 	 * its own thread touches these. */
 	struct butler__pending *pending;
 	uint64_t next_request_id;
+	pthread_mutex_t pending_lock; /* for butler_hub_pending() */
+	atomic_uintptr_t owner; /* external: thread that drains it (0: none) */
+	struct butler__box *current_box; /* latest-wins progress slot */
 	const struct butler__req_hdr *current_req;
 	int current_req_reply;
+	int current_req_progress;
+	bool current_req_latest;
 	bool current_req_answered;
 };
 
@@ -430,6 +437,16 @@ void butler__log_stderr(butler_log_level level, const char *msg, void *user);
 /* Thread-local "which server is this thread running" (server.c). */
 void butler__set_current(struct butler_server *srv);
 
+/* butler__thread_token identifies the calling thread (server.c). */
+uintptr_t butler__thread_token(void);
+
+/*
+ * butler__caller returns the server the calling thread speaks for: the one
+ * whose handler it runs, or else the first external server of hub that it
+ * owns (a GUI callback outside any drain). NULL if neither.
+ */
+struct butler_server *butler__caller(struct butler_hub *hub);
+
 /* Server lifecycle (server.c). */
 int butler__server_spawn(struct butler_server *srv);
 void butler__server_join(struct butler_server *srv);
@@ -452,6 +469,9 @@ int butler__send_request(struct butler_hub *hub, unsigned server,
 /* Requests (request.c). */
 void butler__request_on_reply(
     struct butler_server *srv, struct butler__rec *rec);
+/* Handles (deliver true) or drops a progress record; false: not progress. */
+bool butler__request_progress_rec(
+    struct butler_server *srv, struct butler__rec *rec, bool deliver);
 void butler__request_after_handler(struct butler_server *srv, int rv);
 void butler__request_refuse(
     struct butler_server *srv, const struct butler__req_hdr *req, int status);

@@ -25,6 +25,8 @@ struct req {
 	uint64_t since;    /* monotonic ns, for listings */
 	butler_reply_thunk thunk;
 	void (*cb)(void);
+	butler_progress_thunk pthunk;
+	void (*pcb)(void);
 	void *user;
 	unsigned server, kind; /* whom we asked, and what */
 };
@@ -45,9 +47,11 @@ static struct butler__pending *
 table(struct butler_server *srv)
 {
 	if (srv->pending == NULL) {
-		srv->pending = calloc(1, sizeof *srv->pending);
-		if (srv->pending == NULL)
-			return NULL;
+		struct butler__pending *t = calloc(1, sizeof *t);
+
+		pthread_mutex_lock(&srv->pending_lock);
+		srv->pending = t;
+		pthread_mutex_unlock(&srv->pending_lock);
 	}
 	return srv->pending;
 }
@@ -139,8 +143,22 @@ heap_remove(struct butler__pending *t, struct req *r)
 	r->heap_at = NO_DEADLINE;
 }
 
+static int insert_locked(struct butler__pending *t, struct req *r);
+
+/* The owner thread is the only writer; the lock is for listings. */
 static int
-insert(struct butler__pending *t, struct req *r)
+insert(struct butler_server *srv, struct butler__pending *t, struct req *r)
+{
+	int rv;
+
+	pthread_mutex_lock(&srv->pending_lock);
+	rv = insert_locked(t, r);
+	pthread_mutex_unlock(&srv->pending_lock);
+	return rv;
+}
+
+static int
+insert_locked(struct butler__pending *t, struct req *r)
 {
 	size_t s;
 
@@ -168,7 +186,20 @@ insert(struct butler__pending *t, struct req *r)
 }
 
 static struct req *
-take(struct butler__pending *t, uint64_t id)
+find(struct butler__pending *t, uint64_t id)
+{
+	struct req *r;
+
+	if (t == NULL || t->n_buckets == 0)
+		return NULL;
+	for (r = t->bucket[slot(t, id)]; r != NULL; r = r->hnext)
+		if (r->id == id)
+			return r;
+	return NULL;
+}
+
+static struct req *
+take_locked(struct butler__pending *t, uint64_t id)
 {
 	struct req **link, *r;
 
@@ -183,6 +214,17 @@ take(struct butler__pending *t, uint64_t id)
 			return r;
 		}
 	return NULL;
+}
+
+static struct req *
+take(struct butler_server *srv, uint64_t id)
+{
+	struct req *r;
+
+	pthread_mutex_lock(&srv->pending_lock);
+	r = take_locked(srv->pending, id);
+	pthread_mutex_unlock(&srv->pending_lock);
+	return r;
 }
 
 /* Arms the server's timer for the earliest deadline (threaded servers). */
@@ -217,11 +259,12 @@ complete(struct butler_server *srv, struct req *r, int status, void *reply)
 /* ---- caller side ------------------------------------------------------ */
 
 int
-butler_call(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
-    size_t size, int timeout_ms, butler_reply_thunk thunk, void (*cb)(void),
+butler_call_progress(butler_hub *hub, unsigned server, unsigned kind,
+    const void *msg, size_t size, int timeout_ms, butler_reply_thunk thunk,
+    void (*cb)(void), butler_progress_thunk pthunk, void (*pcb)(void),
     void *user, uint64_t *id)
 {
-	struct butler_server *self = butler_server_self();
+	struct butler_server *self = hub ? butler__caller(hub) : NULL;
 	struct butler__req_hdr hdr = { 0 };
 	struct butler__pending *t;
 	const butler_server_desc *s;
@@ -251,10 +294,12 @@ butler_call(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
 	r->heap_at = timeout_ms >= 0 ? 0 : NO_DEADLINE;
 	r->thunk = thunk;
 	r->cb = cb;
+	r->pthunk = pthunk;
+	r->pcb = pcb;
 	r->user = user;
 	r->server = server;
 	r->kind = kind;
-	rv = insert(t, r);
+	rv = insert(self, t, r);
 	if (rv != BUTLER_OK) {
 		free(r);
 		return rv;
@@ -263,7 +308,7 @@ butler_call(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
 	hdr.reply_to = self;
 	rv = butler__send_request(hub, server, kind, msg, size, &hdr);
 	if (rv != BUTLER_OK) {
-		free(take(t, hdr.id));
+		free(take(self, hdr.id));
 		return rv;
 	}
 	if (r->heap_at == 0)
@@ -274,14 +319,23 @@ butler_call(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
 }
 
 int
+butler_call(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
+    size_t size, int timeout_ms, butler_reply_thunk thunk, void (*cb)(void),
+    void *user, uint64_t *id)
+{
+	return butler_call_progress(hub, server, kind, msg, size, timeout_ms,
+	    thunk, cb, NULL, NULL, user, id);
+}
+
+int
 butler_cancel(butler_hub *hub, uint64_t id)
 {
-	struct butler_server *self = butler_server_self();
+	struct butler_server *self = hub ? butler__caller(hub) : NULL;
 	struct req *r;
 
 	if (hub == NULL || self == NULL || self->hub != hub)
 		return BUTLER_EINVAL;
-	r = take(self->pending, id);
+	r = take(self, id);
 	if (r == NULL)
 		return BUTLER_ENOTFOUND;
 	arm(self);
@@ -293,7 +347,7 @@ void
 butler__request_on_reply(struct butler_server *srv, struct butler__rec *rec)
 {
 	const struct butler__req_hdr *hdr = butler__rec_req(rec);
-	struct req *r = take(srv->pending, hdr->id);
+	struct req *r = take(srv, hdr->id);
 
 	/* Unknown id: the request timed out or was cancelled; the caller of
 	 * this function destroys the late reply. */
@@ -309,7 +363,7 @@ butler__request_expire(struct butler_server *srv, uint64_t now_ns)
 	struct butler__pending *t = srv->pending;
 
 	while (t != NULL && t->heap_n > 0 && t->heap[0]->deadline <= now_ns) {
-		struct req *r = take(t, t->heap[0]->id);
+		struct req *r = take(srv, t->heap[0]->id);
 
 		complete(srv, r, BUTLER_ETIMEDOUT, NULL);
 	}
@@ -340,10 +394,10 @@ butler__request_fail_all(struct butler_server *srv, int status)
 	if (t == NULL)
 		return;
 	/* Callbacks may make new requests (they fail: we are closed), so
-	 * restart the scan after each completion. */
+	 * look at each bucket until it stays empty. */
 	for (i = 0; i < t->n_buckets; i++) {
 		while (t->bucket[i] != NULL) {
-			struct req *r = take(t, t->bucket[i]->id);
+			struct req *r = take(srv, t->bucket[i]->id);
 
 			if (status != BUTLER_OK)
 				complete(srv, r, status, NULL);
@@ -369,21 +423,149 @@ butler__request_free(struct butler_server *srv)
 	srv->pending = NULL;
 }
 
+size_t
+butler_hub_pending(butler_hub *hub, butler_pending_fn fn, void *user)
+{
+	uint64_t now = butler__now_ns();
+	size_t count = 0;
+	unsigned i;
+
+	if (hub == NULL)
+		return 0;
+	for (i = 0; i < hub->n_inst; i++) {
+		struct butler_server *srv = hub->inst[i];
+		struct butler__pending *t;
+		size_t b;
+
+		pthread_mutex_lock(&srv->pending_lock);
+		t = srv->pending;
+		for (b = 0; t != NULL && b < t->n_buckets; b++)
+			for (struct req *r = t->bucket[b]; r; r = r->hnext) {
+				const butler_server_desc *to
+				    = &hub->spec->servers[r->server];
+				butler_pending_info info = {
+					.id = r->id,
+					.caller = srv->desc->name,
+					.caller_instance = srv->instance,
+					.server = to->name,
+					.message
+					= hub->spec
+					      ->messages[to->accepts[r->kind
+					          - 1]]
+					      .name,
+					.waiting_ms
+					= (now - r->since) / 1000000u,
+					.timeout_in_ms
+					= r->deadline == UINT64_MAX ? -1
+					    : r->deadline > now
+					    ? (int64_t)((r->deadline - now)
+					        / 1000000u)
+					    : 0,
+				};
+				count++;
+				if (fn != NULL)
+					fn(&info, user);
+			}
+		pthread_mutex_unlock(&srv->pending_lock);
+	}
+	return count;
+}
+
+/* ---- progress --------------------------------------------------------- */
+
+/*
+ * With "latest", a worker and its caller share a box holding the newest
+ * undelivered progress message. Posting swaps the new message in; only a
+ * post that finds the box empty sends a record, which tells the caller to
+ * take whatever the box holds when it gets there. So at most one progress
+ * record per request is ever queued, whatever the worker's pace.
+ */
+struct butler__box {
+	atomic_uint refs;
+	void *_Atomic latest; /* malloc'd copy of a progress message */
+	const butler_msg_desc *msg;
+};
+
+static void
+destroy_copy(const butler_msg_desc *m, void *copy)
+{
+	if (copy == NULL)
+		return;
+	if (m->destroy != NULL)
+		m->destroy(copy);
+	free(copy);
+}
+
+static void
+box_unref(struct butler__box *box)
+{
+	if (box != NULL && atomic_fetch_sub(&box->refs, 1) == 1) {
+		destroy_copy(box->msg, atomic_load(&box->latest));
+		free(box);
+	}
+}
+
+bool
+butler__request_progress_rec(
+    struct butler_server *srv, struct butler__rec *rec, bool deliver)
+{
+	const struct butler__req_hdr *hdr = butler__rec_req(rec);
+	const butler_msg_desc *m;
+	struct req *r;
+	void *progress = butler__rec_payload(rec);
+	struct butler__box *box = NULL;
+
+	if (!(rec->flags & BUTLER__REC_PROGRESS))
+		return false;
+	m = &srv->hub->spec->messages[rec->kind];
+	if (rec->flags & BUTLER__REC_BOXED) {
+		memcpy(&box, progress, sizeof box);
+		progress = atomic_exchange(&box->latest, NULL);
+	}
+	r = deliver ? find(srv->pending, hdr->id) : NULL;
+	if (progress != NULL && r != NULL && r->pthunk != NULL)
+		r->pthunk(srv, progress, r->pcb, r->user);
+	if (box != NULL) {
+		destroy_copy(m, progress);
+		box_unref(box);
+	} else if (m->destroy != NULL) {
+		m->destroy(progress);
+	}
+	return true;
+}
+
 /* ---- server side ------------------------------------------------------ */
 
-/* Sends an answer record for request hdr; the reply's fields move on OK. */
+/* Sends a record answering request req; the payload's fields move on OK.
+ * Answers bypass the capacity check: they are bounded by the requests the
+ * caller has in flight, and dropping one would leave a request that never
+ * ends. */
 static int
 answer(struct butler_server *srv, const struct butler__req_hdr *req,
-    int status, int reply_msg, const void *reply, size_t size)
+    unsigned flags, int status, int msg_index, const void *payload,
+    size_t size)
 {
 	struct butler__req_hdr hdr = { .id = req->id, .status = status };
 
-	/* Answers bypass the capacity check: they are bounded by the
-	 * requests the caller has in flight, and dropping one would leave a
-	 * request that never ends. */
 	return butler__push(srv->hub, req->reply_to,
-	    reply_msg >= 0 ? (unsigned)reply_msg : 0, BUTLER__REC_REPLY, &hdr,
-	    reply, size, false, false, 0);
+	    msg_index >= 0 ? (unsigned)msg_index : 0,
+	    BUTLER__REC_REPLY | flags, &hdr, payload, size, false, false, 0);
+}
+
+/* Destroys the owned fields of a message we were handed as const. */
+static void
+destroy_const(const butler_msg_desc *m, const void *msg, size_t size)
+{
+	void *copy;
+
+	if (m->destroy == NULL)
+		return;
+	copy = malloc(size);
+	if (copy != NULL) {
+		memcpy(copy, msg, size);
+		m->destroy(copy);
+		free(copy);
+	}
 }
 
 int
@@ -400,26 +582,72 @@ butler_reply(butler_server *self, const void *reply, size_t size)
 		return BUTLER_EINVAL;
 	if (self->current_req_answered)
 		return BUTLER_ESTATE;
-	rv = answer(self, self->current_req, BUTLER_OK,
+	rv = answer(self, self->current_req, 0, BUTLER_OK,
 	    self->current_req_reply, reply, size);
 	self->current_req_answered = true;
-	if (rv != BUTLER_OK && m->destroy != NULL) {
-		/* The requester is gone: the reply is ours to destroy, on a
-		 * copy, since the caller's struct is const. */
-		void *copy = malloc(size);
-
-		if (copy != NULL) {
-			memcpy(copy, reply, size);
-			m->destroy(copy);
-			free(copy);
-		}
-	}
+	/* The requester is gone: the reply is ours to destroy. */
+	if (rv != BUTLER_OK)
+		destroy_const(m, reply, size);
 	return BUTLER_OK;
+}
+
+int
+butler_progress(butler_server *self, const void *progress, size_t size)
+{
+	const butler_msg_desc *m;
+	struct butler__box *box;
+	void *copy, *old;
+	int rv;
+
+	if (self == NULL || self->current_req == NULL
+	    || self->current_req_progress < 0 || progress == NULL)
+		return BUTLER_EINVAL;
+	m = &self->hub->spec->messages[self->current_req_progress];
+	if (size != m->size)
+		return BUTLER_EINVAL;
+	if (!self->current_req_latest) {
+		rv = answer(self, self->current_req, BUTLER__REC_PROGRESS,
+		    BUTLER_OK, self->current_req_progress, progress, size);
+		if (rv != BUTLER_OK)
+			destroy_const(m, progress, size);
+		return rv == BUTLER_ENOMEM ? rv : BUTLER_OK;
+	}
+	box = self->current_box;
+	if (box == NULL) {
+		box = calloc(1, sizeof *box);
+		if (box == NULL)
+			return BUTLER_ENOMEM;
+		atomic_init(&box->refs, 1);
+		atomic_init(&box->latest, NULL);
+		box->msg = m;
+		self->current_box = box;
+	}
+	copy = malloc(size);
+	if (copy == NULL)
+		return BUTLER_ENOMEM;
+	memcpy(copy, progress, size);
+	old = atomic_exchange(&box->latest, copy);
+	if (old != NULL) {
+		/* A record is on its way and will pick up `copy`. */
+		destroy_copy(m, old);
+		return BUTLER_OK;
+	}
+	atomic_fetch_add(&box->refs, 1);
+	rv = answer(self, self->current_req,
+	    BUTLER__REC_PROGRESS | BUTLER__REC_BOXED, BUTLER_OK,
+	    self->current_req_progress, &box, sizeof box);
+	if (rv != BUTLER_OK) {
+		destroy_copy(m, atomic_exchange(&box->latest, NULL));
+		box_unref(box);
+	}
+	return rv == BUTLER_ENOMEM ? rv : BUTLER_OK;
 }
 
 void
 butler__request_after_handler(struct butler_server *srv, int rv)
 {
+	box_unref(srv->current_box);
+	srv->current_box = NULL;
 	if (srv->current_req_answered)
 		return;
 	if (rv == BUTLER_OK) {
@@ -429,7 +657,7 @@ butler__request_after_handler(struct butler_server *srv, int rv)
 		    srv->name);
 		rv = BUTLER_EHANDLER;
 	}
-	(void)answer(srv, srv->current_req, rv, -1, NULL, 0);
+	(void)answer(srv, srv->current_req, 0, rv, -1, NULL, 0);
 	srv->current_req_answered = true;
 }
 
@@ -437,5 +665,5 @@ void
 butler__request_refuse(
     struct butler_server *srv, const struct butler__req_hdr *req, int status)
 {
-	(void)answer(srv, req, status, -1, NULL, 0);
+	(void)answer(srv, req, 0, status, -1, NULL, 0);
 }

@@ -25,6 +25,31 @@ butler_server_self(void)
 	return current;
 }
 
+/* Its address is unique to each thread: a thread identity that fits in an
+ * atomic, unlike pthread_t. */
+static _Thread_local char thread_token;
+
+uintptr_t
+butler__thread_token(void)
+{
+	return (uintptr_t)&thread_token;
+}
+
+struct butler_server *
+butler__caller(struct butler_hub *hub)
+{
+	uintptr_t me = butler__thread_token();
+	unsigned i;
+
+	if (current != NULL)
+		return current;
+	for (i = 0; i < hub->n_inst; i++)
+		if (hub->inst[i]->desc->loop == BUTLER_LOOP_EXTERNAL
+		    && atomic_load(&hub->inst[i]->owner) == me)
+			return hub->inst[i];
+	return NULL;
+}
+
 /* ---- records ---------------------------------------------------------- */
 
 static const butler_msg_desc *
@@ -60,6 +85,8 @@ butler__consume(void *ctx, struct butler__rec *rec)
 	int rv;
 
 	if (rec->flags & BUTLER__REC_REPLY) {
+		if (butler__request_progress_rec(srv, rec, true))
+			return;
 		butler__request_on_reply(srv, rec);
 		destroy_payload(msg, rec);
 		return;
@@ -67,6 +94,9 @@ butler__consume(void *ctx, struct butler__rec *rec)
 	if (rec->flags & BUTLER__REC_REQUEST) {
 		srv->current_req = butler__rec_req(rec);
 		srv->current_req_reply = msg->reply; /* message index */
+		srv->current_req_progress = msg->progress;
+		srv->current_req_latest
+		    = (msg->flags & BUTLER_MSG_PROGRESS_LATEST) != 0;
 		srv->current_req_answered = false;
 	}
 	rv = srv->desc->dispatch(
@@ -96,7 +126,8 @@ butler__drop(void *ctx, struct butler__rec *rec)
 	if (rec->flags & BUTLER__REC_REPLY) {
 		/* Our own request's answer, arriving as we stop: the request
 		 * is failed with ECLOSED by butler__request_fail_all. */
-		destroy_payload(msg, rec);
+		if (!butler__request_progress_rec(srv, rec, false))
+			destroy_payload(msg, rec);
 		return;
 	}
 	if (rec->flags & BUTLER__REC_REQUEST)
@@ -362,6 +393,7 @@ butler_server_drain(
 	}
 	outer = current;
 	butler__set_current(srv);
+	atomic_store(&srv->owner, butler__thread_token());
 	butler__channel_ack(&srv->ch);
 	butler__request_expire(srv, butler__now_ns());
 	n = butler__channel_drain(&srv->ch, max ? max : hub->batch_max,

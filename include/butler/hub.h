@@ -171,17 +171,77 @@ int butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
  * thread: the reply (status BUTLER_OK), BUTLER_ETIMEDOUT after timeout_ms
  * (-1: no timeout), BUTLER_ECLOSED if the server stops first, or
  * BUTLER_ECANCELED after butler_cancel(). The answer arrives as
- * thunk(self, status, reply, cb, user). The caller must be a butler server
- * (a handler, on_start, or the thread draining an external server);
- * otherwise BUTLER_EINVAL. On success *id (may be NULL) names the request
- * for butler_cancel(). Failure codes as butler_send(); on failure nothing
- * will be delivered and the caller still owns the message. Generated
- * app_call_S_M() functions call this.
+ * thunk(self, status, reply, cb, user). The caller must speak for a server
+ * of the hub: run one of its handlers (or on_start), or own an external-loop
+ * server (the thread that started the hub or drains it, e.g. a GTK callback
+ * on the main thread); otherwise BUTLER_EINVAL. On success *id (may be NULL)
+ * names the request for butler_cancel(). Failure codes as butler_send(); on
+ * failure nothing will be delivered and the caller still owns the message.
+ * Generated app_call_S_M() functions call this.
  */
 int butler_call(butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size, int timeout_ms, butler_reply_thunk thunk,
     void (*cb)(void), void *user,
     uint64_t *id /* OUT: request id, may be NULL */);
+
+/*
+ * butler_progress_thunk is generated once per request message that declares
+ * progress: it converts `cb` back to its typed form and calls it with one
+ * progress message, which is destroyed after the call.
+ */
+typedef void (*butler_progress_thunk)(
+    butler_server *self, void *progress, void (*cb)(void), void *user);
+
+/*
+ * butler_call_progress is butler_call() for a request whose spec declares
+ * progress messages: each progress message the server posts with
+ * butler_progress() arrives, before the answer, as
+ * pthunk(self, progress, pcb, user) on the caller's thread. With the spec's
+ * "latest" option only the newest undelivered progress message is kept, so
+ * a fast worker cannot flood a slow caller. Generated app_call_S_M()
+ * functions of such requests call this.
+ */
+int butler_call_progress(butler_hub *hub, unsigned server, unsigned kind,
+    const void *msg, size_t size, int timeout_ms, butler_reply_thunk thunk,
+    void (*cb)(void), butler_progress_thunk pthunk, void (*pcb)(void),
+    void *user, uint64_t *id /* OUT: may be NULL */);
+
+/*
+ * butler_progress posts progress message `progress` (`size` bytes of the
+ * request's progress type) to the caller of the request that server `self`
+ * is handling now. On BUTLER_OK the hub owns its owned fields (a message
+ * replaced under "latest", or one whose caller has gone, is destroyed).
+ * Returns BUTLER_EINVAL if no request with progress is being handled or the
+ * size is wrong, BUTLER_ENOMEM. Generated app_progress_M() functions call
+ * this. The handling server's thread only.
+ */
+int butler_progress(butler_server *self, const void *progress, size_t size);
+
+/*
+ * butler_pending_info describes one request still waiting for its answer.
+ * The strings are the spec's names, valid as long as the hub.
+ */
+typedef struct butler_pending_info {
+	uint64_t id;              /* as returned by butler_call() */
+	const char *caller;       /* server that asked */
+	unsigned caller_instance; /* its instance in a pool */
+	const char *server;       /* server asked */
+	const char *message;      /* request message */
+	uint64_t waiting_ms;      /* time since the call */
+	int64_t timeout_in_ms;    /* time left before it times out; -1: none */
+} butler_pending_info;
+
+/* butler_pending_fn receives one butler_pending_info per waiting request. */
+typedef void (*butler_pending_fn)(const butler_pending_info *info, void *user);
+
+/*
+ * butler_hub_pending calls fn once for every request of the hub still
+ * waiting for its answer (who asked, whom, what, since when: the tool for
+ * finding stuck work) and returns how many there are. fn runs on the calling
+ * thread while a server's request table is locked: it must not call into
+ * the hub. fn may be NULL to only count. Any thread.
+ */
+size_t butler_hub_pending(butler_hub *hub, butler_pending_fn fn, void *user);
 
 /*
  * butler_reply answers the request that server `self` is handling now with

@@ -122,21 +122,29 @@ pump(struct rr *t, unsigned long answers)
 	}
 }
 
-/* The client's "handler context": calls must come from a server. */
-static void
-as_client(struct rr *t, void (*fn)(struct rr *))
+static void *
+stranger_call(void *arg)
 {
-	(void)t;
-	fn(t);
+	return (void *)(intptr_t)call(arg, 1, 0, -1, NULL);
 }
 
-Test(request, call_outside_a_server_is_einval, .timeout = 30)
+Test(request, owner_thread_calls_stranger_gets_einval, .timeout = 30)
 {
 	struct rr t = { 0 };
 	struct fx f;
+	pthread_t th;
+	void *rv;
 
 	setup(&t, &f);
-	ASSERT_ERR(call(&t, 1, 0, -1, NULL), BUTLER_EINVAL);
+	/* This thread started the hub: it speaks for the external client,
+	 * even outside a drain (a GUI callback). */
+	ASSERT_OK(call(&t, 21, 0, -1, NULL));
+	pump(&t, 1);
+	cr_assert_eq(t.ok, 1);
+	/* A thread that is no server of the hub has nowhere to get answers. */
+	pthread_create(&th, NULL, stranger_call, &t);
+	pthread_join(th, &rv);
+	ASSERT_ERR((int)(intptr_t)rv, BUTLER_EINVAL);
 	ASSERT_OK(butler_hub_stop(t.hub, BUTLER_STOP_DRAIN));
 	butler_hub_free(t.hub);
 }
@@ -317,6 +325,167 @@ Test(request, handler_failure_or_silence_answers_the_caller, .timeout = 60)
 	cr_assert_eq(t.other, 2); /* both: BUTLER_EHANDLER */
 	ASSERT_OK(butler_hub_stop(t.hub, BUTLER_STOP_DRAIN));
 	butler_hub_free(t.hub);
-	(void)as_client;
-	(void)setup;
+}
+
+/* ---- progress ------------------------------------------------------- */
+
+struct step {
+	uint32_t done;
+	uint32_t total;
+	char *label;
+};
+
+static atomic_ulong steps_destroyed;
+
+static void
+step_destroy(void *p)
+{
+	struct step *s = p;
+
+	free(s->label);
+	s->label = NULL;
+	atomic_fetch_add(&steps_destroyed, 1);
+}
+
+typedef void (*step_fn)(butler_server *self, struct step *s, void *user);
+
+static void
+step_thunk(butler_server *self, void *progress, void (*cb)(void), void *user)
+{
+	((step_fn)cb)(self, progress, user);
+}
+
+struct prog {
+	struct rr rr;
+	unsigned long steps, out_of_order, bad_label;
+	uint32_t last;
+};
+
+static void
+on_step(butler_server *self, struct step *s, void *user)
+{
+	struct prog *p = user;
+	char want[16];
+
+	(void)self;
+	if (p->rr.answers != 0 || s->done <= p->last)
+		p->out_of_order++; /* after the answer, or going backwards */
+	snprintf(want, sizeof want, "%u/%u", s->done, s->total);
+	if (strcmp(s->label, want) != 0)
+		p->bad_label++;
+	p->last = s->done;
+	p->steps++;
+}
+
+/* Posts m->x progress steps, as fast as it can, then answers. */
+static int
+worker_steps(butler_server *self, void *user, struct ask *m)
+{
+	struct answer a = { .y = m->x * 2, .note = strdup("done") };
+
+	(void)user;
+	for (uint32_t i = 1; i <= m->x; i++) {
+		struct step s = { i, (uint32_t)m->x, malloc(24) };
+
+		snprintf(s.label, 24, "%u/%u", i, (uint32_t)m->x);
+		ASSERT_OK(butler_progress(self, &s, sizeof s));
+	}
+	return butler_reply(self, &a, sizeof a);
+}
+
+static void
+run_progress(struct prog *p, bool latest, uint64_t steps)
+{
+	struct fx f;
+	struct fx_handlers h = fx_handlers_default();
+	butler_msg_desc msgs[5];
+	struct ask a = { steps, 0 };
+
+	fx_init(&f, 2, 1024);
+	memcpy(msgs, f.msgs, sizeof f.msgs);
+	msgs[4] = (butler_msg_desc) { "step", sizeof(struct step),
+		step_destroy, -1, -1, 0 };
+	msgs[M_ASK].progress = 4;
+	msgs[M_ASK].flags = latest ? BUTLER_MSG_PROGRESS_LATEST : 0;
+	f.spec.messages = msgs;
+	f.spec.n_messages = 5;
+	f.servers[CLIENT].loop = BUTLER_LOOP_EXTERNAL;
+	h.ask = worker_steps;
+	p->rr.client_thread = pthread_self();
+	ASSERT_OK(butler_hub_new(&p->rr.hub, &f.spec));
+	ASSERT_OK(fx_register(p->rr.hub, WORKER, &h, p));
+	h = fx_handlers_default();
+	ASSERT_OK(fx_register(p->rr.hub, CLIENT, &h, p));
+	ASSERT_OK(butler_hub_start(p->rr.hub));
+	ASSERT_OK(butler_call_progress(p->rr.hub, WORKER, K_ASK, &a, sizeof a,
+	    -1, ask_thunk, (void (*)(void))on_answer, step_thunk,
+	    (void (*)(void))on_step, p, NULL));
+	pump(&p->rr, 1);
+	ASSERT_OK(butler_hub_stop(p->rr.hub, BUTLER_STOP_DRAIN));
+	butler_hub_free(p->rr.hub);
+	cr_assert_eq(p->rr.ok, 1);
+	cr_assert_eq(p->out_of_order, 0);
+	cr_assert_eq(p->bad_label, 0);
+	/* Every step the worker posted was destroyed exactly once, whether
+	 * it was delivered or replaced. */
+	cr_assert_eq(atomic_load(&steps_destroyed), steps);
+}
+
+Test(request, every_progress_step_arrives_in_order, .timeout = 60)
+{
+	struct prog p = { 0 };
+
+	run_progress(&p, false, 1000);
+	cr_assert_eq(p.steps, 1000);
+	cr_assert_eq(p.last, 1000);
+}
+
+Test(request, latest_progress_wins, .timeout = 60)
+{
+	struct prog p = { 0 };
+
+	run_progress(&p, true, 200000);
+	/* The newest step always arrives, before the answer; the ones a
+	 * slower caller had no time for are replaced, not queued. */
+	cr_assert_eq(p.last, 200000);
+	cr_assert_geq(p.steps, 1);
+	cr_assert_leq(p.steps, 200000);
+}
+
+/* ---- finding stuck work --------------------------------------------- */
+
+struct listing {
+	unsigned long seen, well_formed;
+};
+
+static void
+list_one(const butler_pending_info *info, void *user)
+{
+	struct listing *l = user;
+
+	l->seen++;
+	if (info->id > 0 && strcmp(info->caller, "s1") == 0
+	    && info->caller_instance == 0 && strcmp(info->server, "s0") == 0
+	    && strcmp(info->message, "ask") == 0 && info->timeout_in_ms == -1)
+		l->well_formed++;
+}
+
+Test(request, pending_requests_are_listed, .timeout = 60)
+{
+	struct rr t = { 0 };
+	struct fx f;
+	struct listing l = { 0 };
+
+	setup(&t, &f);
+	cr_assert_eq(butler_hub_pending(t.hub, NULL, NULL), 0);
+	for (uint64_t i = 0; i < 5; i++)
+		ASSERT_OK(call(&t, i, 100000, -1, NULL)); /* 100 ms each */
+	/* The slow worker has not answered them all yet. */
+	cr_assert_eq(butler_hub_pending(t.hub, list_one, &l), l.seen);
+	cr_assert_gt(l.seen, 0);
+	cr_assert_eq(l.well_formed, l.seen);
+	pump(&t, 5);
+	cr_assert_eq(butler_hub_pending(t.hub, NULL, NULL), 0);
+	ASSERT_OK(butler_hub_stop(t.hub, BUTLER_STOP_DRAIN));
+	butler_hub_free(t.hub);
 }

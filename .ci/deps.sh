@@ -1,0 +1,39 @@
+# .ci/deps.sh — sourced by the other scripts: installs the Debian packages a
+# step needs, only those missing, so a fresh Debian 12 machine (even a
+# minimal one with no compiler) works as root and a prepared one is not
+# touched.
+#
+#   need_packages <package>...
+
+need_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+      || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "butler: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+    return 1
+  fi
+  echo "butler: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "${BUTLER_APT_UPDATED:-}" ]; then
+    apt-get update -qq >/dev/null || return 1
+    export BUTLER_APT_UPDATED=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+}
+
+# What building the runtime, the generator and the examples needs.
+BUILD_PACKAGES=(ca-certificates gcc make cmake pkg-config libc6-dev
+                libevent-dev libcjson-dev libglib2.0-dev)
+# What the test suite adds: Criterion, the fuzzer's clang, the GUI example's
+# GTK 4 and X server, valgrind, and the peers of the quick benchmark.
+TEST_PACKAGES=(libcriterion-dev clang libclang-rt-14-dev valgrind
+               libgtk-4-dev xvfb xauth libzmq3-dev libnng-dev libuv1-dev
+               clang-format)
+
+# Where the scripts build, unless told otherwise.
+BUTLER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+JOBS=$(nproc 2>/dev/null || echo 2)
