@@ -478,3 +478,24 @@ butler__channel_close_fd(struct butler__channel *ch)
 	close(ch->fd);
 	ch->fd = ch->wfd = -1;
 }
+
+bool
+butler__spin_for_work(struct butler__channel *ch, uint64_t until_ns)
+{
+	unsigned i = 0;
+
+	do {
+		for (struct butler__lane *lane
+		     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
+		     lane != NULL; lane
+		     = atomic_load_explicit(&lane->next, memory_order_acquire))
+			if (atomic_load_explicit(
+			        &lane->tail, memory_order_acquire)
+			    != lane->head_local)
+				return true;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	} while ((++i & 63) != 0 || butler__now_ns() < until_ns);
+	return false;
+}

@@ -302,6 +302,23 @@ butler_hub_set_handlers(butler_hub *hub, unsigned server, const void *handlers,
 	return BUTLER_OK;
 }
 
+int
+butler_hub_set_spin(butler_hub *hub, unsigned server, unsigned spin_us)
+{
+	const struct butler__route *r;
+
+	if (hub == NULL || server >= hub->spec->n_servers
+	    || hub->spec->servers[server].loop != BUTLER_LOOP_THREAD
+	    || spin_us > 1000000u)
+		return BUTLER_EINVAL;
+	if (atomic_load(&hub->state) != BUTLER__HUB_NEW)
+		return BUTLER_ESTATE;
+	r = &hub->route[server];
+	for (unsigned i = 0; i < r->n; i++)
+		hub->inst[r->first + i]->spin_ns = (uint64_t)spin_us * 1000u;
+	return BUTLER_OK;
+}
+
 void
 butler_hub_set_log(
     butler_hub *hub, butler_log_fn fn, butler_log_level max_level, void *user)

@@ -325,6 +325,8 @@ unsigned butler__channel_drain(struct butler__channel *ch, unsigned max,
     uint64_t budget_ns, bool stop_on_close, butler__consume_fn fn, void *ctx,
     bool *more);
 bool butler__channel_idle(struct butler__channel *ch);
+/* Polls the lanes until one has work (true) or the clock passes `until`. */
+bool butler__spin_for_work(struct butler__channel *ch, uint64_t until_ns);
 void butler__channel_ring(struct butler__channel *ch);
 uint64_t butler__channel_depth(struct butler__channel *ch);
 void butler__channel_close(struct butler__channel *ch);
@@ -363,6 +365,7 @@ struct butler_server {
 	unsigned instance;                /* instance in its pool */
 	unsigned index;                   /* instance index in the hub */
 	size_t max_payload;
+	uint64_t spin_ns; /* spin policy: watch for work before sleeping */
 	char name[16];
 
 	/* Threaded servers. */

@@ -115,6 +115,18 @@ void butler_hub_set_log(
     butler_hub *hub, butler_log_fn fn, butler_log_level max_level, void *user);
 
 /*
+ * butler_hub_set_spin sets the wait policy of threaded server `server`: after
+ * handling messages, its thread watches its inbox for up to spin_us
+ * microseconds before going to sleep, so a reply or the next message of a
+ * conversation is taken without a sleep and a wake-up (which cost tens of
+ * microseconds). It costs CPU only while the server is busy or just was; a
+ * server idle for longer than spin_us sleeps as usual. 0 (the default)
+ * sleeps at once. Returns BUTLER_EINVAL for an external-loop server.
+ * Before butler_hub_start() only (BUTLER_ESTATE afterwards).
+ */
+int butler_hub_set_spin(butler_hub *hub, unsigned server, unsigned spin_us);
+
+/*
  * butler_hub_start starts every threaded server (one thread each, named
  * after the server) and runs each on_start first on its own thread. External
  * servers' on_start runs on the calling thread. If any on_start fails,

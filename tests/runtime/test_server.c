@@ -297,3 +297,80 @@ Test(server, short_lived_senders, .timeout = 60)
 	cr_assert_eq(st.handled, 500);
 	butler_hub_free(hub);
 }
+
+/* Spin policy: conversations run without sleeping, and a server that has
+ * gone idle sleeps, costing no CPU. */
+struct bounce {
+	butler_hub *hub;
+	unsigned long limit;
+	sem_t done;
+	uint64_t cpu_ns[2];
+	atomic_int probes;
+};
+
+static uint64_t
+thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int
+bounce_num(butler_server *self, void *user, struct num *m)
+{
+	struct bounce *b = user;
+	unsigned to = butler_server_id(self) == 0 ? 1 : 0;
+
+	if (m->tag == 7) { /* a probe: record this thread's CPU time */
+		int i = atomic_fetch_add(&b->probes, 1);
+
+		b->cpu_ns[i] = thread_cpu_ns();
+		sem_post(&b->done);
+		return 0;
+	}
+	if (m->seq == b->limit) {
+		sem_post(&b->done);
+		return 0;
+	}
+	m->seq++;
+	return butler_send(b->hub, to, K_NUM, m, sizeof *m);
+}
+
+Test(server, spinning_servers_bounce_and_idle_ones_sleep, .timeout = 60)
+{
+	static struct bounce b;
+	struct fx f;
+	struct fx_handlers h = fx_handlers_default();
+	struct num m = { 0 }, probe = { .tag = 7 };
+	struct timespec idle = { 0, 300 * 1000 * 1000 };
+
+	b.limit = 20000;
+	sem_init(&b.done, 0, 0);
+	fx_init(&f, 2, 16);
+	h.num = bounce_num;
+	ASSERT_OK(butler_hub_new(&b.hub, &f.spec));
+	ASSERT_OK(fx_register(b.hub, 0, &h, &b));
+	ASSERT_OK(fx_register(b.hub, 1, &h, &b));
+	ASSERT_OK(butler_hub_set_spin(b.hub, 0, 200));
+	ASSERT_OK(butler_hub_set_spin(b.hub, 1, 200));
+	ASSERT_ERR(butler_hub_set_spin(b.hub, 2, 200), BUTLER_EINVAL);
+	ASSERT_OK(butler_hub_start(b.hub));
+	ASSERT_ERR(butler_hub_set_spin(b.hub, 0, 200), BUTLER_ESTATE);
+	ASSERT_OK(butler_send(b.hub, 0, K_NUM, &m, sizeof m));
+	sem_wait(&b.done);
+
+	/* Two probes 300 ms apart: in between, server 0 spins at most 200 us
+	 * after the first one and then sleeps. */
+	ASSERT_OK(butler_send(b.hub, 0, K_NUM, &probe, sizeof probe));
+	sem_wait(&b.done);
+	nanosleep(&idle, NULL);
+	ASSERT_OK(butler_send(b.hub, 0, K_NUM, &probe, sizeof probe));
+	sem_wait(&b.done);
+	cr_assert_lt(b.cpu_ns[1] - b.cpu_ns[0], 50u * 1000 * 1000,
+	    "idle server used %llu ns of CPU in 300 ms",
+	    (unsigned long long)(b.cpu_ns[1] - b.cpu_ns[0]));
+	ASSERT_OK(butler_hub_stop(b.hub, BUTLER_STOP_DRAIN));
+	butler_hub_free(b.hub);
+}
