@@ -1,0 +1,63 @@
+# ButlerGenerate.cmake — butler_generate(), C from butler specs at build time.
+#
+#   butler_generate(<target> <spec.json>... [OUT_DIR <dir>] [DEPENDS <file>...])
+#
+# For each spec, runs butler-gen at build time into OUT_DIR (default
+# ${CMAKE_CURRENT_BINARY_DIR}/butler_gen, never the source tree) producing
+# <base>.butler.h and <base>.butler.c, adds both to <target>, puts OUT_DIR on
+# its include path (PUBLIC: users of the target include the header too) and
+# links it with butler::butler. Generation re-runs when the spec, butler-gen
+# itself or a DEPENDS file changes. butler-gen rewrites an output only when
+# its content changes, so an edit to a spec that does not change the C code
+# rebuilds nothing (with Ninja, which re-checks timestamps).
+#
+# Call it in the directory that created <target>: CMake attaches custom
+# command outputs only to targets of the same directory.
+include_guard(GLOBAL)
+
+function(butler_generate target)
+  cmake_parse_arguments(PARSE_ARGV 1 BG "" "OUT_DIR" "DEPENDS")
+  if(NOT TARGET ${target})
+    message(SEND_ERROR "butler_generate: '${target}' is not a target")
+    return()
+  endif()
+  if(NOT BG_UNPARSED_ARGUMENTS)
+    message(SEND_ERROR "butler_generate(${target}): no spec file given")
+    return()
+  endif()
+  if(NOT TARGET butler::gen)
+    message(SEND_ERROR "butler_generate: butler::gen is not defined; "
+                       "use find_package(butler) first")
+    return()
+  endif()
+  if(NOT BG_OUT_DIR)
+    set(BG_OUT_DIR ${CMAKE_CURRENT_BINARY_DIR}/butler_gen)
+  endif()
+  get_filename_component(BG_OUT_DIR "${BG_OUT_DIR}" ABSOLUTE
+                         BASE_DIR ${CMAKE_CURRENT_BINARY_DIR})
+  file(MAKE_DIRECTORY ${BG_OUT_DIR})
+
+  foreach(spec IN LISTS BG_UNPARSED_ARGUMENTS)
+    get_filename_component(abs "${spec}" ABSOLUTE)
+    if(NOT EXISTS "${abs}")
+      message(SEND_ERROR "butler_generate(${target}): no such spec: ${abs}")
+      continue()
+    endif()
+    get_filename_component(name "${abs}" NAME)
+    string(REGEX REPLACE "\\.json$" "" base "${name}")
+    set(h ${BG_OUT_DIR}/${base}.butler.h)
+    set(c ${BG_OUT_DIR}/${base}.butler.c)
+    # DEPENDS names the generator target as well as the spec: a
+    # $<TARGET_FILE:...> in COMMAND alone would not re-run generation when
+    # butler-gen is rebuilt.
+    add_custom_command(
+      OUTPUT ${h} ${c}
+      COMMAND butler::gen --out-dir ${BG_OUT_DIR} ${abs}
+      DEPENDS ${abs} butler::gen ${BG_DEPENDS}
+      COMMENT "butler-gen ${spec}"
+      VERBATIM)
+    target_sources(${target} PRIVATE ${h} ${c})
+  endforeach()
+  target_include_directories(${target} PUBLIC ${BG_OUT_DIR})
+  target_link_libraries(${target} PUBLIC butler::butler)
+endfunction()

@@ -1,0 +1,63 @@
+/*
+ * codegen/emit.h — turning a checked spec into C text, and writing files.
+ */
+#ifndef BUTLER_CODEGEN_EMIT_H
+#define BUTLER_CODEGEN_EMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sbuf.h"
+#include "spec.h"
+
+/* struct emit_in is what both emitters need to know. */
+struct emit_in {
+	const struct spec *spec;
+	const char *spec_path;       /* as given, for the banner */
+	const char *header_name;     /* "<base>.butler.h" */
+	const unsigned *n_accepting; /* per message: servers accepting it */
+};
+
+/* butler__gen_emit_header appends the generated header to `out`. */
+void butler__gen_emit_header(const struct emit_in *in, struct sbuf *out);
+
+/* butler__gen_emit_source appends the generated source to `out`. */
+void butler__gen_emit_source(const struct emit_in *in, struct sbuf *out);
+
+/* butler__gen_emit_banner appends the DO NOT EDIT line. */
+void butler__gen_emit_banner(const struct emit_in *in, struct sbuf *out);
+
+/*
+ * butler__gen_emit_doc appends `doc` as a comment block indented by
+ * `indent` tabs, made safe to put in a comment: a doc cannot close the
+ * comment, open a nested one, or form a trigraph.
+ */
+void butler__gen_emit_doc(
+    struct sbuf *out, unsigned indent, const char *title, const char *doc);
+
+/* butler__gen_ctype returns the C type of a built-in field type. */
+const char *butler__gen_ctype(enum ftype t);
+
+/*
+ * butler__gen_write_if_changed makes the file at `path` hold `len` bytes
+ * of `data`. A file that already holds them is not touched; otherwise the
+ * data goes to a temporary file in the same directory that is renamed over
+ * `path`, so nobody ever sees a half-written file. *changed says whether
+ * the file was replaced. Returns 0, or an errno value.
+ */
+int butler__gen_write_if_changed(
+    const char *path, const char *data, size_t len, bool *changed /* OUT */);
+
+/*
+ * butler__gen_emit_sig appends a function signature: `ret name(params)`
+ * for a prototype (ending in ";\n"), or the return type on its own line
+ * for a definition (house style, so grep '^name(' finds it). Parameters
+ * that do not fit in 79 columns go one per line.
+ */
+void butler__gen_emit_sig(struct sbuf *out, bool definition, const char *ret,
+    const char *name, const char *params);
+
+/* butler__gen_emit_cstr appends s escaped for a C string literal. */
+void butler__gen_emit_cstr(struct sbuf *out, const char *s);
+
+#endif /* BUTLER_CODEGEN_EMIT_H */

@@ -1,0 +1,356 @@
+/*
+ * codegen/emit_source.c — the generated source: destructors, the typed
+ * send, call and reply functions, each server's dispatcher and handler
+ * check, and the descriptor table the hub is built from.
+ */
+#include "emit.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define GEN_NAME_MAX (4 * SPEC_NAME_MAX)
+
+static void
+destroy_field(
+    const struct emit_in *in, const struct field *f, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const char *n = f->name;
+
+	switch (f->type) {
+	case FT_STRING:
+		butler__gen_sb_printf(
+		    out, "\tfree(msg->%s);\n\tmsg->%s = NULL;\n", n, n);
+		return;
+	case FT_BYTES:
+		butler__gen_sb_printf(out,
+		    "\tfree(msg->%s.data);\n"
+		    "\tmsg->%s.data = NULL;\n"
+		    "\tmsg->%s.len = 0;\n",
+		    n, n, n);
+		return;
+	case FT_BUF:
+		butler__gen_sb_printf(out,
+		    "\tif (msg->%s.free_fn != NULL)\n"
+		    "\t\tmsg->%s.free_fn(msg->%s.data, "
+		    "msg->%s.ctx);\n"
+		    "\tmsg->%s.data = NULL;\n"
+		    "\tmsg->%s.len = 0;\n"
+		    "\tmsg->%s.free_fn = NULL;\n"
+		    "\tmsg->%s.ctx = NULL;\n",
+		    n, n, n, n, n, n, n, n);
+		return;
+	case FT_MSG:
+		if (s->msgs[f->msg].owned)
+			butler__gen_sb_printf(out,
+			    "\t%s_%s_destroy(&msg->%s);\n", s->app,
+			    s->msgs[f->msg].name, n);
+		return;
+	case FT_BOOL:
+	case FT_I8:
+	case FT_I16:
+	case FT_I32:
+	case FT_I64:
+	case FT_U8:
+	case FT_U16:
+	case FT_U32:
+	case FT_U64:
+	case FT_F32:
+	case FT_F64:
+	case FT_PTR:
+		return;
+	}
+}
+
+static void
+destructors(const struct emit_in *in, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX];
+
+	for (unsigned i = 0; i < s->n_msgs; i++) {
+		const struct message *m = &s->msgs[s->order[i]];
+
+		snprintf(name, sizeof name, "%s_%s_destroy", s->app, m->name);
+		snprintf(params, sizeof params, "struct %s_%s *msg", s->app,
+		    m->name);
+		butler__gen_emit_sig(out, true, "void", name, params);
+		if (!m->owned) {
+			butler__gen_sb_puts(out,
+			    "{\n\t/* No owned fields. */\n"
+			    "\t(void)msg;\n}\n\n");
+			continue;
+		}
+		butler__gen_sb_puts(
+		    out, "{\n\tif (msg == NULL)\n\t\treturn;\n");
+		for (unsigned k = 0; k < m->n_fields; k++)
+			destroy_field(in, &m->fields[k], out);
+		butler__gen_sb_puts(out, "}\n\n");
+		/* The descriptor wants a void * signature; calling the typed
+		 * destructor through a cast pointer would be undefined. */
+		butler__gen_sb_printf(out,
+		    "static void\n%s_%s_destroy_bt_(void "
+		    "*msg)\n{\n\t%s_%s_destroy(msg);\n}\n\n",
+		    s->app, m->name, s->app, m->name);
+	}
+}
+
+static void
+requests(const struct emit_in *in, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const char *a = s->app;
+	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX];
+
+	for (unsigned i = 0; i < s->n_msgs; i++) {
+		const struct message *m = &s->msgs[i];
+
+		if (!m->request)
+			continue;
+		snprintf(name, sizeof name, "%s_reply_%s", a, m->name);
+		snprintf(params, sizeof params,
+		    "butler_server *self, const struct %s_%s *reply", a,
+		    s->msgs[m->reply].name);
+		butler__gen_emit_sig(out, true, "int", name, params);
+		butler__gen_sb_puts(out,
+		    "{\n\tif (reply == NULL)\n\t\treturn "
+		    "BUTLER_EINVAL;\n\treturn "
+		    "butler_reply(self, reply, sizeof "
+		    "*reply);\n}\n\n");
+		if (in->n_accepting[i] == 0)
+			continue; /* no call function uses the thunk */
+		butler__gen_sb_printf(out,
+		    "/* The runtime stores cb type-erased; converting it "
+		    "back to its own\n * type before the call is what "
+		    "makes the call defined. */\n"
+		    "static void\n%s_%s_reply_thunk_bt_(butler_server "
+		    "*self, int status, void *reply,\n"
+		    "\tvoid (*cb)(void), void *user)\n{\n"
+		    "\t%s_%s_reply_fn fn = (%s_%s_reply_fn)cb;\n\n"
+		    "\tfn(self, status, reply, user);\n}\n\n",
+		    a, m->name, a, m->name, a, m->name);
+	}
+}
+
+static void
+server(const struct emit_in *in, unsigned id, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const struct server *sv = &s->srvs[id];
+	const char *a = s->app, *A = s->app_upper, *S = sv->upper;
+	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX];
+
+	butler__gen_sb_printf(out, "/* Server '%s'. */\n\n", sv->name);
+	snprintf(name, sizeof name, "%s_%s_register", a, sv->name);
+	snprintf(params, sizeof params,
+	    "butler_hub *hub, const struct %s_%s_handlers *h, void *user", a,
+	    sv->name);
+	butler__gen_emit_sig(out, true, "int", name, params);
+	butler__gen_sb_printf(out,
+	    "{\n\tif (h == NULL)\n\t\treturn BUTLER_EINVAL;\n"
+	    "\treturn butler_hub_set_handlers(hub, "
+	    "%s_SERVER_%s, h, sizeof *h,\n"
+	    "\t\th->on_start, h->on_stop, user);\n}\n\n",
+	    A, S);
+
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		const struct message *m = &s->msgs[sv->accepts[k]];
+		const char *M = m->upper;
+
+		snprintf(
+		    name, sizeof name, "%s_send_%s_%s", a, sv->name, m->name);
+		snprintf(params, sizeof params,
+		    "butler_hub *hub, const struct %s_%s *msg", a, m->name);
+		butler__gen_emit_sig(out, true, "int", name, params);
+		butler__gen_sb_printf(out,
+		    "{\n\tif (msg == NULL)\n\t\treturn "
+		    "BUTLER_EINVAL;\n\treturn "
+		    "butler_send(hub, %s_SERVER_%s, %s_%s_%s, "
+		    "msg, sizeof *msg);\n}\n\n",
+		    A, S, A, S, M);
+		if (!m->request)
+			continue;
+		snprintf(
+		    name, sizeof name, "%s_call_%s_%s", a, sv->name, m->name);
+		snprintf(params, sizeof params,
+		    "butler_hub *hub, const struct %s_%s *msg, int "
+		    "timeout_ms, %s_%s_reply_fn cb, void *user, "
+		    "uint64_t *id",
+		    a, m->name, a, m->name);
+		butler__gen_emit_sig(out, true, "int", name, params);
+		butler__gen_sb_printf(out,
+		    "{\n\tif (msg == NULL || cb == NULL)\n\t\treturn "
+		    "BUTLER_EINVAL;\n\treturn butler_call(hub, "
+		    "%s_SERVER_%s, %s_%s_%s, msg, sizeof *msg,\n"
+		    "\t\ttimeout_ms, %s_%s_reply_thunk_bt_, (void "
+		    "(*)(void))cb, user,\n\t\tid);\n}\n\n",
+		    A, S, A, S, M, a, m->name);
+	}
+
+	snprintf(name, sizeof name, "%s_send_%s", a, sv->name);
+	snprintf(params, sizeof params,
+	    "butler_hub *hub, const struct %s_%s_msg *msg", a, sv->name);
+	butler__gen_emit_sig(out, true, "int", name, params);
+	butler__gen_sb_printf(out,
+	    "{\n\tif (msg == NULL)\n\t\treturn "
+	    "BUTLER_EINVAL;\n\tswitch (msg->kind) {\n"
+	    "\tcase %s_%s_NONE:\n\t\tbreak;\n",
+	    A, S);
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		const struct message *m = &s->msgs[sv->accepts[k]];
+
+		butler__gen_sb_printf(out,
+		    "\tcase %s_%s_%s:\n\t\treturn "
+		    "%s_send_%s_%s(hub, &msg->u.%s);\n",
+		    A, S, m->upper, a, sv->name, m->name, m->name);
+	}
+	butler__gen_sb_puts(out, "\t}\n\treturn BUTLER_EKIND;\n}\n\n");
+
+	snprintf(name, sizeof name, "%s_%s_msg_destroy", a, sv->name);
+	snprintf(params, sizeof params, "struct %s_%s_msg *msg", a, sv->name);
+	butler__gen_emit_sig(out, true, "void", name, params);
+	butler__gen_sb_printf(out,
+	    "{\n\tif (msg == NULL)\n\t\treturn;\n"
+	    "\tswitch (msg->kind) {\n\tcase %s_%s_NONE:\n"
+	    "\t\tbreak;\n",
+	    A, S);
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		const struct message *m = &s->msgs[sv->accepts[k]];
+
+		butler__gen_sb_printf(out,
+		    "\tcase %s_%s_%s:\n\t\t%s_%s_destroy(&msg"
+		    "->u.%s);\n\t\tbreak;\n",
+		    A, S, m->upper, a, m->name, m->name);
+	}
+	butler__gen_sb_puts(out, "\t}\n}\n\n");
+
+	/* The dispatcher: no default, so -Wswitch-enum flags a kind without
+	 * a case; a kind outside the enum falls out of the switch. */
+	butler__gen_sb_printf(out,
+	    "static int\n%s_%s_dispatch_bt_(butler_server *self, const "
+	    "void *handlers, void *user,\n\tunsigned kind, void *msg)\n{\n"
+	    "\tconst struct %s_%s_handlers *h = handlers;\n\n"
+	    "\tswitch ((enum %s_%s_kind)kind) {\n\tcase %s_%s_NONE:\n"
+	    "\t\tbreak;\n",
+	    a, sv->name, a, sv->name, a, sv->name, A, S);
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		const struct message *m = &s->msgs[sv->accepts[k]];
+
+		butler__gen_sb_printf(out,
+		    "\tcase %s_%s_%s:\n\t\treturn "
+		    "h->%s(self, user, msg);\n",
+		    A, S, m->upper, m->name);
+	}
+	butler__gen_sb_puts(out, "\t}\n\treturn BUTLER_EKIND;\n}\n\n");
+
+	butler__gen_sb_printf(out,
+	    "static const char *\n%s_%s_check_bt_(const void "
+	    "*handlers)\n{\n\tconst struct %s_%s_handlers "
+	    "*h = handlers;\n\n",
+	    a, sv->name, a, sv->name);
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		const struct message *m = &s->msgs[sv->accepts[k]];
+
+		butler__gen_sb_printf(out,
+		    "\tif (h->%s == NULL)\n\t\treturn "
+		    "\"%s\";\n",
+		    m->name, m->name);
+	}
+	butler__gen_sb_puts(out, "\treturn NULL;\n}\n\n");
+
+	butler__gen_sb_printf(out,
+	    "static const unsigned %s_%s_accepts_bt_[] = {\n", a, sv->name);
+	for (unsigned k = 0; k < sv->n_accepts; k++)
+		butler__gen_sb_printf(
+		    out, "\t%s_MSG_%s,\n", A, s->msgs[sv->accepts[k]].upper);
+	butler__gen_sb_puts(out, "};\n\n");
+}
+
+static void
+descriptors(const struct emit_in *in, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const char *a = s->app, *A = s->app_upper;
+
+	butler__gen_sb_printf(out,
+	    "static const butler_msg_desc "
+	    "%s_messages_bt_[%s_MSG_COUNT] = {\n",
+	    a, A);
+	for (unsigned i = 0; i < s->n_msgs; i++) {
+		const struct message *m = &s->msgs[i];
+
+		butler__gen_sb_printf(out,
+		    "\t[%s_MSG_%s] = {\n\t\t.name = \"%s\",\n"
+		    "\t\t.size = sizeof(struct %s_%s),\n",
+		    A, m->upper, m->name, a, m->name);
+		if (m->owned)
+			butler__gen_sb_printf(out,
+			    "\t\t.destroy = %s_%s_destroy_bt_,\n", a, m->name);
+		else
+			butler__gen_sb_puts(out, "\t\t.destroy = NULL,\n");
+		if (m->reply >= 0)
+			butler__gen_sb_printf(out, "\t\t.reply = %s_MSG_%s,\n",
+			    A, s->msgs[m->reply].upper);
+		else
+			butler__gen_sb_puts(out, "\t\t.reply = -1,\n");
+		if (m->progress >= 0)
+			butler__gen_sb_printf(out,
+			    "\t\t.progress = %s_MSG_%s,\n", A,
+			    s->msgs[m->progress].upper);
+		else
+			butler__gen_sb_puts(out, "\t\t.progress = -1,\n");
+		butler__gen_sb_printf(out, "\t\t.flags = %s,\n\t},\n",
+		    m->progress_latest ? "BUTLER_MSG_PROGRESS_LATEST" : "0");
+	}
+	butler__gen_sb_puts(out, "};\n\n");
+
+	butler__gen_sb_printf(out,
+	    "static const butler_server_desc "
+	    "%s_servers_bt_[%s_SERVER_COUNT] = {\n",
+	    a, A);
+	for (unsigned i = 0; i < s->n_srvs; i++) {
+		const struct server *sv = &s->srvs[i];
+
+		butler__gen_sb_printf(out,
+		    "\t[%s_SERVER_%s] = {\n\t\t.name = \"%s\",\n"
+		    "\t\t.loop = %s,\n\t\t.instances = %u,\n"
+		    "\t\t.capacity = %u,\n\t\t.full = %s,\n"
+		    "\t\t.block_timeout_ms = %d,\n"
+		    "\t\t.accepts = %s_%s_accepts_bt_,\n"
+		    "\t\t.n_accepts = %u,\n"
+		    "\t\t.handlers_size = sizeof(struct %s_%s_handlers),\n"
+		    "\t\t.check = %s_%s_check_bt_,\n"
+		    "\t\t.dispatch = %s_%s_dispatch_bt_,\n\t},\n",
+		    A, sv->upper, sv->name,
+		    sv->loop == LOOP_EXTERNAL ? "BUTLER_LOOP_EXTERNAL"
+		                              : "BUTLER_LOOP_THREAD",
+		    sv->instances, sv->capacity,
+		    sv->full == FULL_BLOCK ? "BUTLER_FULL_BLOCK"
+		                           : "BUTLER_FULL_FAIL",
+		    sv->block_timeout_ms, a, sv->name, sv->n_accepts, a,
+		    sv->name, a, sv->name, a, sv->name);
+	}
+	butler__gen_sb_puts(out, "};\n\n");
+
+	butler__gen_sb_printf(out,
+	    "const butler_spec %s_spec = {\n"
+	    "\t.abi = BUTLER_GEN_ABI,\n\t.app = \"%s\",\n"
+	    "\t.messages = %s_messages_bt_,\n"
+	    "\t.n_messages = %s_MSG_COUNT,\n"
+	    "\t.servers = %s_servers_bt_,\n"
+	    "\t.n_servers = %s_SERVER_COUNT,\n};\n",
+	    a, a, a, A, a, A);
+}
+
+void
+butler__gen_emit_source(const struct emit_in *in, struct sbuf *out)
+{
+	butler__gen_emit_banner(in, out);
+	butler__gen_sb_printf(out,
+	    "#include \"%s\"\n\n#include <stdlib.h>\n\n", in->header_name);
+	destructors(in, out);
+	requests(in, out);
+	for (unsigned i = 0; i < in->spec->n_srvs; i++)
+		server(in, i, out);
+	descriptors(in, out);
+}

@@ -1,0 +1,1339 @@
+/* codegen/spec.c — check a spec and build butler-gen's model (spec.h). */
+#include "spec.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sbuf.h"
+
+/* BUILTIN lists the built-in field types in enum ftype order. */
+static const char *const builtin[] = {
+	"bool",
+	"i8",
+	"i16",
+	"i32",
+	"i64",
+	"u8",
+	"u16",
+	"u32",
+	"u64",
+	"f32",
+	"f64",
+	"string",
+	"bytes",
+	"buf",
+	"ptr",
+};
+#define N_BUILTIN (sizeof builtin / sizeof builtin[0])
+
+/* c_words are C11 keywords, C23 keywords, and the macros of the headers
+ * that generated code includes: none of them can name a field or a
+ * message. */
+static const char *const c_words[] = {
+	"_Alignas",
+	"_Alignof",
+	"_Atomic",
+	"_Bool",
+	"_Complex",
+	"_Generic",
+	"_Imaginary",
+	"_Noreturn",
+	"_Static_assert",
+	"_Thread_local",
+	"alignas",
+	"alignof",
+	"auto",
+	"bool",
+	"break",
+	"case",
+	"char",
+	"const",
+	"constexpr",
+	"continue",
+	"default",
+	"do",
+	"double",
+	"else",
+	"enum",
+	"extern",
+	"false",
+	"float",
+	"for",
+	"goto",
+	"if",
+	"inline",
+	"int",
+	"long",
+	"nullptr",
+	"register",
+	"restrict",
+	"return",
+	"short",
+	"signed",
+	"sizeof",
+	"static",
+	"static_assert",
+	"struct",
+	"switch",
+	"thread_local",
+	"true",
+	"typedef",
+	"typeof",
+	"typeof_unqual",
+	"union",
+	"unsigned",
+	"void",
+	"volatile",
+	"while",
+	"NULL",
+	"offsetof",
+};
+
+/* Known keys of each object of the schema, for "unknown key" checks. */
+static const char *const top_keys[]
+    = { "butler", "app", "doc", "messages", "servers" };
+static const char *const msg_keys[] = { "fields", "reply", "progress", "doc" };
+static const char *const progress_keys[] = { "message", "latest" };
+static const char *const srv_keys[] = { "accepts", "loop", "instances",
+	"capacity", "full", "block_timeout_ms", "doc" };
+static const char *const loops[] = { "thread", "external" };
+static const char *const fulls[] = { "fail", "block" };
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* struct ctx is the state of one butler__gen_spec_build() call. */
+struct ctx {
+	struct spec *spec;
+	struct diag *d;
+	bool oom;
+	const struct jv **msg_nodes; /* the value of each message */
+	const char **msg_names;      /* for "did you mean" */
+	unsigned *by_name;           /* message indexes sorted by name */
+	bool *msg_ok;                /* the message's name is valid */
+	bool *srv_ok;
+	bool app_ok;
+};
+
+const char *
+butler__gen_ftype_name(enum ftype t)
+{
+	return t < N_BUILTIN ? builtin[t] : "message";
+}
+
+static char *
+upper_dup(struct ctx *c, const char *s)
+{
+	size_t n = strlen(s);
+	char *u = malloc(n + 1);
+
+	if (u == NULL) {
+		c->oom = true;
+		return NULL;
+	}
+	for (size_t i = 0; i <= n; i++)
+		u[i] = (char)toupper((unsigned char)s[i]);
+	return u;
+}
+
+/* distance is the Levenshtein distance of a and b, or a large number for
+ * strings too long to be worth comparing. */
+static size_t
+distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	size_t row[SPEC_NAME_MAX + 2];
+
+	if (la > SPEC_NAME_MAX || lb > SPEC_NAME_MAX)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t cost = tolower((unsigned char)a[i - 1])
+			        == tolower((unsigned char)b[j - 1])
+			    ? 0
+			    : 1;
+			size_t best = diag + cost;
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* struct hint collects the closest of several candidate lists. */
+struct hint {
+	const char *best;
+	size_t dist;
+	char text[QUOTE_MAX + 32];
+};
+
+static void
+hint_init(struct hint *h)
+{
+	h->best = NULL;
+	h->dist = SIZE_MAX;
+	h->text[0] = '\0';
+}
+
+static void
+hint_add(struct hint *h, const char *name, const char *const *cands, size_t n)
+{
+	/* Close means at most a third of the name differs: catches typos,
+	 * not unrelated words. */
+	size_t limit = (strlen(name) + 2) / 3;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t dist = distance(name, cands[i]);
+
+		if (dist <= limit && dist < h->dist && dist > 0) {
+			h->best = cands[i];
+			h->dist = dist;
+		}
+	}
+}
+
+/* hint_text returns " (did you mean 'x'?)" or "". */
+static const char *
+hint_text(struct hint *h)
+{
+	char q[QUOTE_MAX];
+
+	if (h->best != NULL)
+		snprintf(h->text, sizeof h->text, " (did you mean '%s'?)",
+		    butler__gen_quote(q, sizeof q, h->best));
+	return h->text;
+}
+
+static bool
+in_list(const char *s, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, list[i]) == 0)
+			return true;
+	return false;
+}
+
+/* check_name reports why `name` cannot be used as a `what` name. */
+static bool
+check_name(struct ctx *c, const char *name, struct loc at, const char *what)
+{
+	char q[QUOTE_MAX];
+	size_t n = strlen(name);
+	bool ok = n > 0 && !isdigit((unsigned char)name[0]);
+
+	for (size_t i = 0; i < n && ok; i++)
+		ok = isalnum((unsigned char)name[i]) || name[i] == '_';
+	butler__gen_quote(q, sizeof q, name);
+	if (n == 0) {
+		butler__gen_error(c->d, at, "%s name is empty", what);
+		return false;
+	}
+	if (!ok) {
+		butler__gen_error(c->d, at,
+		    "%s name '%s' is not a valid C identifier "
+		    "(use letters, digits and '_', and do not "
+		    "start with a digit)",
+		    what, q);
+		return false;
+	}
+	if (n > SPEC_NAME_MAX) {
+		butler__gen_error(c->d, at,
+		    "%s name '%s' is too long (%zu characters, "
+		    "at most %u)",
+		    what, q, n, SPEC_NAME_MAX);
+		return false;
+	}
+	if (in_list(name, c_words, COUNT(c_words))) {
+		butler__gen_error(
+		    c->d, at, "%s name '%s' is a C keyword", what, q);
+		return false;
+	}
+	if (name[0] == '_'
+	    && (isupper((unsigned char)name[1]) || name[1] == '_')) {
+		butler__gen_error(c->d, at,
+		    "%s name '%s' is reserved in C (it starts "
+		    "with '_' and an upper-case letter or '_')",
+		    what, q);
+		return false;
+	}
+	if (n >= 4 && strcmp(name + n - 4, "_bt_") == 0) {
+		butler__gen_error(c->d, at,
+		    "%s name '%s' ends in '_bt_', which is "
+		    "reserved for butler-gen",
+		    what, q);
+		return false;
+	}
+	return true;
+}
+
+static int
+jv_key_cmp(const void *pa, const void *pb)
+{
+	const struct jv *a = *(const struct jv *const *)pa;
+	const struct jv *b = *(const struct jv *const *)pb;
+	int r = strcmp(a->key, b->key);
+
+	/* Nodes live in one array in document order, so the address orders
+	 * equal keys by position and the first stays first. */
+	if (r != 0)
+		return r;
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * check_members reports duplicate keys of `obj` (cJSON keeps them all and
+ * lookups see the first) and, when `known` is given, unknown keys. `label`
+ * names a member in messages ("key", "message"...). Sets dup[i] for every
+ * member after the first of its name, when `dup` is given.
+ */
+static void
+check_members(struct ctx *c, const struct jv *obj, const char *label,
+    const char *const *known, size_t n_known, const char *where, bool *dup)
+{
+	const struct jv **v;
+	size_t n = 0;
+	char q[QUOTE_MAX];
+
+	if (obj->n_kids == 0)
+		return;
+	v = calloc(obj->n_kids, sizeof *v);
+	if (v == NULL) {
+		c->oom = true;
+		return;
+	}
+	for (const struct jv *k = obj->kid; k != NULL; k = k->next) {
+		v[n++] = k;
+		if (known != NULL && !in_list(k->key, known, n_known)) {
+			struct hint h;
+
+			hint_init(&h);
+			hint_add(&h, k->key, known, n_known);
+			butler__gen_error(c->d, k->key_at,
+			    "unknown key '%s' in %s%s",
+			    butler__gen_quote(q, sizeof q, k->key), where,
+			    hint_text(&h));
+		}
+	}
+	qsort(v, n, sizeof *v, jv_key_cmp);
+	for (size_t i = 1; i < n; i++) {
+		size_t first = i - 1;
+
+		if (strcmp(v[i]->key, v[first]->key) != 0)
+			continue;
+		while (first > 0 && strcmp(v[first - 1]->key, v[i]->key) == 0)
+			first--;
+		butler__gen_quote(q, sizeof q, v[i]->key);
+		butler__gen_error(
+		    c->d, v[i]->key_at, "duplicate %s '%s'", label, q);
+		butler__gen_note(
+		    c->d, v[first]->key_at, "'%s' first defined here", q);
+		if (dup != NULL)
+			dup[v[i] - obj->kid] = true;
+	}
+	free(v);
+}
+
+/* expect reports a value of the wrong JSON type. */
+static bool
+expect(struct ctx *c, const struct jv *v, bool ok, const char *what,
+    const char *where, const char *want)
+{
+	if (!ok)
+		butler__gen_error(c->d, v->at, "%s%s must be %s, not %s", what,
+		    where, want, butler__gen_json_kind(v));
+	return ok;
+}
+
+/*
+ * get_int reads integer member `key` of `obj` into *out, which keeps its
+ * default when the member is absent. Returns false after an error.
+ */
+static bool
+get_int(struct ctx *c, const struct jv *obj, const char *key, long min,
+    long max, long *out, const char *where)
+{
+	const struct jv *v = butler__gen_json_get(obj, key);
+	char what[64];
+	double x;
+
+	if (v == NULL)
+		return true;
+	snprintf(what, sizeof what, "'%s'", key);
+	if (!expect(c, v, cJSON_IsNumber(v->json), what, where, "an integer"))
+		return false;
+	x = v->json->valuedouble;
+	if (!isfinite(x) || x != floor(x)) {
+		butler__gen_error(c->d, v->at,
+		    "'%s'%s must be a whole number, not %g", key, where, x);
+		return false;
+	}
+	if (x < (double)min || x > (double)max) {
+		butler__gen_error(c->d, v->at,
+		    "'%s'%s must be between %ld and %ld, not %.0f", key, where,
+		    min, max, x);
+		return false;
+	}
+	*out = (long)x;
+	return true;
+}
+
+/* get_choice reads string member `key`, one of `choices`, as an index. */
+static bool
+get_choice(struct ctx *c, const struct jv *obj, const char *key,
+    const char *const *choices, size_t n, unsigned *out, const char *where)
+{
+	const struct jv *v = butler__gen_json_get(obj, key);
+	char what[64], q[QUOTE_MAX];
+	const char *s;
+
+	if (v == NULL)
+		return true;
+	snprintf(what, sizeof what, "'%s'", key);
+	if (!expect(c, v, cJSON_IsString(v->json), what, where, "a string"))
+		return false;
+	s = v->json->valuestring;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, choices[i]) == 0) {
+			*out = (unsigned)i;
+			return true;
+		}
+	butler__gen_error(c->d, v->at,
+	    "unknown %s '%s'%s (expected '%s' or '%s')", key,
+	    butler__gen_quote(q, sizeof q, s), where, choices[0], choices[1]);
+	return false;
+}
+
+/* get_doc reads the optional "doc" string. */
+static const char *
+get_doc(struct ctx *c, const struct jv *obj, const char *where)
+{
+	const struct jv *v = butler__gen_json_get(obj, "doc");
+
+	if (v == NULL)
+		return NULL;
+	if (!expect(c, v, cJSON_IsString(v->json), "'doc'", where, "a string"))
+		return NULL;
+	return v->json->valuestring;
+}
+
+static int by_name_cmp(const void *pa, const void *pb, void *arg);
+
+/* sort_by_name sorts message indexes by name. qsort() cannot pass the
+ * spec to its comparison without a global, so this is a merge sort. */
+static void
+sort_by_name(struct ctx *c, unsigned *v, unsigned *tmp, size_t n)
+{
+	size_t mid = n / 2, i = 0, j = mid, o = 0;
+
+	if (n < 2)
+		return;
+	sort_by_name(c, v, tmp, mid);
+	sort_by_name(c, v + mid, tmp, n - mid);
+	while (i < mid && j < n)
+		tmp[o++] = by_name_cmp(&v[i], &v[j], c) <= 0 ? v[i++] : v[j++];
+	while (i < mid)
+		tmp[o++] = v[i++];
+	while (j < n)
+		tmp[o++] = v[j++];
+	memcpy(v, tmp, n * sizeof *v);
+}
+
+static int
+by_name_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct ctx *c = arg;
+
+	return strcmp(c->spec->msgs[*(const unsigned *)pa].name,
+	    c->spec->msgs[*(const unsigned *)pb].name);
+}
+
+/* find_msg returns the index of message `name`, or -1. */
+static int
+find_msg(const struct ctx *c, const char *name)
+{
+	size_t lo = 0, hi = c->spec->n_msgs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = strcmp(name, c->spec->msgs[c->by_name[mid]].name);
+
+		if (r == 0)
+			return (int)c->by_name[mid];
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+/* resolve looks up a message named by string value `v` for `what`. */
+static int
+resolve(struct ctx *c, const struct jv *v, const char *what, const char *where)
+{
+	char q[QUOTE_MAX];
+	struct hint h;
+	int m;
+
+	if (!expect(
+	        c, v, cJSON_IsString(v->json), what, where, "a message name"))
+		return -1;
+	m = find_msg(c, v->json->valuestring);
+	if (m >= 0)
+		return m;
+	hint_init(&h);
+	hint_add(&h, v->json->valuestring, c->msg_names, c->spec->n_msgs);
+	butler__gen_error(c->d, v->at, "%s%s names undeclared message '%s'%s",
+	    what, where, butler__gen_quote(q, sizeof q, v->json->valuestring),
+	    hint_text(&h));
+	return -1;
+}
+
+static void
+build_top(struct ctx *c, const struct jv *root)
+{
+	struct spec *s = c->spec;
+	const struct jv *v;
+	char q[QUOTE_MAX];
+
+	check_members(
+	    c, root, "key", top_keys, COUNT(top_keys), "the spec", NULL);
+	v = butler__gen_json_get(root, "butler");
+	if (v == NULL) {
+		butler__gen_error(c->d, root->at,
+		    "missing key 'butler' (the schema "
+		    "version: write \"butler\": %d)",
+		    SPEC_VERSION);
+	} else if (expect(c, v, cJSON_IsNumber(v->json), "'butler'", "",
+	               "a number")
+	    && v->json->valuedouble != SPEC_VERSION) {
+		butler__gen_error(c->d, v->at,
+		    "unsupported schema version %g (this "
+		    "butler-gen reads version %d)",
+		    v->json->valuedouble, SPEC_VERSION);
+	}
+	v = butler__gen_json_get(root, "app");
+	if (v == NULL) {
+		butler__gen_error(c->d, root->at,
+		    "missing key 'app' (the prefix of every "
+		    "generated name)");
+	} else if (expect(c, v, cJSON_IsString(v->json), "'app'", "",
+	               "a string")) {
+		s->app = v->json->valuestring;
+		s->app_at = v->at;
+		c->app_ok = check_name(c, s->app, v->at, "app");
+		if (c->app_ok && strcmp(s->app, "butler") == 0) {
+			butler__gen_error(c->d, v->at,
+			    "app name '%s' is reserved for the "
+			    "runtime's own names",
+			    butler__gen_quote(q, sizeof q, s->app));
+			c->app_ok = false;
+		}
+		if (c->app_ok)
+			s->app_upper = upper_dup(c, s->app);
+	}
+	s->doc = get_doc(c, root, "");
+}
+
+/* top_object returns the object member `key` of the root, reporting it
+ * missing, of the wrong type, or empty. */
+static const struct jv *
+top_object(struct ctx *c, const struct jv *root, const char *key,
+    const char *missing, const char *empty)
+{
+	const struct jv *v = butler__gen_json_get(root, key);
+	char what[32];
+
+	snprintf(what, sizeof what, "'%s'", key);
+	if (v == NULL) {
+		butler__gen_error(
+		    c->d, root->at, "missing key '%s' (%s)", key, missing);
+		return NULL;
+	}
+	if (!expect(c, v, cJSON_IsObject(v->json), what, "", "an object"))
+		return NULL;
+	if (v->n_kids == 0) {
+		butler__gen_error(c->d, v->at, "%s", empty);
+		return NULL;
+	}
+	return v;
+}
+
+/* declare_messages is pass 1: names only, so that fields, replies and
+ * accepts may refer to messages declared further down. */
+static void
+declare_messages(struct ctx *c, const struct jv *obj)
+{
+	struct spec *s = c->spec;
+	bool *dup = calloc(obj->n_kids, sizeof *dup);
+	char q[QUOTE_MAX];
+	size_t i = 0;
+
+	s->msgs = calloc(obj->n_kids, sizeof *s->msgs);
+	c->msg_nodes = calloc(obj->n_kids, sizeof *c->msg_nodes);
+	c->msg_names = calloc(obj->n_kids, sizeof *c->msg_names);
+	c->msg_ok = calloc(obj->n_kids, sizeof *c->msg_ok);
+	c->by_name = calloc(obj->n_kids, sizeof *c->by_name);
+	if (dup == NULL || s->msgs == NULL || c->msg_nodes == NULL
+	    || c->msg_names == NULL || c->msg_ok == NULL
+	    || c->by_name == NULL) {
+		c->oom = true;
+		goto out;
+	}
+	check_members(c, obj, "message", NULL, 0, NULL, dup);
+	for (const struct jv *k = obj->kid; k != NULL; k = k->next, i++) {
+		struct message *m;
+		bool ok;
+
+		if (dup[i])
+			continue;
+		m = &s->msgs[s->n_msgs];
+		m->name = k->key;
+		m->at = k->key_at;
+		m->reply = -1;
+		m->progress = -1;
+		ok = check_name(c, m->name, m->at, "message");
+		butler__gen_quote(q, sizeof q, m->name);
+		if (ok && in_list(m->name, builtin, N_BUILTIN)) {
+			butler__gen_error(c->d, m->at,
+			    "message name '%s' is a field type", q);
+			ok = false;
+		}
+		if (ok
+		    && (strcmp(m->name, "on_start") == 0
+		        || strcmp(m->name, "on_stop") == 0)) {
+			butler__gen_error(c->d, m->at,
+			    "message name '%s' is reserved for "
+			    "the handler table's own '%s'",
+			    q, q);
+			ok = false;
+		}
+		if (ok)
+			m->upper = upper_dup(c, m->name);
+		c->msg_ok[s->n_msgs] = ok;
+		c->msg_nodes[s->n_msgs] = k;
+		c->msg_names[s->n_msgs] = m->name;
+		c->by_name[s->n_msgs] = s->n_msgs;
+		s->n_msgs++;
+	}
+	{
+		unsigned *tmp = calloc(s->n_msgs ? s->n_msgs : 1, sizeof *tmp);
+
+		if (tmp == NULL) {
+			c->oom = true;
+			goto out;
+		}
+		sort_by_name(c, c->by_name, tmp, s->n_msgs);
+		free(tmp);
+	}
+out:
+	free(dup);
+}
+
+static void
+build_fields(
+    struct ctx *c, struct message *m, const struct jv *obj, const char *where)
+{
+	struct spec *s = c->spec;
+	bool *dup;
+	char q[QUOTE_MAX];
+	size_t i = 0;
+
+	if (!expect(c, obj, cJSON_IsObject(obj->json), "'fields'", where,
+	        "an object"))
+		return;
+	if (obj->n_kids == 0)
+		return;
+	dup = calloc(obj->n_kids, sizeof *dup);
+	m->fields = calloc(obj->n_kids, sizeof *m->fields);
+	if (dup == NULL || m->fields == NULL) {
+		free(dup);
+		c->oom = true;
+		return;
+	}
+	check_members(c, obj, "field", NULL, 0, NULL, dup);
+	for (const struct jv *k = obj->kid; k != NULL; k = k->next, i++) {
+		struct field *f = &m->fields[m->n_fields];
+		const char *type;
+		struct hint h;
+		size_t t;
+		int target;
+
+		if (dup[i])
+			continue;
+		f->name = k->key;
+		f->at = k->key_at;
+		f->type_at = k->at;
+		check_name(c, f->name, f->at, "field");
+		if (!expect(c, k, cJSON_IsString(k->json), "a field type", "",
+		        "a string naming a type"))
+			continue;
+		type = k->json->valuestring;
+		for (t = 0; t < N_BUILTIN; t++)
+			if (strcmp(type, builtin[t]) == 0)
+				break;
+		if (t < N_BUILTIN) {
+			f->type = (enum ftype)t;
+			s->uses_string |= f->type == FT_STRING;
+			s->uses_bytes |= f->type == FT_BYTES;
+			s->uses_buf |= f->type == FT_BUF;
+			m->n_fields++;
+			continue;
+		}
+		target = find_msg(c, type);
+		if (target >= 0) {
+			f->type = FT_MSG;
+			f->msg = (unsigned)target;
+			s->msgs[target].used = true;
+			m->n_fields++;
+			continue;
+		}
+		hint_init(&h);
+		hint_add(&h, type, builtin, N_BUILTIN);
+		hint_add(&h, type, c->msg_names, s->n_msgs);
+		butler__gen_error(c->d, k->at, "unknown field type '%s'%s",
+		    butler__gen_quote(q, sizeof q, type), hint_text(&h));
+	}
+	free(dup);
+}
+
+static void
+build_progress(
+    struct ctx *c, struct message *m, const struct jv *v, const char *where)
+{
+	const struct jv *name = v, *latest;
+	int p;
+
+	if (cJSON_IsObject(v->json)) {
+		check_members(c, v, "key", progress_keys, COUNT(progress_keys),
+		    "'progress'", NULL);
+		name = butler__gen_json_get(v, "message");
+		if (name == NULL) {
+			butler__gen_error(c->d, v->at,
+			    "'progress'%s has no 'message'", where);
+			return;
+		}
+		latest = butler__gen_json_get(v, "latest");
+		if (latest != NULL
+		    && expect(c, latest, cJSON_IsBool(latest->json),
+		        "'latest'", where, "true or false"))
+			m->progress_latest = cJSON_IsTrue(latest->json);
+	} else if (!cJSON_IsString(v->json)) {
+		expect(c, v, false, "'progress'", where,
+		    "a message name or an object");
+		return;
+	}
+	p = resolve(c, name, "'progress'", where);
+	if (p >= 0) {
+		m->progress = p;
+		c->spec->msgs[p].used = true;
+	}
+}
+
+static void
+build_messages(struct ctx *c)
+{
+	struct spec *s = c->spec;
+	char where[QUOTE_MAX + 16], q[QUOTE_MAX];
+
+	for (unsigned i = 0; i < s->n_msgs && !butler__gen_diag_full(c->d);
+	     i++) {
+		struct message *m = &s->msgs[i];
+		const struct jv *v = c->msg_nodes[i], *f, *r, *p;
+
+		butler__gen_quote(q, sizeof q, m->name);
+		if (!cJSON_IsObject(v->json)) {
+			butler__gen_error(c->d, v->at,
+			    "message '%s' must be an object, "
+			    "not %s",
+			    q, butler__gen_json_kind(v));
+			continue;
+		}
+		snprintf(where, sizeof where, "message '%s'", q);
+		check_members(
+		    c, v, "key", msg_keys, COUNT(msg_keys), where, NULL);
+		snprintf(where, sizeof where, " of message '%s'", q);
+		f = butler__gen_json_get(v, "fields");
+		if (f != NULL)
+			build_fields(c, m, f, where);
+		r = butler__gen_json_get(v, "reply");
+		if (r != NULL) {
+			int reply = resolve(c, r, "'reply'", where);
+
+			m->request = true;
+			if (reply >= 0) {
+				m->reply = reply;
+				s->msgs[reply].used = true;
+			}
+		}
+		p = butler__gen_json_get(v, "progress");
+		if (p != NULL && r == NULL)
+			butler__gen_error(c->d, p->key_at,
+			    "'progress'%s needs a 'reply': only "
+			    "a request reports progress",
+			    where);
+		else if (p != NULL)
+			build_progress(c, m, p, where);
+		m->doc = get_doc(c, v, where);
+	}
+}
+
+static void
+build_accepts(
+    struct ctx *c, struct server *sv, const struct jv *v, const char *where)
+{
+	struct spec *s = c->spec;
+	int *seen = NULL; /* per message: accepts position + 1, or 0 */
+	char q[QUOTE_MAX], sq[QUOTE_MAX];
+
+	butler__gen_quote(sq, sizeof sq, sv->name);
+	if (!expect(c, v, cJSON_IsArray(v->json), "'accepts'", where,
+	        "an array of message names"))
+		return;
+	if (v->n_kids == 0) {
+		butler__gen_error(
+		    c->d, v->at, "server '%s' accepts no messages", sq);
+		return;
+	}
+	sv->accepts = calloc(v->n_kids, sizeof *sv->accepts);
+	sv->accepts_at = calloc(v->n_kids, sizeof *sv->accepts_at);
+	seen = calloc(s->n_msgs ? s->n_msgs : 1, sizeof *seen);
+	if (sv->accepts == NULL || sv->accepts_at == NULL || seen == NULL) {
+		c->oom = true;
+		goto out;
+	}
+	for (const struct jv *k = v->kid; k != NULL; k = k->next) {
+		int m = resolve(c, k, "'accepts'", where);
+
+		if (m < 0)
+			continue;
+		if (seen[m]) {
+			butler__gen_quote(q, sizeof q, s->msgs[m].name);
+			butler__gen_error(c->d, k->at,
+			    "server '%s' accepts '%s' twice", sq, q);
+			butler__gen_note(c->d, sv->accepts_at[seen[m] - 1],
+			    "'%s' first accepted here", q);
+			continue;
+		}
+		sv->accepts[sv->n_accepts] = (unsigned)m;
+		sv->accepts_at[sv->n_accepts] = k->at;
+		sv->n_accepts++;
+		seen[m] = (int)sv->n_accepts;
+		s->msgs[m].used = true;
+	}
+out:
+	free(seen);
+}
+
+static void
+build_servers(struct ctx *c, const struct jv *obj)
+{
+	struct spec *s = c->spec;
+	bool *dup = calloc(obj->n_kids, sizeof *dup);
+	char where[QUOTE_MAX + 16], q[QUOTE_MAX];
+	size_t i = 0;
+
+	s->srvs = calloc(obj->n_kids, sizeof *s->srvs);
+	c->srv_ok = calloc(obj->n_kids, sizeof *c->srv_ok);
+	if (dup == NULL || s->srvs == NULL || c->srv_ok == NULL) {
+		c->oom = true;
+		goto out;
+	}
+	check_members(c, obj, "server", NULL, 0, NULL, dup);
+	for (const struct jv *k = obj->kid;
+	     k != NULL && !butler__gen_diag_full(c->d); k = k->next, i++) {
+		struct server *sv;
+		const struct jv *acc, *inst, *bt;
+		long instances = 1, capacity = SPEC_CAPACITY_DEFAULT;
+		long block = -1;
+		unsigned loop = LOOP_THREAD, full = FULL_FAIL;
+		bool ok;
+
+		if (dup[i])
+			continue;
+		sv = &s->srvs[s->n_srvs];
+		sv->name = k->key;
+		sv->at = k->key_at;
+		ok = check_name(c, sv->name, sv->at, "server");
+		if (ok)
+			sv->upper = upper_dup(c, sv->name);
+		c->srv_ok[s->n_srvs] = ok;
+		s->n_srvs++;
+		butler__gen_quote(q, sizeof q, sv->name);
+		if (!cJSON_IsObject(k->json)) {
+			butler__gen_error(c->d, k->at,
+			    "server '%s' must be an object, not "
+			    "%s",
+			    q, butler__gen_json_kind(k));
+			continue;
+		}
+		snprintf(where, sizeof where, "server '%s'", q);
+		check_members(
+		    c, k, "key", srv_keys, COUNT(srv_keys), where, NULL);
+		snprintf(where, sizeof where, " of server '%s'", q);
+		acc = butler__gen_json_get(k, "accepts");
+		if (acc == NULL)
+			butler__gen_error(c->d, sv->at,
+			    "server '%s' has no 'accepts' (the "
+			    "messages it handles)",
+			    q);
+		else
+			build_accepts(c, sv, acc, where);
+		get_choice(c, k, "loop", loops, COUNT(loops), &loop, where);
+		get_choice(c, k, "full", fulls, COUNT(fulls), &full, where);
+		get_int(c, k, "instances", 1, SPEC_INSTANCES_MAX, &instances,
+		    where);
+		get_int(
+		    c, k, "capacity", 1, SPEC_CAPACITY_MAX, &capacity, where);
+		get_int(
+		    c, k, "block_timeout_ms", -1, INT32_MAX, &block, where);
+		inst = butler__gen_json_get(k, "instances");
+		if (loop == LOOP_EXTERNAL && instances != 1)
+			butler__gen_error(c->d, inst->at,
+			    "server '%s' has loop 'external', "
+			    "so 'instances' must be 1, not %ld",
+			    q, instances);
+		bt = butler__gen_json_get(k, "block_timeout_ms");
+		if (bt != NULL && full != FULL_BLOCK)
+			butler__gen_warning(c->d, bt->key_at,
+			    "'block_timeout_ms' has no effect "
+			    "unless 'full' is 'block'");
+		sv->loop = (enum loop_kind)loop;
+		sv->full = (enum full_kind)full;
+		sv->instances = (unsigned)instances;
+		sv->capacity = (unsigned)capacity;
+		sv->block_timeout_ms = (int)block;
+		sv->doc = get_doc(c, k, where);
+	}
+out:
+	free(dup);
+}
+
+/*
+ * check_cycles finds messages that contain themselves by value, directly
+ * or through others, with an iterative depth-first search (a spec can nest
+ * deeper than the stack should go). On an acyclic spec it also fills
+ * spec->order with nested messages first and computes `owned`.
+ */
+static void
+check_cycles(struct ctx *c)
+{
+	struct spec *s = c->spec;
+	unsigned n = s->n_msgs, top = 0, n_order = 0;
+	unsigned char *state
+	    = calloc(n ? n : 1, 1); /* 0 new, 1 open, 2 done */
+	unsigned *stack = calloc(n ? n : 1, sizeof *stack);
+	unsigned *next = calloc(n ? n : 1, sizeof *next); /* next field */
+	bool cyclic = false;
+
+	s->order = calloc(n ? n : 1, sizeof *s->order);
+	if (state == NULL || stack == NULL || next == NULL
+	    || s->order == NULL) {
+		c->oom = true;
+		goto out;
+	}
+	for (unsigned root = 0; root < n; root++) {
+		if (state[root])
+			continue;
+		stack[top++] = root;
+		state[root] = 1;
+		while (top > 0) {
+			unsigned m = stack[top - 1];
+			struct message *msg = &s->msgs[m];
+			struct field *f;
+
+			if (next[m] == msg->n_fields) {
+				/* All nested messages are done: m can be
+				 * emitted, and its ownership is known. */
+				for (unsigned k = 0; k < msg->n_fields; k++) {
+					enum ftype t = msg->fields[k].type;
+
+					msg->owned |= t == FT_STRING
+					    || t == FT_BYTES || t == FT_BUF
+					    || (t == FT_MSG
+					        && s->msgs[msg->fields[k].msg]
+					               .owned);
+				}
+				state[m] = 2;
+				s->order[n_order++] = m;
+				top--;
+				continue;
+			}
+			f = &msg->fields[next[m]++];
+			if (f->type != FT_MSG || state[f->msg] == 2)
+				continue;
+			if (state[f->msg] == 0) {
+				state[f->msg] = 1;
+				stack[top++] = f->msg;
+				continue;
+			}
+			cyclic = true;
+			{
+				struct sbuf path = { 0 };
+				char q[QUOTE_MAX];
+				unsigned from = top - 1;
+
+				while (stack[from] != f->msg)
+					from--;
+				for (unsigned k = from; k < top; k++) {
+					const struct message *pm
+					    = &s->msgs[stack[k]];
+
+					butler__gen_sb_printf(&path,
+					    "%s.%s -> ", pm->name,
+					    pm->fields[next[stack[k]] - 1]
+					        .name);
+				}
+				butler__gen_sb_puts(
+				    &path, s->msgs[f->msg].name);
+				butler__gen_error(c->d, f->type_at,
+				    "message '%s' contains itself by "
+				    "value (%s)",
+				    butler__gen_quote(
+				        q, sizeof q, s->msgs[f->msg].name),
+				    path.oom ? "..."
+				             : butler__gen_sb_cstr(&path));
+				butler__gen_sb_release(&path);
+			}
+		}
+	}
+	if (cyclic) {
+		free(s->order);
+		s->order = NULL;
+	}
+out:
+	free(state);
+	free(stack);
+	free(next);
+}
+
+/* Namespaces of generated identifiers. Struct and enum tags share one,
+ * functions, objects, typedefs and enumerators another; a macro clashes
+ * with both. */
+enum ns { NS_TAG = 1, NS_ORD = 2, NS_MACRO = 3 };
+
+/* struct gname is one identifier the generator will emit. */
+struct gname {
+	size_t name;  /* offset in names */
+	size_t owner; /* offset in owners: "message 'x'" */
+	struct loc at;
+	enum ns ns;
+	unsigned seq;
+};
+
+/* struct names collects every generated identifier of a spec. */
+struct names {
+	struct ctx *c;
+	struct sbuf text;
+	struct gname *v;
+	size_t n, cap;
+	size_t owner; /* the current owner */
+	struct loc at;
+};
+
+static void
+owner(struct names *nm, struct loc at, const char *fmt, const char *a,
+    const char *b)
+{
+	char qa[QUOTE_MAX], qb[QUOTE_MAX];
+
+	nm->owner = nm->text.len;
+	nm->at = at;
+	butler__gen_sb_printf(&nm->text, fmt,
+	    butler__gen_quote(qa, sizeof qa, a),
+	    b ? butler__gen_quote(qb, sizeof qb, b) : "");
+	butler__gen_sb_putn(&nm->text, "", 1);
+}
+
+static void name(struct names *nm, enum ns ns, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+name(struct names *nm, enum ns ns, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (nm->n == nm->cap) {
+		size_t cap = nm->cap ? nm->cap * 2 : 256;
+		struct gname *v = realloc(nm->v, cap * sizeof *v);
+
+		if (v == NULL) {
+			nm->c->oom = true;
+			return;
+		}
+		nm->v = v;
+		nm->cap = cap;
+	}
+	nm->v[nm->n].name = nm->text.len;
+	nm->v[nm->n].owner = nm->owner;
+	nm->v[nm->n].at = nm->at;
+	nm->v[nm->n].ns = ns;
+	nm->v[nm->n].seq = (unsigned)nm->n;
+	nm->n++;
+	va_start(ap, fmt);
+	butler__gen_sb_vprintf(&nm->text, fmt, ap);
+	va_end(ap);
+	butler__gen_sb_putn(&nm->text, "", 1);
+}
+
+static int
+gname_cmp(const void *pa, const void *pb, void *arg)
+{
+	const struct gname *a = pa, *b = pb;
+	const char *text = arg;
+	int r = strcmp(text + a->name, text + b->name);
+
+	if (r != 0)
+		return r;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void
+sort_gnames(struct gname *v, struct gname *tmp, size_t n, const char *text)
+{
+	size_t mid = n / 2, i = 0, j = mid, o = 0;
+
+	if (n < 2)
+		return;
+	sort_gnames(v, tmp, mid, text);
+	sort_gnames(v + mid, tmp, n - mid, text);
+	while (i < mid && j < n)
+		tmp[o++] = gname_cmp(&v[i], &v[j], (void *)text) <= 0 ? v[i++]
+		                                                      : v[j++];
+	while (i < mid)
+		tmp[o++] = v[i++];
+	while (j < n)
+		tmp[o++] = v[j++];
+	memcpy(v, tmp, n * sizeof *v);
+}
+
+static bool
+loc_before(struct loc a, struct loc b)
+{
+	return a.line < b.line || (a.line == b.line && a.col < b.col);
+}
+
+/* collect_names lists what emit_header.c and emit_source.c will declare;
+ * keep the three in step. */
+static void
+collect_names(struct names *nm)
+{
+	const struct spec *s = nm->c->spec;
+	const char *a = s->app, *A = s->app_upper;
+
+	owner(nm, s->app_at, "app '%s'%s", a, NULL);
+	name(nm, NS_TAG, "%s_msg_id", a);
+	name(nm, NS_TAG, "%s_server_id", a);
+	name(nm, NS_MACRO, "%s_MSG_COUNT", A);
+	name(nm, NS_MACRO, "%s_SERVER_COUNT", A);
+	name(nm, NS_ORD, "%s_spec", a);
+	name(nm, NS_ORD, "%s_messages_bt_", a);
+	name(nm, NS_ORD, "%s_servers_bt_", a);
+	if (s->uses_bytes)
+		name(nm, NS_TAG, "%s_bytes", a);
+	if (s->uses_buf)
+		name(nm, NS_TAG, "%s_buf", a);
+	for (unsigned i = 0; i < s->n_msgs; i++) {
+		const struct message *m = &s->msgs[i];
+
+		if (!nm->c->msg_ok[i])
+			continue;
+		owner(nm, m->at, "message '%s'%s", m->name, NULL);
+		name(nm, NS_TAG, "%s_%s", a, m->name);
+		name(nm, NS_ORD, "%s_MSG_%s", A, m->upper);
+		name(nm, NS_ORD, "%s_%s_destroy", a, m->name);
+		name(nm, NS_ORD, "%s_%s_destroy_bt_", a, m->name);
+		if (m->request) {
+			name(nm, NS_ORD, "%s_%s_reply_fn", a, m->name);
+			name(nm, NS_ORD, "%s_%s_reply_thunk_bt_", a, m->name);
+			name(nm, NS_ORD, "%s_reply_%s", a, m->name);
+		}
+	}
+	for (unsigned i = 0; i < s->n_srvs; i++) {
+		const struct server *sv = &s->srvs[i];
+
+		if (!nm->c->srv_ok[i])
+			continue;
+		owner(nm, sv->at, "server '%s'%s", sv->name, NULL);
+		name(nm, NS_ORD, "%s_SERVER_%s", A, sv->upper);
+		name(nm, NS_ORD, "%s_%s_NONE", A, sv->upper);
+		name(nm, NS_TAG, "%s_%s_kind", a, sv->name);
+		name(nm, NS_TAG, "%s_%s_msg", a, sv->name);
+		name(nm, NS_TAG, "%s_%s_handlers", a, sv->name);
+		name(nm, NS_ORD, "%s_%s_register", a, sv->name);
+		name(nm, NS_ORD, "%s_%s_msg_destroy", a, sv->name);
+		name(nm, NS_ORD, "%s_send_%s", a, sv->name);
+		name(nm, NS_ORD, "%s_%s_dispatch_bt_", a, sv->name);
+		name(nm, NS_ORD, "%s_%s_check_bt_", a, sv->name);
+		name(nm, NS_ORD, "%s_%s_accepts_bt_", a, sv->name);
+		for (unsigned k = 0; k < sv->n_accepts; k++) {
+			const struct message *m = &s->msgs[sv->accepts[k]];
+
+			if (!nm->c->msg_ok[sv->accepts[k]])
+				continue;
+			owner(nm, sv->accepts_at[k],
+			    "message '%s' in server '%s'", m->name, sv->name);
+			name(nm, NS_ORD, "%s_%s_%s", A, sv->upper, m->upper);
+			name(
+			    nm, NS_ORD, "%s_send_%s_%s", a, sv->name, m->name);
+			if (m->request)
+				name(nm, NS_ORD, "%s_call_%s_%s", a, sv->name,
+				    m->name);
+		}
+	}
+}
+
+/*
+ * check_collisions reports generated names that two spec names produce
+ * alike once prefixed and upper-cased: message 'w_msg' and server 'w'
+ * both make struct app_w_msg; message 'Ping' and 'ping' both make
+ * APP_MSG_PING. Each pair of clashing declarations is reported once.
+ */
+static void
+check_collisions(struct ctx *c)
+{
+	struct names nm = { .c = c };
+	struct gname *tmp = NULL;
+	size_t *pairs = NULL, n_pairs = 0;
+
+	if (!c->app_ok || c->spec->app_upper == NULL)
+		return;
+	collect_names(&nm);
+	if (nm.text.oom || c->oom) {
+		c->oom = true;
+		goto out;
+	}
+	tmp = calloc(nm.n ? nm.n : 1, sizeof *tmp);
+	pairs = calloc(2 * (DIAG_KEEP_MAX + 1), sizeof *pairs);
+	if (tmp == NULL || pairs == NULL) {
+		c->oom = true;
+		goto out;
+	}
+	sort_gnames(nm.v, tmp, nm.n, nm.text.data);
+	for (size_t i = 0; i < nm.n; i++) {
+		for (size_t j = i + 1; j < nm.n
+		     && strcmp(nm.text.data + nm.v[i].name,
+		            nm.text.data + nm.v[j].name)
+		         == 0;
+		     j++) {
+			const struct gname *x = &nm.v[i], *y = &nm.v[j];
+			bool seen = false;
+
+			if ((x->ns & y->ns) == 0 || x->owner == y->owner)
+				continue;
+			for (size_t p = 0; p < n_pairs && !seen; p++)
+				seen = (pairs[2 * p] == x->owner
+				           && pairs[2 * p + 1] == y->owner)
+				    || (pairs[2 * p] == y->owner
+				        && pairs[2 * p + 1] == x->owner);
+			if (seen || n_pairs > DIAG_KEEP_MAX)
+				continue;
+			pairs[2 * n_pairs] = x->owner;
+			pairs[2 * n_pairs + 1] = y->owner;
+			n_pairs++;
+			if (loc_before(x->at, y->at)) {
+				const struct gname *t = x;
+
+				x = y;
+				y = t;
+			}
+			/* x is the later declaration: it gets the error. */
+			butler__gen_error(c->d, x->at,
+			    "%s collides with %s once prefixed: "
+			    "both generate '%s%s'",
+			    nm.text.data + x->owner, nm.text.data + y->owner,
+			    x->ns == NS_TAG ? "struct " : "",
+			    nm.text.data + x->name);
+			butler__gen_note(c->d, y->at, "%s declared here",
+			    nm.text.data + y->owner);
+		}
+	}
+out:
+	free(pairs);
+	free(tmp);
+	free(nm.v);
+	butler__gen_sb_release(&nm.text);
+}
+
+int
+butler__gen_spec_build(
+    struct spec *spec, const struct jv *root, struct diag *d)
+{
+	struct ctx c = { .spec = spec, .d = d };
+	const struct jv *msgs, *srvs;
+	char q[QUOTE_MAX];
+
+	memset(spec, 0, sizeof *spec);
+	if (!cJSON_IsObject(root->json)) {
+		butler__gen_error(d, root->at,
+		    "a spec must be a JSON object, not %s",
+		    butler__gen_json_kind(root));
+		return 0;
+	}
+	build_top(&c, root);
+	msgs = top_object(&c, root, "messages", "the message types, an object",
+	    "the spec declares no messages");
+	srvs = top_object(&c, root, "servers", "the servers, an object",
+	    "the spec declares no servers");
+	if (msgs != NULL)
+		declare_messages(&c, msgs);
+	if (c.oom)
+		goto out;
+	build_messages(&c);
+	if (srvs != NULL && !c.oom)
+		build_servers(&c, srvs);
+	if (c.oom)
+		goto out;
+	check_cycles(&c);
+	if (c.oom)
+		goto out;
+	check_collisions(&c);
+	for (unsigned i = 0; i < spec->n_msgs; i++)
+		if (!spec->msgs[i].used && c.msg_ok[i] && srvs != NULL)
+			butler__gen_warning(d, spec->msgs[i].at,
+			    "message '%s' is not used: no server accepts "
+			    "it and no message refers to it",
+			    butler__gen_quote(
+			        q, sizeof q, spec->msgs[i].name));
+out:
+	free(c.msg_nodes);
+	free(c.msg_names);
+	free(c.by_name);
+	free(c.msg_ok);
+	free(c.srv_ok);
+	return c.oom ? -1 : 0;
+}
+
+void
+butler__gen_spec_release(struct spec *spec)
+{
+	for (unsigned i = 0; i < spec->n_msgs; i++) {
+		free(spec->msgs[i].fields);
+		free(spec->msgs[i].upper);
+	}
+	for (unsigned i = 0; i < spec->n_srvs; i++) {
+		free(spec->srvs[i].accepts);
+		free(spec->srvs[i].accepts_at);
+		free(spec->srvs[i].upper);
+	}
+	free(spec->msgs);
+	free(spec->srvs);
+	free(spec->order);
+	free(spec->app_upper);
+	memset(spec, 0, sizeof *spec);
+}

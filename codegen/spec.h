@@ -1,0 +1,121 @@
+/*
+ * codegen/spec.h — a spec file checked and turned into butler-gen's model.
+ *
+ * butler__gen_spec_build() reads the JSON tree (json.h), reports every
+ * problem it finds to the diagnostics, and fills struct spec. The emitters
+ * only run on a spec without errors, so they may trust every field here:
+ * names are valid, distinct C identifiers once prefixed, every index
+ * resolves, and nesting is acyclic.
+ */
+#ifndef BUTLER_CODEGEN_SPEC_H
+#define BUTLER_CODEGEN_SPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "diag.h"
+#include "json.h"
+
+/* SPEC_* are the limits the schema enforces (documented in SPEC.md). */
+#define SPEC_VERSION 1
+#define SPEC_INSTANCES_MAX 1024u
+#define SPEC_CAPACITY_MAX (1u << 24)
+#define SPEC_CAPACITY_DEFAULT 1024u
+#define SPEC_NAME_MAX 64u
+
+/* enum ftype is a field's type; FT_MSG nests another message by value. */
+enum ftype {
+	FT_BOOL,
+	FT_I8,
+	FT_I16,
+	FT_I32,
+	FT_I64,
+	FT_U8,
+	FT_U16,
+	FT_U32,
+	FT_U64,
+	FT_F32,
+	FT_F64,
+	FT_STRING,
+	FT_BYTES,
+	FT_BUF,
+	FT_PTR,
+	FT_MSG
+};
+
+/* struct field is one member of a message, in spec order. */
+struct field {
+	const char *name;
+	enum ftype type;
+	unsigned msg;  /* FT_MSG: index of the nested message */
+	struct loc at; /* the field's key */
+	struct loc type_at;
+};
+
+/* struct message is one message type, in spec order. */
+struct message {
+	const char *name;
+	char *upper; /* name in upper case, for enumerators */
+	const char *doc;
+	struct loc at;
+	struct field *fields;
+	unsigned n_fields;
+	int reply;    /* message index, or -1 */
+	int progress; /* message index, or -1 */
+	bool progress_latest;
+	bool owned;   /* has fields to free, here or nested */
+	bool used;    /* accepted, a reply, a progress or nested somewhere */
+	bool request; /* has a reply */
+};
+
+/* enum loop_kind and enum full_kind mirror butler_loop and butler_full. */
+enum loop_kind { LOOP_THREAD, LOOP_EXTERNAL };
+enum full_kind { FULL_FAIL, FULL_BLOCK };
+
+/* struct server is one server, in spec order. */
+struct server {
+	const char *name;
+	char *upper;
+	const char *doc;
+	struct loc at;
+	unsigned *accepts; /* message indexes, kind k is accepts[k - 1] */
+	struct loc *accepts_at;
+	unsigned n_accepts;
+	enum loop_kind loop;
+	unsigned instances;
+	unsigned capacity;
+	enum full_kind full;
+	int block_timeout_ms;
+};
+
+/* struct spec is a whole checked spec. */
+struct spec {
+	const char *app;
+	char *app_upper;
+	const char *doc;
+	struct loc app_at;
+	struct message *msgs;
+	unsigned n_msgs;
+	struct server *srvs;
+	unsigned n_srvs;
+	unsigned *order; /* message indexes, nested ones before their users */
+	bool uses_bytes;
+	bool uses_buf;
+	bool uses_string;
+};
+
+/*
+ * butler__gen_spec_build checks the document `root` and fills `spec`, whose
+ * names point into the document (keep it alive). Problems go to `d`.
+ * Returns 0, or -1 when out of memory. `spec` must be released either way.
+ */
+int butler__gen_spec_build(
+    struct spec *spec, const struct jv *root, struct diag *d);
+
+/* butler__gen_spec_release frees what butler__gen_spec_build allocated. */
+void butler__gen_spec_release(struct spec *spec);
+
+/* butler__gen_ftype_name returns the spec spelling of a built-in type. */
+const char *butler__gen_ftype_name(enum ftype t);
+
+#endif /* BUTLER_CODEGEN_SPEC_H */
