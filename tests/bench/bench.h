@@ -11,6 +11,7 @@
 #ifndef BUTLER_TESTS_BENCH_BENCH_H
 #define BUTLER_TESTS_BENCH_BENCH_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -103,6 +104,21 @@ void bench_fail(const char *fmt, ...)
  * wait for room themselves instead of returning BENCH_FULL. Any thread.
  */
 void bench_note_full(void);
+
+/*
+ * bench_thread is a peer's consumer thread: the loop the peer runs on a
+ * thread of its own, the same way for every peer that has one.
+ */
+struct bench_thread {
+	pthread_t thread;
+	bool started;
+};
+
+/* bench_thread_start runs fn(arg) on a new thread; 0 on success. */
+int bench_thread_start(struct bench_thread *t, void *(*fn)(void *), void *arg);
+
+/* bench_thread_join joins t if it was started and says whether it was. */
+bool bench_thread_join(struct bench_thread *t);
 
 /* bench_xcalloc is calloc that fails the run instead of returning NULL. */
 void *bench_xcalloc(size_t n, size_t size);

@@ -49,6 +49,25 @@ bench_fail(const char *fmt, ...)
 	exit(1);
 }
 
+int
+bench_thread_start(struct bench_thread *t, void *(*fn)(void *), void *arg)
+{
+	if (pthread_create(&t->thread, NULL, fn, arg))
+		return -1;
+	t->started = true;
+	return 0;
+}
+
+bool
+bench_thread_join(struct bench_thread *t)
+{
+	if (!t->started)
+		return false;
+	pthread_join(t->thread, NULL);
+	t->started = false;
+	return true;
+}
+
 void *
 bench_xcalloc(size_t n, size_t size)
 {

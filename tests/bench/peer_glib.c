@@ -21,8 +21,7 @@ struct bench_chan {
 	GMainContext *ctx;
 	GMainLoop *loop;
 	GAsyncQueue *queue;
-	pthread_t thread;
-	bool started;
+	struct bench_thread thread;
 };
 
 /* One message travelling through glib_invoke. */
@@ -80,10 +79,7 @@ consumer(void *arg)
 static int
 chan_start(struct bench_chan *c)
 {
-	if (pthread_create(&c->thread, NULL, consumer, c))
-		return -1;
-	c->started = true;
-	return 0;
+	return bench_thread_start(&c->thread, consumer, c);
 }
 
 static int
@@ -124,9 +120,9 @@ send_invoke(struct bench_chan *c, unsigned sender, const struct bench_msg *m,
 static void
 chan_free(struct bench_chan *c)
 {
-	if (c->started) {
+	if (c->thread.started) {
 		g_main_loop_quit(c->loop);
-		pthread_join(c->thread, NULL);
+		bench_thread_join(&c->thread);
 	}
 	g_main_loop_unref(c->loop);
 	/* Destroys pending idle sources, freeing their messages. */

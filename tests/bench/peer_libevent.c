@@ -30,8 +30,7 @@ struct bench_chan {
 	atomic_bool stop;
 	struct event_base *base;
 	struct event *ev;
-	pthread_t thread;
-	bool started;
+	struct bench_thread thread;
 };
 
 static void
@@ -109,10 +108,7 @@ consumer(void *arg)
 static int
 chan_start(struct bench_chan *c)
 {
-	if (pthread_create(&c->thread, NULL, consumer, c))
-		return -1;
-	c->started = true;
-	return 0;
+	return bench_thread_start(&c->thread, consumer, c);
 }
 
 static int
@@ -131,10 +127,10 @@ chan_send(struct bench_chan *c, unsigned sender, const struct bench_msg *m,
 static void
 chan_free(struct bench_chan *c)
 {
-	if (c->started) {
+	if (c->thread.started) {
 		atomic_store(&c->stop, true);
 		wake(c);
-		pthread_join(c->thread, NULL);
+		bench_thread_join(&c->thread);
 	}
 	event_free(c->ev);
 	event_base_free(c->base);

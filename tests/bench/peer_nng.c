@@ -22,8 +22,7 @@
 struct bench_chan {
 	struct bench_chan_cfg cfg;
 	nng_socket rx, tx;
-	pthread_t thread;
-	bool started;
+	struct bench_thread thread;
 };
 
 static void *
@@ -70,10 +69,7 @@ chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg)
 static int
 chan_start(struct bench_chan *c)
 {
-	if (pthread_create(&c->thread, NULL, consumer, c))
-		return -1;
-	c->started = true;
-	return 0;
+	return bench_thread_start(&c->thread, consumer, c);
 }
 
 static int
@@ -95,8 +91,7 @@ chan_free(struct bench_chan *c)
 {
 	/* Closing the receiving socket ends the blocked nng_recv(). */
 	nng_close(c->rx);
-	if (c->started)
-		pthread_join(c->thread, NULL);
+	bench_thread_join(&c->thread);
 	nng_close(c->tx);
 	free(c);
 }

@@ -34,8 +34,7 @@ struct bench_chan {
 	struct bench_chan_cfg cfg;
 	struct ring *rings;
 	atomic_bool stop;
-	pthread_t thread;
-	bool started;
+	struct bench_thread thread;
 };
 
 /* poll_ring handles what ring r holds and returns how many it handled. */
@@ -108,10 +107,7 @@ chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg)
 static int
 chan_start(struct bench_chan *c)
 {
-	if (pthread_create(&c->thread, NULL, consumer, c))
-		return -1;
-	c->started = true;
-	return 0;
+	return bench_thread_start(&c->thread, consumer, c);
 }
 
 static int
@@ -136,9 +132,9 @@ chan_send(struct bench_chan *c, unsigned sender, const struct bench_msg *m,
 static void
 chan_free(struct bench_chan *c)
 {
-	if (c->started) {
+	if (c->thread.started) {
 		atomic_store(&c->stop, true);
-		pthread_join(c->thread, NULL);
+		bench_thread_join(&c->thread);
 	}
 	for (unsigned i = 0; i < c->cfg.senders; i++)
 		free(c->rings[i].slots);

@@ -21,8 +21,7 @@ struct bench_chan {
 	uv_loop_t loop;
 	uv_async_t async;
 	atomic_bool stop;
-	pthread_t thread;
-	bool started;
+	struct bench_thread thread;
 };
 
 static void
@@ -68,10 +67,7 @@ consumer(void *arg)
 static int
 chan_start(struct bench_chan *c)
 {
-	if (pthread_create(&c->thread, NULL, consumer, c))
-		return -1;
-	c->started = true;
-	return 0;
+	return bench_thread_start(&c->thread, consumer, c);
 }
 
 static int
@@ -88,9 +84,9 @@ static void
 chan_free(struct bench_chan *c)
 {
 	atomic_store(&c->stop, true);
-	if (c->started) {
+	if (c->thread.started) {
 		uv_async_send(&c->async);
-		pthread_join(c->thread, NULL);
+		bench_thread_join(&c->thread);
 	} else {
 		uv_close((uv_handle_t *)&c->async, NULL);
 		uv_run(&c->loop, UV_RUN_DEFAULT);

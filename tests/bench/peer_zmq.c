@@ -20,8 +20,7 @@ struct bench_chan {
 	void *ctx;
 	void **rx; /* bound, used by the consumer thread */
 	void **tx; /* connected, one per sending thread */
-	pthread_t thread;
-	bool started;
+	struct bench_thread thread;
 };
 
 static void
@@ -133,10 +132,7 @@ chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg)
 static int
 chan_start(struct bench_chan *c)
 {
-	if (pthread_create(&c->thread, NULL, consumer, c))
-		return -1;
-	c->started = true;
-	return 0;
+	return bench_thread_start(&c->thread, consumer, c);
 }
 
 static int
@@ -152,10 +148,10 @@ chan_send(struct bench_chan *c, unsigned sender, const struct bench_msg *m,
 static void
 chan_free(struct bench_chan *c)
 {
-	if (c->started) {
+	if (c->thread.started) {
 		/* Makes the blocked receive return ETERM. */
 		zmq_ctx_shutdown(c->ctx);
-		pthread_join(c->thread, NULL);
+		bench_thread_join(&c->thread);
 	} else {
 		for (unsigned i = 0; i < c->cfg.senders; i++)
 			zmq_close(c->rx[i]);
