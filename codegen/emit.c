@@ -206,30 +206,91 @@ void
 butler__gen_emit_sig(struct sbuf *out, bool definition, const char *ret,
     const char *name, const char *params)
 {
-	size_t width = strlen(name) + strlen(params) + 3;
-	const char *p = params;
+	const char *sep = ret[strlen(ret) - 1] == '*' ? "" : " ";
+	size_t head = definition
+	    ? strlen(name) + 1
+	    : strlen(ret) + strlen(sep) + strlen(name) + 1;
+	size_t col;
 
 	if (definition)
 		butler__gen_sb_printf(out, "%s\n%s(", ret, name);
 	else
-		butler__gen_sb_printf(out, "%s%s%s(", ret,
-		    ret[strlen(ret) - 1] == '*' ? "" : " ", name);
-	if (!definition)
-		width += strlen(ret) + 1;
-	if (width <= 79) {
+		butler__gen_sb_printf(out, "%s%s%s(", ret, sep, name);
+	if (head + strlen(params) + 2 <= 79) {
 		butler__gen_sb_puts(out, params);
-	} else {
-		butler__gen_sb_puts(out, "\n\t");
-		for (; *p != '\0'; p++) {
-			if (p[0] == ',' && p[1] == ' ') {
-				butler__gen_sb_puts(out, ",\n\t");
-				p++;
-				continue;
-			}
-			butler__gen_sb_putn(out, p, 1);
+		butler__gen_sb_puts(out, definition ? ")\n" : ");\n");
+		return;
+	}
+	/* Too long for one line: parameters fill continuation lines
+	 * indented by one tab, as clang-format would lay them out. */
+	butler__gen_sb_puts(out, "\n\t");
+	col = 8;
+	for (const char *p = params; *p != '\0';) {
+		const char *end = strstr(p, ", ");
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		size_t tail = end ? 1 : (definition ? 1 : 2);
+
+		if (p != params && col + 1 + n + tail > 79) {
+			butler__gen_sb_puts(out, "\n\t");
+			col = 8;
+		} else if (p != params) {
+			butler__gen_sb_puts(out, " ");
+			col++;
+		}
+		butler__gen_sb_putn(out, p, n);
+		col += n;
+		if (end != NULL) {
+			butler__gen_sb_puts(out, ",");
+			col++;
+			p = end + 2;
+		} else {
+			p += n;
 		}
 	}
 	butler__gen_sb_puts(out, definition ? ")\n" : ");\n");
+}
+
+void
+butler__gen_emit_comment(struct sbuf *out, unsigned indent, const char *text)
+{
+	size_t width = 79 - 8 * indent, col = 0;
+	bool open = false;
+
+	/* Fill the words of `text` into lines of at most `width` columns;
+	 * a text that fits on one line becomes a one-line comment. */
+	if (strlen(text) + 6 <= width) {
+		tabs(out, indent);
+		butler__gen_sb_puts(out, "/* ");
+		comment_text(out, text, strlen(text));
+		butler__gen_sb_puts(out, " */\n");
+		return;
+	}
+	tabs(out, indent);
+	butler__gen_sb_puts(out, "/*\n");
+	for (const char *p = text; *p != '\0';) {
+		size_t n = strcspn(p, " ");
+
+		if (open && col + 1 + n > width) {
+			butler__gen_sb_puts(out, "\n");
+			open = false;
+		}
+		if (!open) {
+			tabs(out, indent);
+			butler__gen_sb_puts(out, " *");
+			col = 2;
+			open = true;
+		}
+		butler__gen_sb_puts(out, " ");
+		comment_text(out, p, n);
+		col += 1 + n;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	if (open)
+		butler__gen_sb_puts(out, "\n");
+	tabs(out, indent);
+	butler__gen_sb_puts(out, " */\n");
 }
 
 void

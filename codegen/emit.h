@@ -57,6 +57,13 @@ int butler__gen_write_if_changed(
 void butler__gen_emit_sig(struct sbuf *out, bool definition, const char *ret,
     const char *name, const char *params);
 
+/*
+ * butler__gen_emit_comment appends `text` (one paragraph) as a comment
+ * indented by `indent` tabs, its words filled into 79 columns.
+ */
+void butler__gen_emit_comment(
+    struct sbuf *out, unsigned indent, const char *text);
+
 /* butler__gen_emit_cstr appends s escaped for a C string literal. */
 void butler__gen_emit_cstr(struct sbuf *out, const char *s);
 

@@ -7,12 +7,33 @@
 #include "emit.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 /* GEN_NAME_MAX is enough for any generated identifier: three names of at
  * most SPEC_NAME_MAX characters and a fixed part. */
 #define GEN_NAME_MAX (4 * SPEC_NAME_MAX)
+
+/* doc appends a printf-formatted paragraph as a filled comment. */
+static void doc(struct sbuf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+doc(struct sbuf *out, const char *fmt, ...)
+{
+	struct sbuf text = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	butler__gen_sb_vprintf(&text, fmt, ap);
+	va_end(ap);
+	if (text.oom)
+		out->oom = true;
+	else
+		butler__gen_emit_comment(out, 0, butler__gen_sb_cstr(&text));
+	butler__gen_sb_release(&text);
+}
 
 static void
 guard(const struct emit_in *in, struct sbuf *out)
@@ -120,25 +141,31 @@ shared_types(const struct emit_in *in, struct sbuf *out)
 {
 	const char *a = in->spec->app;
 
-	if (in->spec->uses_bytes)
+	if (in->spec->uses_bytes) {
+		doc(out,
+		    "%s_bytes is an owned byte string: `data` comes from "
+		    "malloc() (or is NULL) and is freed with free() when the "
+		    "message is destroyed.",
+		    a);
 		butler__gen_sb_printf(out,
-		    "/*\n * %s_bytes is an owned byte string: `data` "
-		    "comes from malloc() (or is NULL)\n * and is freed "
-		    "with free() when the message is destroyed.\n */\n"
-		    "struct %s_bytes {\n\tuint8_t *data;\n\tsize_t len;\n"
-		    "};\n\n",
-		    a, a);
-	if (in->spec->uses_buf)
+		    "struct %s_bytes {\n\tuint8_t *data;\n"
+		    "\tsize_t len;\n};\n\n",
+		    a);
+	}
+	if (in->spec->uses_buf) {
+		doc(out,
+		    "%s_buf is a buffer handed over without copying. "
+		    "Destroying the message calls free_fn(data, ctx) once, "
+		    "when free_fn is not NULL: a sender that shares the "
+		    "buffer passes a free_fn that drops a reference.",
+		    a);
 		butler__gen_sb_printf(out,
-		    "/*\n * %s_buf is a buffer handed over without "
-		    "copying. Destroying the message\n * calls "
-		    "free_fn(data, ctx) once, when free_fn is not NULL; "
-		    "a sender that\n * keeps the buffer alive passes a "
-		    "free_fn that drops a reference.\n */\n"
-		    "struct %s_buf {\n\tvoid *data;\n\tsize_t len;\n"
+		    "struct %s_buf {\n\tvoid *data;\n"
+		    "\tsize_t len;\n"
 		    "\tvoid (*free_fn)(void *data, void *ctx);\n"
 		    "\tvoid *ctx;\n};\n\n",
-		    a, a);
+		    a);
+	}
 }
 
 static void
@@ -149,7 +176,10 @@ message(const struct emit_in *in, const struct message *m, struct sbuf *out)
 
 	snprintf(title, sizeof title, "%s_%s is message '%s'.", s->app,
 	    m->name, m->name);
-	butler__gen_emit_doc(out, 0, title, m->doc);
+	if (m->doc != NULL)
+		butler__gen_emit_doc(out, 0, title, m->doc);
+	else
+		butler__gen_emit_comment(out, 0, title);
 	butler__gen_sb_printf(out, "struct %s_%s {\n", s->app, m->name);
 	for (unsigned k = 0; k < m->n_fields; k++)
 		field_line(in, &m->fields[k], out);
@@ -159,16 +189,35 @@ message(const struct emit_in *in, const struct message *m, struct sbuf *out)
 		    "empty structs */\n");
 	butler__gen_sb_puts(out, "};\n\n");
 
-	butler__gen_sb_printf(out,
-	    "/*\n * %s_%s_destroy frees the owned fields of *msg and "
-	    "sets them to NULL,\n * recursing into nested messages%s. "
-	    "The struct itself is not freed. NULL\n * is a no-op. The "
-	    "hub calls it for messages it owns; call it for a\n * "
-	    "message you own, e.g. after a failed send.\n */\n",
-	    s->app, m->name, m->owned ? "" : " (it has none: a no-op)");
+	if (m->owned)
+		doc(out,
+		    "%s_%s_destroy frees the owned fields of *msg, nested "
+		    "messages included, and sets them to NULL; *msg itself is "
+		    "not freed. NULL is a no-op. The hub calls it for the "
+		    "messages it owns; call it for one you own, e.g. after a "
+		    "failed send.",
+		    s->app, m->name);
+	else
+		doc(out,
+		    "%s_%s_destroy does nothing: '%s' owns no fields. It "
+		    "exists so that every message is destroyed the same way.",
+		    s->app, m->name, m->name);
 	snprintf(name, sizeof name, "%s_%s_destroy", s->app, m->name);
 	snprintf(params, sizeof params, "struct %s_%s *msg", s->app, m->name);
 	butler__gen_emit_sig(out, false, "void", name, params);
+	butler__gen_sb_puts(out, "\n");
+}
+
+/* typedef_fn appends a function pointer typedef, wrapped like a
+ * prototype when it is long. */
+static void
+typedef_fn(struct sbuf *out, const char *name, const char *params)
+{
+	char head[GEN_NAME_MAX + 4];
+
+	snprintf(head, sizeof head, "(*%s)", name);
+	butler__gen_sb_puts(out, "typedef ");
+	butler__gen_emit_sig(out, false, "void", head, params);
 	butler__gen_sb_puts(out, "\n");
 }
 
@@ -176,38 +225,61 @@ static void
 request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 {
 	const struct spec *s = in->spec;
+	const char *a = s->app;
 	const struct message *r = &s->msgs[m->reply];
 	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX];
 
-	butler__gen_sb_printf(out,
-	    "/*\n * %s_%s_reply_fn receives the one answer to a call of "
-	    "'%s', on the\n * calling server's thread: status BUTLER_OK "
-	    "with the reply, or\n * BUTLER_ETIMEDOUT, BUTLER_ECLOSED or "
-	    "BUTLER_ECANCELED with reply NULL.\n * The reply is "
-	    "destroyed when the callback returns: move out (and set\n "
-	    "* to NULL) any owned field you keep.\n */\n",
-	    s->app, m->name, m->name);
+	doc(out,
+	    "%s_%s_reply_fn receives the one answer to a call of '%s', on the "
+	    "calling server's thread: status BUTLER_OK with the reply, or "
+	    "BUTLER_ETIMEDOUT, BUTLER_ECLOSED or BUTLER_ECANCELED with reply "
+	    "NULL. The reply is destroyed when the callback returns: move out "
+	    "(and set to NULL) any owned field you keep.",
+	    a, m->name, m->name);
+	snprintf(name, sizeof name, "%s_%s_reply_fn", a, m->name);
 	snprintf(params, sizeof params,
-	    "typedef void (*%s_%s_reply_fn)(butler_server *self, int "
-	    "status, struct %s_%s *reply, void *user);\n\n",
-	    s->app, m->name, s->app, r->name);
-	if (strlen(params) > 81)
-		snprintf(params, sizeof params,
-		    "typedef void (*%s_%s_reply_fn)(\n\tbutler_server "
-		    "*self, int status, struct %s_%s *reply, void "
-		    "*user);\n\n",
-		    s->app, m->name, s->app, r->name);
-	butler__gen_sb_puts(out, params);
+	    "butler_server *self, int status, struct %s_%s *reply, void "
+	    "*user",
+	    a, r->name);
+	typedef_fn(out, name, params);
 
-	butler__gen_sb_printf(out,
-	    "/*\n * %s_reply_%s answers the '%s' request that `self` is "
-	    "handling now with\n * *reply (copied). On BUTLER_OK the hub "
-	    "owns the reply's owned fields;\n * on failure you still "
-	    "do. The handling server's thread only.\n */\n",
-	    s->app, m->name, m->name);
-	snprintf(name, sizeof name, "%s_reply_%s", s->app, m->name);
+	doc(out,
+	    "%s_reply_%s answers the '%s' request that `self` is handling now "
+	    "with *reply (copied). On BUTLER_OK the hub owns the reply's "
+	    "owned "
+	    "fields; on failure you still do. The handling server's thread "
+	    "only.",
+	    a, m->name, m->name);
+	snprintf(name, sizeof name, "%s_reply_%s", a, m->name);
 	snprintf(params, sizeof params,
-	    "butler_server *self, const struct %s_%s *reply", s->app, r->name);
+	    "butler_server *self, const struct %s_%s *reply", a, r->name);
+	butler__gen_emit_sig(out, false, "int", name, params);
+	butler__gen_sb_puts(out, "\n");
+	if (m->progress < 0)
+		return;
+
+	doc(out,
+	    "%s_%s_progress_fn receives each progress message of a call of "
+	    "'%s' before its answer, on the calling server's thread%s. The "
+	    "message is destroyed when the callback returns.",
+	    a, m->name, m->name,
+	    m->progress_latest ? " (only the newest undelivered one)" : "");
+	snprintf(name, sizeof name, "%s_%s_progress_fn", a, m->name);
+	snprintf(params, sizeof params,
+	    "butler_server *self, struct %s_%s *progress, void *user", a,
+	    s->msgs[m->progress].name);
+	typedef_fn(out, name, params);
+
+	doc(out,
+	    "%s_progress_%s posts *progress (copied) to the caller of the "
+	    "'%s' request that `self` is handling now. On BUTLER_OK the hub "
+	    "owns its owned fields; on failure you still do. The handling "
+	    "server's thread only.",
+	    a, m->name, m->name);
+	snprintf(name, sizeof name, "%s_progress_%s", a, m->name);
+	snprintf(params, sizeof params,
+	    "butler_server *self, const struct %s_%s *progress", a,
+	    s->msgs[m->progress].name);
 	butler__gen_emit_sig(out, false, "int", name, params);
 	butler__gen_sb_puts(out, "\n");
 }
@@ -216,28 +288,34 @@ static void
 server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 {
 	const struct spec *s = in->spec;
-	const char *a = s->app, *A = s->app_upper;
+	const char *a = s->app, *A = s->app_upper, *S = sv->name;
 	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX], title[GEN_NAME_MAX];
 
-	snprintf(title, sizeof title, "Server '%s': %s, %u instance%s.",
-	    sv->name, sv->loop == LOOP_EXTERNAL ? "external loop" : "thread",
+	snprintf(title, sizeof title, "Server '%s': %s, %u instance%s.", S,
+	    sv->loop == LOOP_EXTERNAL ? "external loop" : "own thread",
 	    sv->instances, sv->instances == 1 ? "" : "s");
-	butler__gen_emit_doc(out, 0, title, sv->doc);
-	butler__gen_sb_printf(out,
-	    "\n/* %s_%s_kind says which message a %s_%s_msg "
-	    "holds; NONE (0) is none. */\n"
-	    "enum %s_%s_kind {\n\t%s_%s_NONE = 0,\n",
-	    a, sv->name, a, sv->name, a, sv->name, A, sv->upper);
+	if (sv->doc != NULL)
+		butler__gen_emit_doc(out, 0, title, sv->doc);
+	else
+		butler__gen_emit_comment(out, 0, title);
+	butler__gen_sb_puts(out, "\n");
+
+	doc(out,
+	    "%s_%s_kind says which message a %s_%s_msg holds; NONE (0) is "
+	    "none, so a zeroed message is invalid.",
+	    a, S, a, S);
+	butler__gen_sb_printf(
+	    out, "enum %s_%s_kind {\n\t%s_%s_NONE = 0,\n", a, S, A, sv->upper);
 	for (unsigned k = 0; k < sv->n_accepts; k++)
 		butler__gen_sb_printf(out, "\t%s_%s_%s = %u,\n", A, sv->upper,
 		    s->msgs[sv->accepts[k]].upper, k + 1);
 	butler__gen_sb_puts(out, "};\n\n");
 
+	doc(out, "%s_%s_msg is any message server '%s' accepts.", a, S, S);
 	butler__gen_sb_printf(out,
-	    "/* %s_%s_msg is any message server '%s' "
-	    "accepts. */\nstruct %s_%s_msg {\n"
-	    "\tenum %s_%s_kind kind;\n\tunion {\n",
-	    a, sv->name, sv->name, a, sv->name, a, sv->name);
+	    "struct %s_%s_msg {\n\tenum %s_%s_kind kind;\n"
+	    "\tunion {\n",
+	    a, S, a, S);
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
@@ -246,16 +324,19 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	}
 	butler__gen_sb_puts(out, "\t} u;\n};\n\n");
 
+	doc(out,
+	    "%s_%s_handlers is the handler table of server '%s'. on_start and "
+	    "on_stop may be NULL; every message needs a handler, or "
+	    "butler_hub_start() fails with BUTLER_ENOHANDLER. A handler runs "
+	    "on the server's thread and returns 0 or an error code. The hub "
+	    "destroys *msg after the handler returns: move out (and set to "
+	    "NULL) any owned field you keep.",
+	    a, S, S);
 	butler__gen_sb_printf(out,
-	    "/*\n * %s_%s_handlers is the handler table of server '%s'. "
-	    "on_start and\n * on_stop may be NULL; every message needs a "
-	    "handler, or butler_hub_start()\n * fails with "
-	    "BUTLER_ENOHANDLER. A handler runs on the server's thread "
-	    "and\n * returns 0 or an error code; the hub destroys *msg "
-	    "after it returns, so\n * move out (and set to NULL) any "
-	    "owned field you keep.\n */\nstruct %s_%s_handlers {\n"
-	    "\tbutler_start_fn on_start;\n\tbutler_stop_fn on_stop;\n",
-	    a, sv->name, sv->name, a, sv->name);
+	    "struct %s_%s_handlers {\n"
+	    "\tbutler_start_fn on_start;\n"
+	    "\tbutler_stop_fn on_stop;\n",
+	    a, S);
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
@@ -263,7 +344,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		    "\tint (*%s)(butler_server *self, void *user, struct "
 		    "%s_%s *msg);\n",
 		    m->name, a, m->name);
-		if (strlen(params) > 80)
+		if (strlen(params) + 7 > 80)
 			snprintf(params, sizeof params,
 			    "\tint (*%s)(butler_server *self, void "
 			    "*user,\n\t\tstruct %s_%s *msg);\n",
@@ -272,74 +353,80 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 
-	butler__gen_sb_printf(out,
-	    "/*\n * %s_%s_register installs handler table "
-	    "*h (copied) and `user`, passed\n * to every "
-	    "handler, for server '%s'. Before "
-	    "butler_hub_start() only.\n */\n",
-	    a, sv->name, sv->name);
-	snprintf(name, sizeof name, "%s_%s_register", a, sv->name);
+	doc(out,
+	    "%s_%s_register installs handler table *h (copied) for server "
+	    "'%s', with `user` passed to every handler. Before "
+	    "butler_hub_start() only.",
+	    a, S, S);
+	snprintf(name, sizeof name, "%s_%s_register", a, S);
 	snprintf(params, sizeof params,
 	    "butler_hub *hub, const struct %s_%s_handlers *h, void *user", a,
-	    sv->name);
+	    S);
 	butler__gen_emit_sig(out, false, "int", name, params);
 	butler__gen_sb_puts(out, "\n");
 
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
-		butler__gen_sb_printf(out,
-		    "/*\n * %s_send_%s_%s sends *msg (copied) to server "
-		    "'%s'. On BUTLER_OK the hub\n * owns its owned "
-		    "fields; on failure (BUTLER_EFULL, BUTLER_ECLOSED, "
-		    "...) you\n * still do. Any thread.\n */\n",
-		    a, sv->name, m->name, sv->name);
-		snprintf(
-		    name, sizeof name, "%s_send_%s_%s", a, sv->name, m->name);
+		doc(out,
+		    "%s_send_%s_%s sends *msg (copied) to server '%s'. On "
+		    "BUTLER_OK the hub owns its owned fields; on failure "
+		    "(BUTLER_EFULL, BUTLER_ECLOSED, ...) you still do. Any "
+		    "thread.",
+		    a, S, m->name, S);
+		snprintf(name, sizeof name, "%s_send_%s_%s", a, S, m->name);
 		snprintf(params, sizeof params,
 		    "butler_hub *hub, const struct %s_%s *msg", a, m->name);
 		butler__gen_emit_sig(out, false, "int", name, params);
 		butler__gen_sb_puts(out, "\n");
 		if (!m->request)
 			continue;
-		butler__gen_sb_printf(out,
-		    "/*\n * %s_call_%s_%s sends request *msg to server "
-		    "'%s'; its answer comes\n * back once to cb on the "
-		    "calling server's thread, after at most\n * "
-		    "timeout_ms (-1: no timeout). *id (may be NULL) names "
-		    "the request for\n * butler_cancel(). Ownership as "
-		    "%s_send_%s_%s(). A butler server's\n * thread only "
-		    "(a handler, on_start, or an external drain).\n */\n",
-		    a, sv->name, m->name, sv->name, a, sv->name, m->name);
-		snprintf(
-		    name, sizeof name, "%s_call_%s_%s", a, sv->name, m->name);
-		snprintf(params, sizeof params,
-		    "butler_hub *hub, const struct %s_%s *msg, int "
-		    "timeout_ms, %s_%s_reply_fn cb, void *user, "
-		    "uint64_t *id",
-		    a, m->name, a, m->name);
+		doc(out,
+		    "%s_call_%s_%s sends request *msg to server '%s'. Its "
+		    "answer comes back once, to cb on the calling server's "
+		    "thread, within timeout_ms (-1: no timeout)%s. *id (may "
+		    "be NULL) names the request for butler_cancel(). "
+		    "Ownership as %s_send_%s_%s(). A butler server's thread "
+		    "only (a handler, on_start, or an external drain).",
+		    a, S, m->name, S,
+		    m->progress >= 0 ? "; progress messages come to "
+		                       "progress_cb (may be NULL) first"
+		                     : "",
+		    a, S, m->name);
+		snprintf(name, sizeof name, "%s_call_%s_%s", a, S, m->name);
+		if (m->progress >= 0)
+			snprintf(params, sizeof params,
+			    "butler_hub *hub, const struct %s_%s *msg, "
+			    "int timeout_ms, %s_%s_reply_fn cb, "
+			    "%s_%s_progress_fn progress_cb, void *user, "
+			    "uint64_t *id",
+			    a, m->name, a, m->name, a, m->name);
+		else
+			snprintf(params, sizeof params,
+			    "butler_hub *hub, const struct %s_%s *msg, "
+			    "int timeout_ms, %s_%s_reply_fn cb, void "
+			    "*user, uint64_t *id",
+			    a, m->name, a, m->name);
 		butler__gen_emit_sig(out, false, "int", name, params);
 		butler__gen_sb_puts(out, "\n");
 	}
 
-	butler__gen_sb_printf(out,
-	    "/*\n * %s_send_%s sends the message *msg "
-	    "holds, as the matching\n * %s_send_%s_...() "
-	    "does; BUTLER_EKIND for kind NONE. Any "
-	    "thread.\n */\n",
-	    a, sv->name, a, sv->name);
-	snprintf(name, sizeof name, "%s_send_%s", a, sv->name);
+	doc(out,
+	    "%s_send_%s sends the message *msg holds, as the matching "
+	    "%s_send_%s_...() does; BUTLER_EKIND for kind NONE. Any thread.",
+	    a, S, a, S);
+	snprintf(name, sizeof name, "%s_send_%s", a, S);
 	snprintf(params, sizeof params,
-	    "butler_hub *hub, const struct %s_%s_msg *msg", a, sv->name);
+	    "butler_hub *hub, const struct %s_%s_msg *msg", a, S);
 	butler__gen_emit_sig(out, false, "int", name, params);
 	butler__gen_sb_puts(out, "\n");
 
-	butler__gen_sb_printf(out,
-	    "/* %s_%s_msg_destroy destroys the message *msg "
-	    "holds. NULL is a no-op. */\n",
-	    a, sv->name);
-	snprintf(name, sizeof name, "%s_%s_msg_destroy", a, sv->name);
-	snprintf(params, sizeof params, "struct %s_%s_msg *msg", a, sv->name);
+	doc(out,
+	    "%s_%s_msg_destroy destroys the message *msg holds. NULL is a "
+	    "no-op.",
+	    a, S);
+	snprintf(name, sizeof name, "%s_%s_msg_destroy", a, S);
+	snprintf(params, sizeof params, "struct %s_%s_msg *msg", a, S);
 	butler__gen_emit_sig(out, false, "void", name, params);
 	butler__gen_sb_puts(out, "\n");
 }
@@ -353,7 +440,10 @@ butler__gen_emit_header(const struct emit_in *in, struct sbuf *out)
 	butler__gen_emit_banner(in, out);
 	snprintf(title, sizeof title,
 	    "Messages and servers of butler app '%s'.", s->app);
-	butler__gen_emit_doc(out, 0, title, s->doc);
+	if (s->doc != NULL)
+		butler__gen_emit_doc(out, 0, title, s->doc);
+	else
+		butler__gen_emit_comment(out, 0, title);
 	butler__gen_sb_puts(out, "#ifndef ");
 	guard(in, out);
 	butler__gen_sb_puts(out, "\n#define ");
@@ -381,12 +471,12 @@ butler__gen_emit_header(const struct emit_in *in, struct sbuf *out)
 			request(in, &s->msgs[i], out);
 	for (unsigned i = 0; i < s->n_srvs; i++)
 		server(in, &s->srvs[i], out);
-	butler__gen_sb_printf(out,
-	    "/*\n * %s_spec is the descriptor table of app "
-	    "'%s': create a hub with\n * "
-	    "butler_hub_new(&hub, &%s_spec).\n */\n"
-	    "extern const butler_spec %s_spec;\n\n",
-	    s->app, s->app, s->app, s->app);
+	doc(out,
+	    "%s_spec is the descriptor table of app '%s': create a hub with "
+	    "butler_hub_new(&hub, &%s_spec).",
+	    s->app, s->app, s->app);
+	butler__gen_sb_printf(
+	    out, "extern const butler_spec %s_spec;\n\n", s->app);
 	butler__gen_sb_puts(
 	    out, "#ifdef __cplusplus\n}\n#endif\n\n#endif /* ");
 	guard(in, out);

@@ -117,17 +117,40 @@ requests(const struct emit_in *in, struct sbuf *out)
 		    "BUTLER_EINVAL;\n\treturn "
 		    "butler_reply(self, reply, sizeof "
 		    "*reply);\n}\n\n");
+		if (m->progress >= 0) {
+			snprintf(
+			    name, sizeof name, "%s_progress_%s", a, m->name);
+			snprintf(params, sizeof params,
+			    "butler_server *self, const struct %s_%s "
+			    "*progress",
+			    a, s->msgs[m->progress].name);
+			butler__gen_emit_sig(out, true, "int", name, params);
+			butler__gen_sb_puts(out,
+			    "{\n\tif (progress == NULL)\n\t\treturn "
+			    "BUTLER_EINVAL;\n\treturn "
+			    "butler_progress(self, progress, "
+			    "sizeof *progress);\n}\n\n");
+		}
 		if (in->n_accepting[i] == 0)
-			continue; /* no call function uses the thunk */
+			continue; /* no call function uses the thunks */
 		butler__gen_sb_printf(out,
-		    "/* The runtime stores cb type-erased; converting it "
-		    "back to its own\n * type before the call is what "
-		    "makes the call defined. */\n"
+		    "/* The runtime keeps cb type-erased; converting it "
+		    "back to its own type\n * before calling is what makes "
+		    "the call defined. */\n"
 		    "static void\n%s_%s_reply_thunk_bt_(butler_server "
 		    "*self, int status, void *reply,\n"
 		    "\tvoid (*cb)(void), void *user)\n{\n"
 		    "\t%s_%s_reply_fn fn = (%s_%s_reply_fn)cb;\n\n"
 		    "\tfn(self, status, reply, user);\n}\n\n",
+		    a, m->name, a, m->name, a, m->name);
+		if (m->progress < 0)
+			continue;
+		butler__gen_sb_printf(out,
+		    "static void\n%s_%s_progress_thunk_bt_(butler_server "
+		    "*self, void *progress,\n"
+		    "\tvoid (*cb)(void), void *user)\n{\n"
+		    "\t%s_%s_progress_fn fn = (%s_%s_progress_fn)cb;\n\n"
+		    "\tif (fn != NULL)\n\t\tfn(self, progress, user);\n}\n\n",
 		    a, m->name, a, m->name, a, m->name);
 	}
 }
@@ -172,6 +195,26 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 			continue;
 		snprintf(
 		    name, sizeof name, "%s_call_%s_%s", a, sv->name, m->name);
+		if (m->progress >= 0) {
+			snprintf(params, sizeof params,
+			    "butler_hub *hub, const struct %s_%s *msg, "
+			    "int timeout_ms, %s_%s_reply_fn cb, "
+			    "%s_%s_progress_fn progress_cb, void *user, "
+			    "uint64_t *id",
+			    a, m->name, a, m->name, a, m->name);
+			butler__gen_emit_sig(out, true, "int", name, params);
+			butler__gen_sb_printf(out,
+			    "{\n\tif (msg == NULL || cb == NULL)\n\t\treturn "
+			    "BUTLER_EINVAL;\n\treturn butler_call_progress("
+			    "hub, %s_SERVER_%s, %s_%s_%s, msg,\n\t\tsizeof "
+			    "*msg, timeout_ms, %s_%s_reply_thunk_bt_,\n"
+			    "\t\t(void (*)(void))cb, "
+			    "%s_%s_progress_thunk_bt_,\n"
+			    "\t\t(void (*)(void))progress_cb, user, "
+			    "id);\n}\n\n",
+			    A, S, A, S, M, a, m->name, a, m->name);
+			continue;
+		}
 		snprintf(params, sizeof params,
 		    "butler_hub *hub, const struct %s_%s *msg, int "
 		    "timeout_ms, %s_%s_reply_fn cb, void *user, "

@@ -1163,6 +1163,12 @@ collect_names(struct names *nm)
 			name(nm, NS_ORD, "%s_%s_reply_thunk_bt_", a, m->name);
 			name(nm, NS_ORD, "%s_reply_%s", a, m->name);
 		}
+		if (m->progress >= 0) {
+			name(nm, NS_ORD, "%s_%s_progress_fn", a, m->name);
+			name(nm, NS_ORD, "%s_%s_progress_thunk_bt_", a,
+			    m->name);
+			name(nm, NS_ORD, "%s_progress_%s", a, m->name);
+		}
 	}
 	for (unsigned i = 0; i < s->n_srvs; i++) {
 		const struct server *sv = &s->srvs[i];
