@@ -258,8 +258,19 @@ butler_hub_free(butler_hub *hub)
 {
 	unsigned i;
 
+	struct butler_server *self = butler_server_self();
+
 	if (hub == NULL)
 		return;
+	if (self != NULL && self->hub == hub) {
+		/* Freeing under our own feet would crash every thread: leak,
+		 * loudly, instead. */
+		butler__log(hub, BUTLER_LOG_ERROR,
+		    "butler_hub_free called from server '%s' of the same hub; "
+		    "not freed",
+		    self->name);
+		return;
+	}
 	(void)butler_hub_stop(hub, BUTLER_STOP_DISCARD);
 	for (i = 0; i < hub->n_inst; i++)
 		server_free(hub->inst[i]);

@@ -90,7 +90,8 @@ int butler_hub_new(
  * butler_hub_free stops the hub if it is running (BUTLER_STOP_DISCARD),
  * destroys every message still queued, closes every fd and frees the hub.
  * NULL is a no-op. No other thread may use the hub during or after the
- * call. Any thread except one of the hub's own servers.
+ * call; destroy GLib sources attached to it first. Any thread except one of
+ * the hub's own servers (from there it logs an error and frees nothing).
  */
 void butler_hub_free(butler_hub *hub);
 
@@ -257,7 +258,9 @@ size_t butler_hub_pending(butler_hub *hub, butler_pending_fn fn, void *user);
 
 /*
  * butler_reply answers the request that server `self` is handling now with
- * reply message `reply` (`size` bytes of the request's reply type). Returns
+ * reply message `reply` (`size` bytes of the request's reply type). A
+ * handler answers before it returns: if it returns without answering, the
+ * caller gets its non-zero result, or BUTLER_EHANDLER for 0. Returns
  * BUTLER_EINVAL if no request is being handled or the size is wrong,
  * BUTLER_ESTATE if it was answered already; a requester that has gone
  * (timed out, cancelled, stopped) is not an error: the reply is destroyed.
