@@ -607,13 +607,17 @@ butler__push(struct butler_hub *hub, struct butler_server *dst, unsigned kind,
  * per-thread cursor, skipping instances that are full, and applying the
  * full policy only when every instance is full.
  */
+/* send_to's block_ms that means "as the server's full policy says". */
+#define SERVER_POLICY (-2)
+
 static inline __attribute__((always_inline)) int
 send_to(struct butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size, const struct butler__req_hdr *req,
-    int block_ms, bool may_block)
+    int block_ms)
 {
 	const struct butler__route *r;
 	unsigned flags = req != NULL ? BUTLER__REC_REQUEST : 0, pick = 0, i;
+	bool may_block = true;
 	int rv = BUTLER_EINVAL;
 
 	if (hub == NULL || server >= hub->spec->n_servers)
@@ -622,6 +626,10 @@ send_to(struct butler_hub *hub, unsigned server, unsigned kind,
 	if (kind == 0 || kind > r->n_kinds || size != r->kind_size[kind]
 	    || msg == NULL)
 		return BUTLER_EINVAL;
+	if (block_ms == SERVER_POLICY) {
+		may_block = r->block;
+		block_ms = r->block_ms;
+	}
 	if (r->n == 1)
 		return push(hub, hub->inst[r->first], kind, flags, req, msg,
 		    size, true, may_block, block_ms);
@@ -642,33 +650,22 @@ int
 butler__send_request(struct butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size, const struct butler__req_hdr *req)
 {
-	const struct butler__route *r;
-
-	if (hub == NULL || server >= hub->spec->n_servers)
-		return BUTLER_EINVAL;
-	r = &hub->route[server];
-	return send_to(
-	    hub, server, kind, msg, size, req, r->block_ms, r->block);
+	return send_to(hub, server, kind, msg, size, req, SERVER_POLICY);
 }
 
 int
 butler_send(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
     size_t size)
 {
-	const struct butler__route *r;
-
-	if (hub == NULL || server >= hub->spec->n_servers)
-		return BUTLER_EINVAL;
-	r = &hub->route[server];
-	return send_to(
-	    hub, server, kind, msg, size, NULL, r->block_ms, r->block);
+	return send_to(hub, server, kind, msg, size, NULL, SERVER_POLICY);
 }
 
 int
 butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size, int timeout_ms)
 {
-	return send_to(hub, server, kind, msg, size, NULL, timeout_ms, true);
+	return send_to(hub, server, kind, msg, size, NULL,
+	    timeout_ms < 0 ? -1 : timeout_ms);
 }
 
 /* ---- statistics ------------------------------------------------------- */
