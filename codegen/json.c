@@ -201,6 +201,10 @@ string(struct scan *sc)
 			sc->i += 6;
 			continue;
 		}
+		if (sc->strict && c == '\n')
+			return fail(sc, start,
+			    "unterminated string (a string cannot span "
+			    "lines)");
 		if (sc->strict && c < 0x20)
 			return fail(sc, sc->i,
 			    "control character in string (write it "

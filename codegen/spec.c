@@ -295,6 +295,18 @@ jv_key_cmp(const void *pa, const void *pb)
 	return a < b ? -1 : a > b;
 }
 
+/* kid_index is the position of member `k` among obj's members: members of
+ * one object are not contiguous in the node array, so count. */
+static size_t
+kid_index(const struct jv *obj, const struct jv *k)
+{
+	size_t i = 0;
+
+	for (const struct jv *p = obj->kid; p != NULL && p != k; p = p->next)
+		i++;
+	return i;
+}
+
 /*
  * check_members reports duplicate keys of `obj` (cJSON keeps them all and
  * lookups see the first) and, when `known` is given, unknown keys. `label`
@@ -343,7 +355,7 @@ check_members(struct ctx *c, const struct jv *obj, const char *label,
 		butler__gen_note(
 		    c->d, v[first]->key_at, "'%s' first defined here", q);
 		if (dup != NULL)
-			dup[v[i] - obj->kid] = true;
+			dup[kid_index(obj, v[i])] = true;
 	}
 	free(v);
 }
@@ -412,9 +424,9 @@ get_choice(struct ctx *c, const struct jv *obj, const char *key,
 			*out = (unsigned)i;
 			return true;
 		}
-	butler__gen_error(c->d, v->at,
-	    "unknown %s '%s'%s (expected '%s' or '%s')", key,
-	    butler__gen_quote(q, sizeof q, s), where, choices[0], choices[1]);
+	butler__gen_error(c->d, v->at, "'%s'%s must be '%s' or '%s', not '%s'",
+	    key, where, choices[0], choices[1],
+	    butler__gen_quote(q, sizeof q, s));
 	return false;
 }
 
@@ -680,9 +692,13 @@ build_fields(
 		f->at = k->key_at;
 		f->type_at = k->at;
 		check_name(c, f->name, f->at, "field");
-		if (!expect(c, k, cJSON_IsString(k->json), "a field type", "",
-		        "a string naming a type"))
+		if (!cJSON_IsString(k->json)) {
+			butler__gen_error(c->d, k->at,
+			    "type of field '%s'%s must be a string, not %s",
+			    butler__gen_quote(q, sizeof q, f->name), where,
+			    butler__gen_json_kind(k));
 			continue;
+		}
 		type = k->json->valuestring;
 		for (t = 0; t < N_BUILTIN; t++)
 			if (strcmp(type, builtin[t]) == 0)
@@ -1231,42 +1247,47 @@ check_collisions(struct ctx *c)
 		goto out;
 	}
 	sort_gnames(nm.v, tmp, nm.n, nm.text.data);
-	for (size_t i = 0; i < nm.n; i++) {
-		for (size_t j = i + 1; j < nm.n
-		     && strcmp(nm.text.data + nm.v[i].name,
-		            nm.text.data + nm.v[j].name)
+	for (size_t r0 = 0, r1; r0 < nm.n; r0 = r1) {
+		const char *text = nm.text.data;
+
+		for (r1 = r0 + 1; r1 < nm.n
+		     && strcmp(text + nm.v[r0].name, text + nm.v[r1].name)
 		         == 0;
-		     j++) {
-			const struct gname *x = &nm.v[i], *y = &nm.v[j];
+		     r1++)
+			;
+		/* In a run of equal names, each declaration clashing with an
+		 * earlier one is reported once, against the earliest. */
+		for (size_t j = r0; j < r1; j++) {
+			const struct gname *x = &nm.v[j], *y = NULL;
 			bool seen = false;
 
-			if ((x->ns & y->ns) == 0 || x->owner == y->owner)
+			for (size_t k = r0; k < r1; k++) {
+				const struct gname *o = &nm.v[k];
+
+				if ((o->ns & x->ns) == 0
+				    || o->owner == x->owner
+				    || !loc_before(o->at, x->at))
+					continue;
+				if (y == NULL || loc_before(o->at, y->at))
+					y = o;
+			}
+			if (y == NULL)
 				continue;
 			for (size_t p = 0; p < n_pairs && !seen; p++)
-				seen = (pairs[2 * p] == x->owner
-				           && pairs[2 * p + 1] == y->owner)
-				    || (pairs[2 * p] == y->owner
-				        && pairs[2 * p + 1] == x->owner);
+				seen = pairs[2 * p] == x->owner
+				    && pairs[2 * p + 1] == y->owner;
 			if (seen || n_pairs > DIAG_KEEP_MAX)
 				continue;
 			pairs[2 * n_pairs] = x->owner;
 			pairs[2 * n_pairs + 1] = y->owner;
 			n_pairs++;
-			if (loc_before(x->at, y->at)) {
-				const struct gname *t = x;
-
-				x = y;
-				y = t;
-			}
-			/* x is the later declaration: it gets the error. */
 			butler__gen_error(c->d, x->at,
 			    "%s collides with %s once prefixed: "
 			    "both generate '%s%s'",
-			    nm.text.data + x->owner, nm.text.data + y->owner,
-			    x->ns == NS_TAG ? "struct " : "",
-			    nm.text.data + x->name);
-			butler__gen_note(c->d, y->at, "%s declared here",
-			    nm.text.data + y->owner);
+			    text + x->owner, text + y->owner,
+			    x->ns == NS_TAG ? "struct " : "", text + x->name);
+			butler__gen_note(
+			    c->d, y->at, "%s declared here", text + y->owner);
 		}
 	}
 out:
