@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,26 @@
 #define DEFAULT_ROOT "/usr/share"
 #define CHUNK (256 * 1024)
 #define PROGRESS_EVERY (4u << 20) /* post progress every 4 MiB */
+
+/* ---- background servers ----------------------------------------------- */
+
+/*
+ * The scanner and the hashers run at a lower scheduling priority (nice 10)
+ * than the main loop: when the work saturates every core, the kernel still
+ * gives the main thread its turn first, which is what keeps the GUI's
+ * stalls short. (SCHED_IDLE would favour the GUI even more, but starves the
+ * work whenever anything else on the machine is busy.) Runs on each
+ * server's own thread, first.
+ */
+static int
+run_in_background(butler_server *self, void *user)
+{
+	(void)self;
+	(void)user;
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+		perror("butler-offload: setpriority");
+	return BUTLER_OK; /* a normal priority is no reason not to start */
+}
 
 /* ---- the hasher pool: runs on worker threads -------------------------- */
 
@@ -111,7 +132,8 @@ walk_dir(struct walk *w, int dfd, const char *path)
 		struct stat st;
 		char *child;
 
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+		if (strcmp(e->d_name, ".") == 0
+		    || strcmp(e->d_name, "..") == 0)
 			continue;
 		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW)
 		    != 0) {
@@ -160,7 +182,7 @@ scan(butler_server *self, void *user, struct offload_scan *msg)
 		walk_dir(&w, dfd, msg->root);
 	else
 		w.errors++;
-	done = (struct offload_scan_done){ w.files, w.bytes, w.errors };
+	done = (struct offload_scan_done) { w.files, w.bytes, w.errors };
 	if (!w.stopped)
 		(void)offload_send_ui_scan_done(w.hub, &done);
 	return BUTLER_OK;
@@ -171,7 +193,7 @@ scan(butler_server *self, void *user, struct offload_scan *msg)
 struct app {
 	butler_hub *hub;
 	GMainLoop *loop;
-	GQueue todo;          /* paths found and not yet asked for */
+	GQueue todo;           /* paths found and not yet asked for */
 	GHashTable *in_flight; /* request id -> struct job */
 	unsigned max_in_flight;
 	bool scan_done, interrupted, quiet, tty;
@@ -208,13 +230,14 @@ pump(struct app *app)
 	while (!app->interrupted
 	    && g_hash_table_size(app->in_flight) < app->max_in_flight
 	    && !g_queue_is_empty(&app->todo)) {
-		struct offload_hash_file req = { g_queue_pop_head(&app->todo) };
+		struct offload_hash_file req
+		    = { g_queue_pop_head(&app->todo) };
 		struct job *job = g_new0(struct job, 1);
 		int rv;
 
 		job->app = app;
-		rv = offload_call_hasher_hash_file(app->hub, &req, -1, on_hashed,
-		    on_progress, job, &job->id);
+		rv = offload_call_hasher_hash_file(
+		    app->hub, &req, -1, on_hashed, on_progress, job, &job->id);
 		if (rv != BUTLER_OK) {
 			fprintf(stderr, "butler-offload: %s: %s\n", req.path,
 			    butler_strerror(rv));
@@ -249,7 +272,8 @@ on_scan_done(butler_server *self, void *user, struct offload_scan_done *msg)
 
 	(void)self;
 	if (msg->errors > 0)
-		fprintf(stderr, "butler-offload: %u entries could not be read\n",
+		fprintf(stderr,
+		    "butler-offload: %u entries could not be read\n",
 		    msg->errors);
 	app->scan_done = true;
 	maybe_finish(app);
@@ -282,7 +306,7 @@ on_hashed(butler_server *self, int status, struct offload_file_hashed *reply,
 		fprintf(stderr, "butler-offload: %s: %s\n",
 		    status == BUTLER_OK ? reply->path : "(request)",
 		    status == BUTLER_OK ? strerror(reply->error)
-					: butler_strerror(status));
+		                        : butler_strerror(status));
 		app->errors++;
 	}
 	g_free(job);
@@ -319,7 +343,8 @@ on_draw(gpointer user)
 	struct app *app = user;
 	double secs = (g_get_monotonic_time() - app->t_start) / 1e6;
 	uint64_t total = app->scan_done ? app->found : app->found + 1;
-	unsigned width = 30, fill = total ? (unsigned)(width * app->hashed / total) : 0;
+	unsigned width = 30,
+	         fill = total ? (unsigned)(width * app->hashed / total) : 0;
 	char bar[64];
 	GHashTableIter it;
 	gpointer key, value;
@@ -338,12 +363,11 @@ on_draw(gpointer user)
 	memset(bar + fill, '.', width - fill);
 	bar[width] = '\0';
 	fprintf(stderr,
-	    "\r\033[K[%s] %llu/%llu%s files  %.1f MB/s  %u in flight%s",
-	    bar, (unsigned long long)app->hashed,
-	    (unsigned long long)app->found, app->scan_done ? "" : "+",
+	    "\r\033[K[%s] %llu/%llu%s files  %.1f MB/s  %u in flight%s", bar,
+	    (unsigned long long)app->hashed, (unsigned long long)app->found,
+	    app->scan_done ? "" : "+",
 	    secs > 0 ? app->hashed_bytes / secs / 1e6 : 0.0,
-	    g_hash_table_size(app->in_flight),
-	    big >= 0 ? "  (big file " : "");
+	    g_hash_table_size(app->in_flight), big >= 0 ? "  (big file " : "");
 	if (big >= 0)
 		fprintf(stderr, "%.0f%%)", big * 100);
 	fflush(stderr);
@@ -359,7 +383,8 @@ on_sigint(gpointer user)
 	GList *ids = NULL;
 
 	clear_bar(app);
-	fprintf(stderr, "butler-offload: interrupted, cancelling %u requests\n",
+	fprintf(stderr,
+	    "butler-offload: interrupted, cancelling %u requests\n",
 	    g_hash_table_size(app->in_flight));
 	app->interrupted = true;
 	/* Cancel delivers each callback (ECANCELED) right away, which edits
@@ -396,7 +421,8 @@ print_stats(struct app *app)
 	for (size_t i = 0; i < G_N_ELEMENTS(servers); i++) {
 		butler_stats st;
 
-		if (butler_server_stats(app->hub, servers[i], &st) != BUTLER_OK)
+		if (butler_server_stats(app->hub, servers[i], &st)
+		    != BUTLER_OK)
 			continue;
 		fprintf(stderr,
 		    "%-8s %9llu %9llu %6llu %8llu %8llu %8llu %10.1f\n",
@@ -427,10 +453,12 @@ int
 main(int argc, char **argv)
 {
 	struct app app = { .max_in_flight = 8, .root = DEFAULT_ROOT };
-	struct offload_ui_handlers ui = { .found = on_found,
-		.scan_done = on_scan_done };
-	struct offload_scanner_handlers scanner = { .scan = scan };
-	struct offload_hasher_handlers hasher = { .hash_file = hash_file };
+	struct offload_ui_handlers ui
+	    = { .found = on_found, .scan_done = on_scan_done };
+	struct offload_scanner_handlers scanner
+	    = { .on_start = run_in_background, .scan = scan };
+	struct offload_hasher_handlers hasher
+	    = { .on_start = run_in_background, .hash_file = hash_file };
 	struct offload_scan req;
 	GSource *source = NULL;
 	guint tick, draw;
@@ -465,8 +493,8 @@ main(int argc, char **argv)
 	if (rv == BUTLER_OK)
 		rv = butler_hub_start(app.hub);
 	if (rv == BUTLER_OK)
-		rv = butler_glib_attach(app.hub, OFFLOAD_SERVER_UI, NULL, 64,
-		    &source);
+		rv = butler_glib_attach(
+		    app.hub, OFFLOAD_SERVER_UI, NULL, 64, &source);
 	if (rv != BUTLER_OK) {
 		fprintf(stderr, "butler-offload: %s\n", butler_strerror(rv));
 		butler_hub_free(app.hub);
