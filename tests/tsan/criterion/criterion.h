@@ -51,9 +51,12 @@ crs_register(const char *suite, const char *name, void (*fn)(void),
 	}                                                                     \
 	static void suite##_##name##_fn_(void)
 
+/* Set by a failed cr_expect*: the case goes on, and fails at its end. */
+static int crs_expect_failed;
+
 static inline void
-crs_check(
-    int ok, const char *file, int line, const char *expr, const char *fmt, ...)
+crs_check(int fatal, int ok, const char *file, int line, const char *expr,
+    const char *fmt, ...)
 {
 	va_list ap;
 
@@ -69,11 +72,22 @@ crs_check(
 		fprintf(stderr, "\n");
 	}
 	fflush(stderr);
-	_exit(1);
+	if (fatal)
+		_exit(1);
+	crs_expect_failed = 1;
 }
 
 #define cr_assert(cond, ...)                                                  \
-	crs_check(!!(cond), __FILE__, __LINE__, #cond, "" __VA_ARGS__)
+	crs_check(1, !!(cond), __FILE__, __LINE__, #cond, "" __VA_ARGS__)
+#define cr_expect(cond, ...)                                                  \
+	crs_check(0, !!(cond), __FILE__, __LINE__, #cond, "" __VA_ARGS__)
+#define cr_assert_fail(...) cr_assert(0, __VA_ARGS__)
+#define cr_expect_eq(a, b, ...) cr_expect((a) == (b), __VA_ARGS__)
+#define cr_expect_neq(a, b, ...) cr_expect((a) != (b), __VA_ARGS__)
+#define cr_expect_null(p, ...) cr_expect((p) == NULL, __VA_ARGS__)
+#define cr_expect_not_null(p, ...) cr_expect((p) != NULL, __VA_ARGS__)
+#define cr_expect_str_eq(a, b, ...)                                           \
+	cr_expect(strcmp((a), (b)) == 0, __VA_ARGS__)
 #define cr_assert_eq(a, b, ...) cr_assert((a) == (b), __VA_ARGS__)
 #define cr_assert_neq(a, b, ...) cr_assert((a) != (b), __VA_ARGS__)
 #define cr_assert_lt(a, b, ...) cr_assert((a) < (b), __VA_ARGS__)
@@ -112,7 +126,7 @@ main(int argc, char **argv)
 			                          : 60);
 			t->fn();
 			fflush(NULL);
-			_exit(0);
+			_exit(crs_expect_failed);
 		}
 		waitpid(pid, &status, 0);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
