@@ -84,39 +84,28 @@ butler__gen_emit_doc(
 const char *
 butler__gen_ctype(enum ftype t)
 {
-	switch (t) {
-	case FT_BOOL:
-		return "bool";
-	case FT_I8:
-		return "int8_t";
-	case FT_I16:
-		return "int16_t";
-	case FT_I32:
-		return "int32_t";
-	case FT_I64:
-		return "int64_t";
-	case FT_U8:
-		return "uint8_t";
-	case FT_U16:
-		return "uint16_t";
-	case FT_U32:
-		return "uint32_t";
-	case FT_U64:
-		return "uint64_t";
-	case FT_F32:
-		return "float";
-	case FT_F64:
-		return "double";
-	case FT_STRING:
-		return "char *";
-	case FT_PTR:
-		return "void *";
-	case FT_BYTES:
-	case FT_BUF:
-	case FT_MSG:
-		break;
-	}
-	return NULL;
+	/* Indexed by enum ftype; NULL for the types whose C spelling needs
+	 * the app prefix (bytes, buf, nested messages). */
+	static const char *const ctypes[] = {
+		[FT_BOOL] = "bool",
+		[FT_I8] = "int8_t",
+		[FT_I16] = "int16_t",
+		[FT_I32] = "int32_t",
+		[FT_I64] = "int64_t",
+		[FT_U8] = "uint8_t",
+		[FT_U16] = "uint16_t",
+		[FT_U32] = "uint32_t",
+		[FT_U64] = "uint64_t",
+		[FT_F32] = "float",
+		[FT_F64] = "double",
+		[FT_STRING] = "char *",
+		[FT_BYTES] = NULL,
+		[FT_BUF] = NULL,
+		[FT_PTR] = "void *",
+		[FT_MSG] = NULL,
+	};
+
+	return ctypes[t];
 }
 
 /* same_content says whether the file at `path` holds exactly the data. */

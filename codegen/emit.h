@@ -35,7 +35,8 @@ void butler__gen_emit_banner(const struct emit_in *in, struct sbuf *out);
 void butler__gen_emit_doc(
     struct sbuf *out, unsigned indent, const char *title, const char *doc);
 
-/* butler__gen_ctype returns the C type of a built-in field type. */
+/* butler__gen_ctype returns the C type of a field type, or NULL for the
+ * ones spelled with the app prefix (bytes, buf, messages). */
 const char *butler__gen_ctype(enum ftype t);
 
 /*

@@ -59,49 +59,31 @@ field_line(const struct emit_in *in, const struct field *f, struct sbuf *out)
 	const struct spec *s = in->spec;
 	const char *ct = butler__gen_ctype(f->type);
 
-	switch (f->type) {
-	case FT_STRING:
-		butler__gen_sb_printf(out,
-		    "\tchar *%s; /* owned: NUL-terminated, "
-		    "freed with free() */\n",
-		    f->name);
-		return;
-	case FT_BYTES:
-		butler__gen_sb_printf(out,
-		    "\tstruct %s_bytes %s; /* owned: data "
-		    "freed with free() */\n",
-		    s->app, f->name);
-		return;
-	case FT_BUF:
-		butler__gen_sb_printf(out,
-		    "\tstruct %s_buf %s; /* shared: "
-		    "released through its free_fn */\n",
-		    s->app, f->name);
-		return;
-	case FT_PTR:
-		butler__gen_sb_printf(out,
-		    "\tvoid *%s; /* not owned: never freed "
-		    "by butler */\n",
-		    f->name);
-		return;
-	case FT_MSG:
+	/* Owned and shared fields say so where users read the struct. */
+	if (f->type == FT_MSG)
 		butler__gen_sb_printf(out, "\tstruct %s_%s %s;\n", s->app,
 		    s->msgs[f->msg].name, f->name);
-		return;
-	case FT_BOOL:
-	case FT_I8:
-	case FT_I16:
-	case FT_I32:
-	case FT_I64:
-	case FT_U8:
-	case FT_U16:
-	case FT_U32:
-	case FT_U64:
-	case FT_F32:
-	case FT_F64:
-		break;
-	}
-	butler__gen_sb_printf(out, "\t%s %s;\n", ct, f->name);
+	else if (f->type == FT_BYTES)
+		butler__gen_sb_printf(out,
+		    "\tstruct %s_bytes %s; /* owned: data freed with free() "
+		    "*/\n",
+		    s->app, f->name);
+	else if (f->type == FT_BUF)
+		butler__gen_sb_printf(out,
+		    "\tstruct %s_buf %s; /* shared: released through its "
+		    "free_fn */\n",
+		    s->app, f->name);
+	else if (f->type == FT_STRING)
+		butler__gen_sb_printf(out,
+		    "\tchar *%s; /* owned: NUL-terminated, freed with free() "
+		    "*/\n",
+		    f->name);
+	else if (f->type == FT_PTR)
+		butler__gen_sb_printf(out,
+		    "\tvoid *%s; /* not owned: never freed by butler */\n",
+		    f->name);
+	else
+		butler__gen_sb_printf(out, "\t%s %s;\n", ct, f->name);
 }
 
 static void

@@ -17,49 +17,28 @@ destroy_field(
 	const struct spec *s = in->spec;
 	const char *n = f->name;
 
-	switch (f->type) {
-	case FT_STRING:
+	/* Only owned fields are touched: numbers and ptr are left alone. */
+	if (f->type == FT_STRING)
 		butler__gen_sb_printf(
 		    out, "\tfree(msg->%s);\n\tmsg->%s = NULL;\n", n, n);
-		return;
-	case FT_BYTES:
+	else if (f->type == FT_BYTES)
 		butler__gen_sb_printf(out,
 		    "\tfree(msg->%s.data);\n"
 		    "\tmsg->%s.data = NULL;\n"
 		    "\tmsg->%s.len = 0;\n",
 		    n, n, n);
-		return;
-	case FT_BUF:
+	else if (f->type == FT_BUF)
 		butler__gen_sb_printf(out,
 		    "\tif (msg->%s.free_fn != NULL)\n"
-		    "\t\tmsg->%s.free_fn(msg->%s.data, "
-		    "msg->%s.ctx);\n"
+		    "\t\tmsg->%s.free_fn(msg->%s.data, msg->%s.ctx);\n"
 		    "\tmsg->%s.data = NULL;\n"
 		    "\tmsg->%s.len = 0;\n"
 		    "\tmsg->%s.free_fn = NULL;\n"
 		    "\tmsg->%s.ctx = NULL;\n",
 		    n, n, n, n, n, n, n, n);
-		return;
-	case FT_MSG:
-		if (s->msgs[f->msg].owned)
-			butler__gen_sb_printf(out,
-			    "\t%s_%s_destroy(&msg->%s);\n", s->app,
-			    s->msgs[f->msg].name, n);
-		return;
-	case FT_BOOL:
-	case FT_I8:
-	case FT_I16:
-	case FT_I32:
-	case FT_I64:
-	case FT_U8:
-	case FT_U16:
-	case FT_U32:
-	case FT_U64:
-	case FT_F32:
-	case FT_F64:
-	case FT_PTR:
-		return;
-	}
+	else if (f->type == FT_MSG && s->msgs[f->msg].owned)
+		butler__gen_sb_printf(out, "\t%s_%s_destroy(&msg->%s);\n",
+		    s->app, s->msgs[f->msg].name, n);
 }
 
 static void

@@ -295,123 +295,88 @@ unexpected_end(struct scan *sc, size_t open, const char *what)
 	return fail(sc, sc->i, "unexpected end of file, expected %s", what);
 }
 
+/* key scans an object member's key and its ':'. */
 static bool
-object(struct scan *sc)
+key(struct scan *sc, size_t open)
 {
-	size_t open = sc->i, comma = 0;
+	unsigned char c = (unsigned char)sc->s[sc->i];
 	char buf[24];
 
-	if (sc->depth >= JSON_DEPTH_MAX)
-		return fail(sc, sc->i,
-		    "nesting is too deep (more than %d "
-		    "levels)",
-		    JSON_DEPTH_MAX);
-	sc->depth++;
-	sc->i++;
-	ws(sc);
-	if (sc->i < sc->n && sc->s[sc->i] == '}')
-		goto out_close;
-	for (;;) {
-		unsigned char c;
-
-		ws(sc);
-		if (sc->i >= sc->n)
-			return unexpected_end(sc, open, "a key");
-		c = (unsigned char)sc->s[sc->i];
-		if (c != '"') {
-			if (comma && c == '}')
-				return fail(sc, comma,
-				    "trailing comma is not "
-				    "allowed in JSON");
-			if (is_word(c) || c == '\'')
-				return fail(sc, sc->i,
-				    "object key must be a string in "
-				    "double quotes");
-			if (c == '/')
-				return fail(sc, sc->i,
-				    "comments are not "
-				    "allowed in JSON");
-			return fail(sc, sc->i, "expected a key, found %s",
-			    found(sc, sc->i, buf, sizeof buf));
-		}
-		if (!mark(sc, sc->i, true) || !string(sc))
-			return false;
-		ws(sc);
-		if (sc->i >= sc->n)
-			return unexpected_end(sc, open, "':'");
-		if (sc->s[sc->i] != ':')
+	if (c != '"') {
+		if (is_word(c) || c == '\'')
 			return fail(sc, sc->i,
-			    "expected ':' after the key, "
-			    "found %s",
-			    found(sc, sc->i, buf, sizeof buf));
-		sc->i++;
-		if (!value(sc))
-			return false;
-		ws(sc);
-		if (sc->i >= sc->n)
-			return unexpected_end(sc, open, "',' or '}'");
-		c = (unsigned char)sc->s[sc->i];
-		if (c == '}')
-			break;
-		if (c != ',') {
-			if (c == '"')
-				return fail(sc, sc->i,
-				    "expected ',' between "
-				    "members");
-			if (c == '/')
-				return fail(sc, sc->i,
-				    "comments are not "
-				    "allowed in JSON");
-			return fail(sc, sc->i, "expected ',' or '}', found %s",
-			    found(sc, sc->i, buf, sizeof buf));
-		}
-		comma = sc->i++;
+			    "object key must be a string in double quotes");
+		return fail(sc, sc->i, "expected a key, found %s",
+		    found(sc, sc->i, buf, sizeof buf));
 	}
-out_close:
+	if (!mark(sc, sc->i, true) || !string(sc))
+		return false;
+	ws(sc);
+	if (sc->i >= sc->n)
+		return unexpected_end(sc, open, "':'");
+	if (sc->s[sc->i] != ':')
+		return fail(sc, sc->i, "expected ':' after the key, found %s",
+		    found(sc, sc->i, buf, sizeof buf));
 	sc->i++;
-	sc->depth--;
 	return true;
 }
 
+/*
+ * container scans an object or an array: the same loop, except that an
+ * object's members start with a key.
+ */
 static bool
-array(struct scan *sc)
+container(struct scan *sc)
 {
+	bool obj = sc->s[sc->i] == '{';
+	char close = obj ? '}' : ']';
 	size_t open = sc->i, comma = 0;
-	char buf[24];
+	char buf[24], want[16];
 
 	if (sc->depth >= JSON_DEPTH_MAX)
 		return fail(sc, sc->i,
-		    "nesting is too deep (more than %d "
-		    "levels)",
+		    "nesting is too deep (more than %d levels)",
 		    JSON_DEPTH_MAX);
 	sc->depth++;
 	sc->i++;
+	snprintf(want, sizeof want, "',' or '%c'", close);
 	ws(sc);
-	if (sc->i < sc->n && sc->s[sc->i] == ']')
+	if (sc->i < sc->n && sc->s[sc->i] == close)
 		goto out_close;
 	for (;;) {
 		unsigned char c;
 
 		ws(sc);
 		if (sc->i >= sc->n)
-			return unexpected_end(sc, open, "a value");
-		if (comma && sc->s[sc->i] == ']')
+			return unexpected_end(
+			    sc, open, obj ? "a key" : "a value");
+		c = (unsigned char)sc->s[sc->i];
+		if (comma && c == close)
 			return fail(sc, comma,
 			    "trailing comma is not allowed in JSON");
-		if (!value(sc))
+		if (c == '/')
+			return fail(
+			    sc, sc->i, "comments are not allowed in JSON");
+		if ((obj && !key(sc, open)) || !value(sc))
 			return false;
 		ws(sc);
 		if (sc->i >= sc->n)
-			return unexpected_end(sc, open, "',' or ']'");
+			return unexpected_end(sc, open, want);
 		c = (unsigned char)sc->s[sc->i];
-		if (c == ']')
+		if (c == close)
 			break;
 		if (c != ',') {
-			if (c == '"' || is_word(c) || c == '{' || c == '[')
+			/* The start of another member or element: the comma
+			 * before it is missing. */
+			if (c == '"'
+			    || (!obj && (is_word(c) || c == '{' || c == '[')))
 				return fail(sc, sc->i,
-				    "expected ',' between "
-				    "elements");
-			return fail(sc, sc->i, "expected ',' or ']', found %s",
+				    "expected ',' between %s",
+				    obj ? "members" : "elements");
+			if (c == '/')
+				return fail(sc, sc->i,
+				    "comments are not allowed in JSON");
+			return fail(sc, sc->i, "expected %s, found %s", want,
 			    found(sc, sc->i, buf, sizeof buf));
 		}
 		comma = sc->i++;
@@ -435,10 +400,8 @@ value(struct scan *sc)
 	c = (unsigned char)sc->s[sc->i];
 	if (!mark(sc, sc->i, false))
 		return false;
-	if (c == '{')
-		return object(sc);
-	if (c == '[')
-		return array(sc);
+	if (c == '{' || c == '[')
+		return container(sc);
 	if (c == '"')
 		return string(sc);
 	if (c == '-' || (c >= '0' && c <= '9'))

@@ -119,12 +119,6 @@ struct ctx {
 	bool app_ok;
 };
 
-const char *
-butler__gen_ftype_name(enum ftype t)
-{
-	return t < N_BUILTIN ? builtin[t] : "message";
-}
-
 static char *
 upper_dup(struct ctx *c, const char *s)
 {
@@ -761,6 +755,27 @@ build_progress(
 	}
 }
 
+/*
+ * open_entity checks that message or server `q` (quoted) is an object and
+ * knows its keys, and sets `where` to " of message 'q'" for the messages
+ * about its members.
+ */
+static bool
+open_entity(struct ctx *c, const struct jv *v, const char *kind, const char *q,
+    const char *const *known, size_t n_known, char *where, size_t size)
+{
+	if (!cJSON_IsObject(v->json)) {
+		butler__gen_error(c->d, v->at,
+		    "%s '%s' must be an object, not %s", kind, q,
+		    butler__gen_json_kind(v));
+		return false;
+	}
+	snprintf(where, size, "%s '%s'", kind, q);
+	check_members(c, v, "key", known, n_known, where, NULL);
+	snprintf(where, size, " of %s '%s'", kind, q);
+	return true;
+}
+
 static void
 build_messages(struct ctx *c)
 {
@@ -773,17 +788,9 @@ build_messages(struct ctx *c)
 		const struct jv *v = c->msg_nodes[i], *f, *r, *p;
 
 		butler__gen_quote(q, sizeof q, m->name);
-		if (!cJSON_IsObject(v->json)) {
-			butler__gen_error(c->d, v->at,
-			    "message '%s' must be an object, "
-			    "not %s",
-			    q, butler__gen_json_kind(v));
+		if (!open_entity(c, v, "message", q, msg_keys, COUNT(msg_keys),
+		        where, sizeof where))
 			continue;
-		}
-		snprintf(where, sizeof where, "message '%s'", q);
-		check_members(
-		    c, v, "key", msg_keys, COUNT(msg_keys), where, NULL);
-		snprintf(where, sizeof where, " of message '%s'", q);
 		f = butler__gen_json_get(v, "fields");
 		if (f != NULL)
 			build_fields(c, m, f, where);
@@ -891,17 +898,9 @@ build_servers(struct ctx *c, const struct jv *obj)
 		c->srv_ok[s->n_srvs] = ok;
 		s->n_srvs++;
 		butler__gen_quote(q, sizeof q, sv->name);
-		if (!cJSON_IsObject(k->json)) {
-			butler__gen_error(c->d, k->at,
-			    "server '%s' must be an object, not "
-			    "%s",
-			    q, butler__gen_json_kind(k));
+		if (!open_entity(c, k, "server", q, srv_keys, COUNT(srv_keys),
+		        where, sizeof where))
 			continue;
-		}
-		snprintf(where, sizeof where, "server '%s'", q);
-		check_members(
-		    c, k, "key", srv_keys, COUNT(srv_keys), where, NULL);
-		snprintf(where, sizeof where, " of server '%s'", q);
 		acc = butler__gen_json_get(k, "accepts");
 		if (acc == NULL)
 			butler__gen_error(c->d, sv->at,

@@ -115,7 +115,4 @@ int butler__gen_spec_build(
 /* butler__gen_spec_release frees what butler__gen_spec_build allocated. */
 void butler__gen_spec_release(struct spec *spec);
 
-/* butler__gen_ftype_name returns the spec spelling of a built-in type. */
-const char *butler__gen_ftype_name(enum ftype t);
-
 #endif /* BUTLER_CODEGEN_SPEC_H */
