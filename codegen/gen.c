@@ -38,7 +38,7 @@ struct butler_gen {
 };
 
 /* base_of returns the file name of `path` without ".json". */
-static char *
+static const char *
 base_of(const char *path, size_t *len)
 {
 	const char *slash = strrchr(path, '/');
@@ -48,7 +48,7 @@ base_of(const char *path, size_t *len)
 	if (n > 5 && strcmp(b + n - 5, ".json") == 0)
 		n -= 5;
 	*len = n;
-	return (char *)b;
+	return b;
 }
 
 int

@@ -542,7 +542,7 @@ butler__gen_json_parse(
 	 * terminating NUL inside the buffer. */
 	doc->json = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
 	if (doc->json == NULL) {
-		struct loc at, open;
+		struct loc at, open = { 0, 0 };
 
 		sc.strict = true;
 		lc_init(&lc, text, len);

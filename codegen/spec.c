@@ -1107,7 +1107,7 @@ name(struct names *nm, enum ns ns, const char *fmt, ...)
 }
 
 static int
-gname_cmp(const void *pa, const void *pb, void *arg)
+gname_cmp(const void *pa, const void *pb, const void *arg)
 {
 	const struct gname *a = pa, *b = pb;
 	const char *text = arg;
@@ -1128,8 +1128,8 @@ sort_gnames(struct gname *v, struct gname *tmp, size_t n, const char *text)
 	sort_gnames(v, tmp, mid, text);
 	sort_gnames(v + mid, tmp, n - mid, text);
 	while (i < mid && j < n)
-		tmp[o++] = gname_cmp(&v[i], &v[j], (void *)text) <= 0 ? v[i++]
-		                                                      : v[j++];
+		tmp[o++]
+		    = gname_cmp(&v[i], &v[j], text) <= 0 ? v[i++] : v[j++];
 	while (i < mid)
 		tmp[o++] = v[i++];
 	while (j < n)
