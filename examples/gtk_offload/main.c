@@ -250,7 +250,10 @@ struct app {
 
 	/* widgets */
 	GtkWidget *window, *entry, *start, *cancel, *bar, *status;
-	GtkStringList *results; /* newest first; sha256sum lines */
+	GtkStringList *results;     /* newest first; sha256sum lines */
+	GtkNoSelection *selection;  /* the list view's model of results */
+	GtkStringList *old_results; /* a previous run's, being freed */
+	guint drop_id;
 
 	/* --self-test */
 	enum self_test_phase phase;
@@ -305,6 +308,58 @@ flush_results(struct app *app)
 	g_ptr_array_set_size(fresh, 0);
 }
 
+/* Frees a previous run's results a slice at a time, when the main loop has
+ * nothing more urgent to do. */
+static gboolean
+drop_old_results(gpointer user)
+{
+	struct app *app = user;
+	GListModel *old = G_LIST_MODEL(app->old_results);
+	guint n = g_list_model_get_n_items(old), k = MIN(n, 2000);
+
+	gtk_string_list_splice(app->old_results, n - k, k, NULL);
+	if (n > k)
+		return G_SOURCE_CONTINUE;
+	g_clear_object(&app->old_results);
+	app->drop_id = 0;
+	return G_SOURCE_REMOVE;
+}
+
+/* Shows an empty list. Emptying a list of 100 000 rows in place would stall
+ * the main loop for tens of milliseconds (every row freed, the view told),
+ * so the view gets a new list and the old one is freed in slices. */
+static void
+clear_results(struct app *app)
+{
+	if (app->old_results != NULL) /* two starts in a row: free it now */
+		g_object_unref(app->old_results);
+	app->old_results = app->results;
+	app->results = gtk_string_list_new(NULL);
+	gtk_no_selection_set_model(app->selection, G_LIST_MODEL(app->results));
+	if (app->drop_id == 0)
+		app->drop_id = g_idle_add(drop_old_results, app);
+}
+
+/* Start and the entry while idle, Cancel while running; the focus follows.
+ * It leaves the entry before the entry turns insensitive: GTK warns when a
+ * focused text field loses the focus that way. */
+static void
+set_buttons(struct app *app)
+{
+	GtkWidget *focus = gtk_root_get_focus(GTK_ROOT(app->window));
+	bool idle = app->state == RUN_IDLE;
+
+	gtk_widget_set_sensitive(app->cancel, app->state == RUN_ACTIVE);
+	if (!idle && focus != NULL
+	    && (focus == app->start || focus == app->entry
+	        || gtk_widget_is_ancestor(focus, app->entry)))
+		gtk_widget_grab_focus(app->cancel);
+	gtk_widget_set_sensitive(app->start, idle);
+	gtk_widget_set_sensitive(app->entry, idle);
+	if (idle && focus == app->cancel)
+		gtk_widget_grab_focus(app->start);
+}
+
 static void
 refresh(struct app *app)
 {
@@ -347,9 +402,7 @@ refresh(struct app *app)
 	    app->max_stall_us / 1000.0);
 	gtk_label_set_text(GTK_LABEL(app->status), text);
 
-	gtk_widget_set_sensitive(app->start, app->state == RUN_IDLE);
-	gtk_widget_set_sensitive(app->entry, app->state == RUN_IDLE);
-	gtk_widget_set_sensitive(app->cancel, app->state == RUN_ACTIVE);
+	set_buttons(app);
 }
 
 static void
@@ -502,8 +555,7 @@ on_start(GtkWidget *button, gpointer user)
 		free(req.root);
 		return;
 	}
-	gtk_string_list_splice(app->results, 0,
-	    g_list_model_get_n_items(G_LIST_MODEL(app->results)), NULL);
+	clear_results(app);
 	g_ptr_array_set_size(app->fresh, 0);
 	app->scan_done = false;
 	app->found = app->found_bytes = app->max_size = 0;
@@ -570,7 +622,9 @@ on_close(GtkWindow *window, gpointer user)
 {
 	struct app *app = user;
 
-	(void)window;
+	/* Without a window manager (Xvfb) nothing takes the focus away
+	 * first, and GTK warns about the entry losing it in destruction. */
+	gtk_window_set_focus(window, NULL);
 	app->state = RUN_CANCELLING;
 	cancel_all(app);
 	app->quitting = true;
@@ -669,10 +723,11 @@ build_window(struct app *app, const char *root)
 	g_signal_connect(factory, "setup", G_CALLBACK(setup_row), NULL);
 	g_signal_connect(factory, "bind", G_CALLBACK(bind_row), NULL);
 	app->results = gtk_string_list_new(NULL);
-	list
-	    = gtk_list_view_new(GTK_SELECTION_MODEL(gtk_no_selection_new(
-	                            G_LIST_MODEL(g_object_ref(app->results)))),
-	        factory);
+	app->selection
+	    = gtk_no_selection_new(G_LIST_MODEL(g_object_ref(app->results)));
+	/* The view owns the selection; the selection a reference to the
+	 * list; app->results keeps its own. */
+	list = gtk_list_view_new(GTK_SELECTION_MODEL(app->selection), factory);
 	gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(scroll), list);
 	gtk_widget_set_vexpand(scroll, TRUE);
 	gtk_scrolled_window_set_has_frame(GTK_SCROLLED_WINDOW(scroll), TRUE);
@@ -1014,6 +1069,9 @@ main(int argc, char **argv)
 	g_queue_clear_full(&app.todo, free);
 	g_hash_table_destroy(app.in_flight);
 	g_ptr_array_unref(app.fresh);
+	if (app.drop_id != 0)
+		g_source_remove(app.drop_id);
+	g_clear_object(&app.old_results);
 	g_object_unref(app.results);
 	g_main_loop_unref(app.loop);
 
