@@ -550,8 +550,10 @@ run_pingpong(uint64_t n, uint64_t warm)
 	send_msg(p.a, 0, &kick);
 	chan_start(p.b);
 	wait_for(&p.done, &p.received, warm + n);
-	peer->chan_free(p.a);
+	/* B first: joining B orders its last send into A before A goes.
+	 * A's sends into B precede its signal to us in its own thread. */
 	peer->chan_free(p.b);
+	peer->chan_free(p.a);
 	if (atomic_load(&p.bad))
 		bench_fail("%" PRIu64 " messages out of order or corrupted",
 		    (uint64_t)atomic_load(&p.bad));
