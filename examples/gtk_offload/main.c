@@ -249,7 +249,7 @@ struct app {
 	int64_t last_tick, max_stall_us, worst_stall_us;
 
 	/* widgets */
-	GtkWidget *window, *entry, *start, *cancel, *bar, *status;
+	GtkWidget *window, *entry, *start, *cancel, *bar, *status, *list;
 	GtkStringList *results;     /* newest first; sha256sum lines */
 	GtkNoSelection *selection;  /* the list view's model of results */
 	GtkStringList *old_results; /* a previous run's, being freed */
@@ -288,11 +288,14 @@ check(struct app *app, bool ok, const char *what)
 
 /* Moves the results that arrived since the last refresh into the list in
  * one splice, newest first: one items-changed signal per refresh, not one
- * per file. */
+ * per file. A view scrolled to the top stays there, showing the newest. */
 static void
 flush_results(struct app *app)
 {
 	GPtrArray *fresh = app->fresh;
+	GtkAdjustment *v
+	    = gtk_scrollable_get_vadjustment(GTK_SCROLLABLE(app->list));
+	bool at_top = gtk_adjustment_get_value(v) <= 0;
 
 	if (fresh->len == 0)
 		return;
@@ -306,6 +309,9 @@ flush_results(struct app *app)
 	gtk_string_list_splice(
 	    app->results, 0, 0, (const char *const *)fresh->pdata);
 	g_ptr_array_set_size(fresh, 0);
+	if (at_top) /* the view follows its first row otherwise */
+		gtk_widget_activate_action(
+		    app->list, "list.scroll-to-item", "u", 0u);
 }
 
 /* Frees a previous run's results a slice at a time, when the main loop has
@@ -694,7 +700,6 @@ build_window(struct app *app, const char *root)
 	GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
 	GtkWidget *scroll = gtk_scrolled_window_new();
 	GtkListItemFactory *factory = gtk_signal_list_item_factory_new();
-	GtkWidget *list;
 
 	app->window = gtk_window_new();
 	gtk_window_set_title(GTK_WINDOW(app->window), "butler — GTK offload");
@@ -727,8 +732,9 @@ build_window(struct app *app, const char *root)
 	    = gtk_no_selection_new(G_LIST_MODEL(g_object_ref(app->results)));
 	/* The view owns the selection; the selection a reference to the
 	 * list; app->results keeps its own. */
-	list = gtk_list_view_new(GTK_SELECTION_MODEL(app->selection), factory);
-	gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(scroll), list);
+	app->list
+	    = gtk_list_view_new(GTK_SELECTION_MODEL(app->selection), factory);
+	gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(scroll), app->list);
 	gtk_widget_set_vexpand(scroll, TRUE);
 	gtk_scrolled_window_set_has_frame(GTK_SCROLLED_WINDOW(scroll), TRUE);
 
