@@ -192,37 +192,35 @@ out_free:
 }
 
 void
-butler__gen_emit_sig(struct sbuf *out, bool definition, const char *ret,
-    const char *name, const char *params)
+butler__gen_emit_call(struct sbuf *out, unsigned indent, const char *head,
+    const char *items, const char *tail)
 {
-	const char *sep = ret[strlen(ret) - 1] == '*' ? "" : " ";
-	size_t head = definition
-	    ? strlen(name) + 1
-	    : strlen(ret) + strlen(sep) + strlen(name) + 1;
-	size_t col;
+	size_t tail_n = strcspn(tail, "\n");
+	size_t col = 8 * indent + strlen(head);
+	const char *p = items;
 
-	if (definition)
-		butler__gen_sb_printf(out, "%s\n%s(", ret, name);
-	else
-		butler__gen_sb_printf(out, "%s%s%s(", ret, sep, name);
-	if (head + strlen(params) + 2 <= 79) {
-		butler__gen_sb_puts(out, params);
-		butler__gen_sb_puts(out, definition ? ")\n" : ");\n");
-		return;
+	tabs(out, indent);
+	butler__gen_sb_puts(out, head);
+	if (col + strlen(items) + tail_n > 79
+	    && col + strcspn(items, ",") + 1 > 79) {
+		/* Not even the first item fits after the head: start the
+		 * items on a continuation line. */
+		butler__gen_sb_puts(out, "\n");
+		tabs(out, indent + 1);
+		col = 8 * (indent + 1);
 	}
-	/* Too long for one line: parameters fill continuation lines
-	 * indented by one tab, as clang-format would lay them out. */
-	butler__gen_sb_puts(out, "\n\t");
-	col = 8;
-	for (const char *p = params; *p != '\0';) {
+	/* Items fill lines of 79 columns; continuation lines are indented
+	 * one tab deeper, as clang-format lays out long calls. */
+	for (bool first = true; *p != '\0'; first = false) {
 		const char *end = strstr(p, ", ");
 		size_t n = end ? (size_t)(end - p) : strlen(p);
-		size_t tail = end ? 1 : (definition ? 1 : 2);
+		size_t after = end ? 1 : tail_n;
 
-		if (p != params && col + 1 + n + tail > 79) {
-			butler__gen_sb_puts(out, "\n\t");
-			col = 8;
-		} else if (p != params) {
+		if (!first && col + 1 + n + after > 79) {
+			butler__gen_sb_puts(out, "\n");
+			tabs(out, indent + 1);
+			col = 8 * (indent + 1);
+		} else if (!first) {
 			butler__gen_sb_puts(out, " ");
 			col++;
 		}
@@ -231,12 +229,27 @@ butler__gen_emit_sig(struct sbuf *out, bool definition, const char *ret,
 		if (end != NULL) {
 			butler__gen_sb_puts(out, ",");
 			col++;
-			p = end + 2;
-		} else {
-			p += n;
 		}
+		p += end ? n + 2 : n;
 	}
-	butler__gen_sb_puts(out, definition ? ")\n" : ");\n");
+	butler__gen_sb_puts(out, tail);
+}
+
+void
+butler__gen_emit_sig(struct sbuf *out, bool definition, const char *ret,
+    const char *name, const char *params)
+{
+	char head[512];
+
+	if (definition) {
+		butler__gen_sb_printf(out, "%s\n", ret);
+		snprintf(head, sizeof head, "%s(", name);
+	} else {
+		snprintf(head, sizeof head, "%s%s%s(", ret,
+		    ret[strlen(ret) - 1] == '*' ? "" : " ", name);
+	}
+	butler__gen_emit_call(
+	    out, 0, head, params, definition ? ")\n" : ");\n");
 }
 
 void

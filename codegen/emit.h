@@ -59,6 +59,15 @@ void butler__gen_emit_sig(struct sbuf *out, bool definition, const char *ret,
     const char *name, const char *params);
 
 /*
+ * butler__gen_emit_call appends `head`, the ", "-separated `items` and
+ * `tail`, indented by `indent` tabs; items that do not fit in 79 columns go
+ * on continuation lines one tab deeper. For calls ("return f(" ... ");\n")
+ * and declarations alike.
+ */
+void butler__gen_emit_call(struct sbuf *out, unsigned indent, const char *head,
+    const char *items, const char *tail);
+
+/*
  * butler__gen_emit_comment appends `text` (one paragraph) as a comment
  * indented by `indent` tabs, its words filled into 79 columns.
  */

@@ -92,30 +92,29 @@ ids(const struct emit_in *in, struct sbuf *out)
 	const struct spec *s = in->spec;
 	const char *a = s->app, *A = s->app_upper;
 
-	butler__gen_sb_printf(out,
-	    "/* %s_msg_id numbers the messages in spec "
-	    "order: the index in %s_spec. */\n"
-	    "enum %s_msg_id {\n",
-	    a, a, a);
+	doc(out,
+	    "%s_msg_id numbers the messages in spec order, as in %s_spec.", a,
+	    a);
+	butler__gen_sb_printf(out, "enum %s_msg_id {\n", a);
 	for (unsigned i = 0; i < s->n_msgs; i++)
 		butler__gen_sb_printf(
 		    out, "\t%s_MSG_%s = %u,\n", A, s->msgs[i].upper, i);
-	butler__gen_sb_printf(out,
-	    "};\n\n/* %s_MSG_COUNT is the number of "
-	    "message types. */\n#define %s_MSG_COUNT %u\n\n",
-	    A, A, s->n_msgs);
-	butler__gen_sb_printf(out,
-	    "/* %s_server_id numbers the servers in spec "
-	    "order: the server argument of the runtime. */\n"
-	    "enum %s_server_id {\n",
-	    a, a);
+	butler__gen_sb_puts(out, "};\n\n");
+	doc(out, "%s_MSG_COUNT is the number of message types.", A);
+	butler__gen_sb_printf(
+	    out, "#define %s_MSG_COUNT %u\n\n", A, s->n_msgs);
+	doc(out,
+	    "%s_server_id numbers the servers in spec order: the `server` "
+	    "argument of the runtime's functions.",
+	    a);
+	butler__gen_sb_printf(out, "enum %s_server_id {\n", a);
 	for (unsigned i = 0; i < s->n_srvs; i++)
 		butler__gen_sb_printf(
 		    out, "\t%s_SERVER_%s = %u,\n", A, s->srvs[i].upper, i);
-	butler__gen_sb_printf(out,
-	    "};\n\n/* %s_SERVER_COUNT is the number of "
-	    "servers. */\n#define %s_SERVER_COUNT %u\n\n",
-	    A, A, s->n_srvs);
+	butler__gen_sb_puts(out, "};\n\n");
+	doc(out, "%s_SERVER_COUNT is the number of servers.", A);
+	butler__gen_sb_printf(
+	    out, "#define %s_SERVER_COUNT %u\n\n", A, s->n_srvs);
 }
 
 static void
@@ -195,12 +194,10 @@ message(const struct emit_in *in, const struct message *m, struct sbuf *out)
 static void
 typedef_fn(struct sbuf *out, const char *name, const char *params)
 {
-	char head[GEN_NAME_MAX + 4];
+	char head[GEN_NAME_MAX + 32];
 
-	snprintf(head, sizeof head, "(*%s)", name);
-	butler__gen_sb_puts(out, "typedef ");
-	butler__gen_emit_sig(out, false, "void", head, params);
-	butler__gen_sb_puts(out, "\n");
+	snprintf(head, sizeof head, "typedef void (*%s)(", name);
+	butler__gen_emit_call(out, 0, head, params, ");\n\n");
 }
 
 static void
@@ -322,16 +319,13 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
+		char head[GEN_NAME_MAX];
+
+		snprintf(head, sizeof head, "int (*%s)(", m->name);
 		snprintf(params, sizeof params,
-		    "\tint (*%s)(butler_server *self, void *user, struct "
-		    "%s_%s *msg);\n",
-		    m->name, a, m->name);
-		if (strlen(params) + 7 > 80)
-			snprintf(params, sizeof params,
-			    "\tint (*%s)(butler_server *self, void "
-			    "*user,\n\t\tstruct %s_%s *msg);\n",
-			    m->name, a, m->name);
-		butler__gen_sb_puts(out, params);
+		    "butler_server *self, void *user, struct %s_%s *msg", a,
+		    m->name);
+		butler__gen_emit_call(out, 1, head, params, ");\n");
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 

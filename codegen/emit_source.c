@@ -5,6 +5,7 @@
  */
 #include "emit.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,12 +75,46 @@ destructors(const struct emit_in *in, struct sbuf *out)
 	}
 }
 
+/* sig formats a signature's name and parameters and appends it. */
+static void sig(struct sbuf *out, bool definition, const char *ret,
+    const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void
+sig(struct sbuf *out, bool definition, const char *ret, const char *name,
+    const char *fmt, ...)
+{
+	char params[4 * GEN_NAME_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(params, sizeof params, fmt, ap);
+	va_end(ap);
+	butler__gen_emit_sig(out, definition, ret, name, params);
+}
+
+/* call appends `head` and formatted arguments as one wrapped statement. */
+static void call(struct sbuf *out, const char *head, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+call(struct sbuf *out, const char *head, const char *fmt, ...)
+{
+	char args[4 * GEN_NAME_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof args, fmt, ap);
+	va_end(ap);
+	butler__gen_emit_call(out, 1, head, args, ");\n");
+}
+
 static void
 requests(const struct emit_in *in, struct sbuf *out)
 {
 	const struct spec *s = in->spec;
 	const char *a = s->app;
-	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX];
+	char name[GEN_NAME_MAX];
 
 	for (unsigned i = 0; i < s->n_msgs; i++) {
 		const struct message *m = &s->msgs[i];
@@ -87,51 +122,108 @@ requests(const struct emit_in *in, struct sbuf *out)
 		if (!m->request)
 			continue;
 		snprintf(name, sizeof name, "%s_reply_%s", a, m->name);
-		snprintf(params, sizeof params,
+		sig(out, true, "int", name,
 		    "butler_server *self, const struct %s_%s *reply", a,
 		    s->msgs[m->reply].name);
-		butler__gen_emit_sig(out, true, "int", name, params);
 		butler__gen_sb_puts(out,
-		    "{\n\tif (reply == NULL)\n\t\treturn "
-		    "BUTLER_EINVAL;\n\treturn "
-		    "butler_reply(self, reply, sizeof "
+		    "{\n\tif (reply == NULL)\n\t\treturn BUTLER_EINVAL;\n"
+		    "\treturn butler_reply(self, reply, sizeof "
 		    "*reply);\n}\n\n");
 		if (m->progress >= 0) {
 			snprintf(
 			    name, sizeof name, "%s_progress_%s", a, m->name);
-			snprintf(params, sizeof params,
+			sig(out, true, "int", name,
 			    "butler_server *self, const struct %s_%s "
 			    "*progress",
 			    a, s->msgs[m->progress].name);
-			butler__gen_emit_sig(out, true, "int", name, params);
 			butler__gen_sb_puts(out,
 			    "{\n\tif (progress == NULL)\n\t\treturn "
-			    "BUTLER_EINVAL;\n\treturn "
-			    "butler_progress(self, progress, "
-			    "sizeof *progress);\n}\n\n");
+			    "BUTLER_EINVAL;\n\treturn butler_progress(self, "
+			    "progress, sizeof *progress);\n}\n\n");
 		}
 		if (in->n_accepting[i] == 0)
 			continue; /* no call function uses the thunks */
+		butler__gen_sb_puts(out,
+		    "/*\n * The runtime keeps cb type-erased; converting it "
+		    "back to its own type\n * before calling it is what makes "
+		    "the call defined.\n */\n");
+		snprintf(
+		    name, sizeof name, "%s_%s_reply_thunk_bt_", a, m->name);
+		sig(out, true, "static void", name,
+		    "butler_server *self, int status, void *reply, void "
+		    "(*cb)(void), void *user");
 		butler__gen_sb_printf(out,
-		    "/* The runtime keeps cb type-erased; converting it "
-		    "back to its own type\n * before calling is what makes "
-		    "the call defined. */\n"
-		    "static void\n%s_%s_reply_thunk_bt_(butler_server "
-		    "*self, int status, void *reply,\n"
-		    "\tvoid (*cb)(void), void *user)\n{\n"
-		    "\t%s_%s_reply_fn fn = (%s_%s_reply_fn)cb;\n\n"
+		    "{\n\t%s_%s_reply_fn fn = (%s_%s_reply_fn)cb;\n\n"
 		    "\tfn(self, status, reply, user);\n}\n\n",
-		    a, m->name, a, m->name, a, m->name);
+		    a, m->name, a, m->name);
 		if (m->progress < 0)
 			continue;
+		snprintf(
+		    name, sizeof name, "%s_%s_progress_thunk_bt_", a, m->name);
+		sig(out, true, "static void", name,
+		    "butler_server *self, void *progress, void (*cb)(void), "
+		    "void *user");
 		butler__gen_sb_printf(out,
-		    "static void\n%s_%s_progress_thunk_bt_(butler_server "
-		    "*self, void *progress,\n"
-		    "\tvoid (*cb)(void), void *user)\n{\n"
-		    "\t%s_%s_progress_fn fn = (%s_%s_progress_fn)cb;\n\n"
+		    "{\n\t%s_%s_progress_fn fn = (%s_%s_progress_fn)cb;\n\n"
 		    "\tif (fn != NULL)\n\t\tfn(self, progress, user);\n}\n\n",
-		    a, m->name, a, m->name, a, m->name);
+		    a, m->name, a, m->name);
 	}
+}
+
+/* send_call emits the typed send and, for a request, call functions of
+ * message `m` in server `sv`. */
+static void
+send_call(const struct emit_in *in, const struct server *sv,
+    const struct message *m, struct sbuf *out)
+{
+	const char *a = in->spec->app, *A = in->spec->app_upper;
+	const char *S = sv->upper, *M = m->upper;
+	char name[GEN_NAME_MAX];
+
+	snprintf(name, sizeof name, "%s_send_%s_%s", a, sv->name, m->name);
+	sig(out, true, "int", name, "butler_hub *hub, const struct %s_%s *msg",
+	    a, m->name);
+	butler__gen_sb_puts(out,
+	    "{\n\tif (msg == NULL)\n\t\treturn "
+	    "BUTLER_EINVAL;\n");
+	call(out, "return butler_send(",
+	    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg", A, S, A, S, M);
+	butler__gen_sb_puts(out, "}\n\n");
+	if (!m->request)
+		return;
+
+	snprintf(name, sizeof name, "%s_call_%s_%s", a, sv->name, m->name);
+	if (m->progress >= 0)
+		sig(out, true, "int", name,
+		    "butler_hub *hub, const struct %s_%s *msg, int "
+		    "timeout_ms, "
+		    "%s_%s_reply_fn cb, %s_%s_progress_fn progress_cb, void "
+		    "*user, uint64_t *id",
+		    a, m->name, a, m->name, a, m->name);
+	else
+		sig(out, true, "int", name,
+		    "butler_hub *hub, const struct %s_%s *msg, int "
+		    "timeout_ms, "
+		    "%s_%s_reply_fn cb, void *user, uint64_t *id",
+		    a, m->name, a, m->name);
+	butler__gen_sb_puts(out,
+	    "{\n\tif (msg == NULL || cb == NULL)\n"
+	    "\t\treturn BUTLER_EINVAL;\n");
+	if (m->progress >= 0)
+		call(out, "return butler_call_progress(",
+		    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg, "
+		    "timeout_ms, "
+		    "%s_%s_reply_thunk_bt_, (void (*)(void))cb, "
+		    "%s_%s_progress_thunk_bt_, (void (*)(void))progress_cb, "
+		    "user, id",
+		    A, S, A, S, M, a, m->name, a, m->name);
+	else
+		call(out, "return butler_call(",
+		    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg, "
+		    "timeout_ms, "
+		    "%s_%s_reply_thunk_bt_, (void (*)(void))cb, user, id",
+		    A, S, A, S, M, a, m->name);
+	butler__gen_sb_puts(out, "}\n\n");
 }
 
 static void
@@ -140,143 +232,90 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	const struct spec *s = in->spec;
 	const struct server *sv = &s->srvs[id];
 	const char *a = s->app, *A = s->app_upper, *S = sv->upper;
-	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX];
+	char name[GEN_NAME_MAX];
 
 	butler__gen_sb_printf(out, "/* Server '%s'. */\n\n", sv->name);
 	snprintf(name, sizeof name, "%s_%s_register", a, sv->name);
-	snprintf(params, sizeof params,
+	sig(out, true, "int", name,
 	    "butler_hub *hub, const struct %s_%s_handlers *h, void *user", a,
 	    sv->name);
-	butler__gen_emit_sig(out, true, "int", name, params);
-	butler__gen_sb_printf(out,
-	    "{\n\tif (h == NULL)\n\t\treturn BUTLER_EINVAL;\n"
-	    "\treturn butler_hub_set_handlers(hub, "
-	    "%s_SERVER_%s, h, sizeof *h,\n"
-	    "\t\th->on_start, h->on_stop, user);\n}\n\n",
+	butler__gen_sb_puts(
+	    out, "{\n\tif (h == NULL)\n\t\treturn BUTLER_EINVAL;\n");
+	call(out, "return butler_hub_set_handlers(",
+	    "hub, %s_SERVER_%s, h, sizeof *h, h->on_start, h->on_stop, user",
 	    A, S);
+	butler__gen_sb_puts(out, "}\n\n");
 
-	for (unsigned k = 0; k < sv->n_accepts; k++) {
-		const struct message *m = &s->msgs[sv->accepts[k]];
-		const char *M = m->upper;
-
-		snprintf(
-		    name, sizeof name, "%s_send_%s_%s", a, sv->name, m->name);
-		snprintf(params, sizeof params,
-		    "butler_hub *hub, const struct %s_%s *msg", a, m->name);
-		butler__gen_emit_sig(out, true, "int", name, params);
-		butler__gen_sb_printf(out,
-		    "{\n\tif (msg == NULL)\n\t\treturn "
-		    "BUTLER_EINVAL;\n\treturn "
-		    "butler_send(hub, %s_SERVER_%s, %s_%s_%s, "
-		    "msg, sizeof *msg);\n}\n\n",
-		    A, S, A, S, M);
-		if (!m->request)
-			continue;
-		snprintf(
-		    name, sizeof name, "%s_call_%s_%s", a, sv->name, m->name);
-		if (m->progress >= 0) {
-			snprintf(params, sizeof params,
-			    "butler_hub *hub, const struct %s_%s *msg, "
-			    "int timeout_ms, %s_%s_reply_fn cb, "
-			    "%s_%s_progress_fn progress_cb, void *user, "
-			    "uint64_t *id",
-			    a, m->name, a, m->name, a, m->name);
-			butler__gen_emit_sig(out, true, "int", name, params);
-			butler__gen_sb_printf(out,
-			    "{\n\tif (msg == NULL || cb == NULL)\n\t\treturn "
-			    "BUTLER_EINVAL;\n\treturn butler_call_progress("
-			    "hub, %s_SERVER_%s, %s_%s_%s, msg,\n\t\tsizeof "
-			    "*msg, timeout_ms, %s_%s_reply_thunk_bt_,\n"
-			    "\t\t(void (*)(void))cb, "
-			    "%s_%s_progress_thunk_bt_,\n"
-			    "\t\t(void (*)(void))progress_cb, user, "
-			    "id);\n}\n\n",
-			    A, S, A, S, M, a, m->name, a, m->name);
-			continue;
-		}
-		snprintf(params, sizeof params,
-		    "butler_hub *hub, const struct %s_%s *msg, int "
-		    "timeout_ms, %s_%s_reply_fn cb, void *user, "
-		    "uint64_t *id",
-		    a, m->name, a, m->name);
-		butler__gen_emit_sig(out, true, "int", name, params);
-		butler__gen_sb_printf(out,
-		    "{\n\tif (msg == NULL || cb == NULL)\n\t\treturn "
-		    "BUTLER_EINVAL;\n\treturn butler_call(hub, "
-		    "%s_SERVER_%s, %s_%s_%s, msg, sizeof *msg,\n"
-		    "\t\ttimeout_ms, %s_%s_reply_thunk_bt_, (void "
-		    "(*)(void))cb, user,\n\t\tid);\n}\n\n",
-		    A, S, A, S, M, a, m->name);
-	}
+	for (unsigned k = 0; k < sv->n_accepts; k++)
+		send_call(in, sv, &s->msgs[sv->accepts[k]], out);
 
 	snprintf(name, sizeof name, "%s_send_%s", a, sv->name);
-	snprintf(params, sizeof params,
+	sig(out, true, "int", name,
 	    "butler_hub *hub, const struct %s_%s_msg *msg", a, sv->name);
-	butler__gen_emit_sig(out, true, "int", name, params);
 	butler__gen_sb_printf(out,
-	    "{\n\tif (msg == NULL)\n\t\treturn "
-	    "BUTLER_EINVAL;\n\tswitch (msg->kind) {\n"
-	    "\tcase %s_%s_NONE:\n\t\tbreak;\n",
+	    "{\n\tif (msg == NULL)\n\t\treturn BUTLER_EINVAL;\n"
+	    "\tswitch (msg->kind) {\n\tcase %s_%s_NONE:\n\t\tbreak;\n",
 	    A, S);
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
+		char head[GEN_NAME_MAX], args[GEN_NAME_MAX];
 
-		butler__gen_sb_printf(out,
-		    "\tcase %s_%s_%s:\n\t\treturn "
-		    "%s_send_%s_%s(hub, &msg->u.%s);\n",
-		    A, S, m->upper, a, sv->name, m->name, m->name);
+		butler__gen_sb_printf(
+		    out, "\tcase %s_%s_%s:\n", A, S, m->upper);
+		snprintf(head, sizeof head, "return %s_send_%s_%s(", a,
+		    sv->name, m->name);
+		snprintf(args, sizeof args, "hub, &msg->u.%s", m->name);
+		butler__gen_emit_call(out, 2, head, args, ");\n");
 	}
 	butler__gen_sb_puts(out, "\t}\n\treturn BUTLER_EKIND;\n}\n\n");
 
 	snprintf(name, sizeof name, "%s_%s_msg_destroy", a, sv->name);
-	snprintf(params, sizeof params, "struct %s_%s_msg *msg", a, sv->name);
-	butler__gen_emit_sig(out, true, "void", name, params);
+	sig(out, true, "void", name, "struct %s_%s_msg *msg", a, sv->name);
 	butler__gen_sb_printf(out,
 	    "{\n\tif (msg == NULL)\n\t\treturn;\n"
-	    "\tswitch (msg->kind) {\n\tcase %s_%s_NONE:\n"
-	    "\t\tbreak;\n",
+	    "\tswitch (msg->kind) {\n\tcase %s_%s_NONE:\n\t\tbreak;\n",
 	    A, S);
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
 		butler__gen_sb_printf(out,
-		    "\tcase %s_%s_%s:\n\t\t%s_%s_destroy(&msg"
-		    "->u.%s);\n\t\tbreak;\n",
+		    "\tcase %s_%s_%s:\n\t\t%s_%s_destroy(&msg->u.%s);\n"
+		    "\t\tbreak;\n",
 		    A, S, m->upper, a, m->name, m->name);
 	}
 	butler__gen_sb_puts(out, "\t}\n}\n\n");
 
 	/* The dispatcher: no default, so -Wswitch-enum flags a kind without
 	 * a case; a kind outside the enum falls out of the switch. */
+	snprintf(name, sizeof name, "%s_%s_dispatch_bt_", a, sv->name);
+	sig(out, true, "static int", name,
+	    "butler_server *self, const void *handlers, void *user, unsigned "
+	    "kind, void *msg");
 	butler__gen_sb_printf(out,
-	    "static int\n%s_%s_dispatch_bt_(butler_server *self, const "
-	    "void *handlers, void *user,\n\tunsigned kind, void *msg)\n{\n"
-	    "\tconst struct %s_%s_handlers *h = handlers;\n\n"
+	    "{\n\tconst struct %s_%s_handlers *h = handlers;\n\n"
 	    "\tswitch ((enum %s_%s_kind)kind) {\n\tcase %s_%s_NONE:\n"
 	    "\t\tbreak;\n",
-	    a, sv->name, a, sv->name, a, sv->name, A, S);
+	    a, sv->name, a, sv->name, A, S);
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
 		butler__gen_sb_printf(out,
-		    "\tcase %s_%s_%s:\n\t\treturn "
-		    "h->%s(self, user, msg);\n",
+		    "\tcase %s_%s_%s:\n\t\treturn h->%s(self, user, msg);\n",
 		    A, S, m->upper, m->name);
 	}
 	butler__gen_sb_puts(out, "\t}\n\treturn BUTLER_EKIND;\n}\n\n");
 
+	snprintf(name, sizeof name, "%s_%s_check_bt_", a, sv->name);
+	sig(out, true, "static const char *", name, "const void *handlers");
 	butler__gen_sb_printf(out,
-	    "static const char *\n%s_%s_check_bt_(const void "
-	    "*handlers)\n{\n\tconst struct %s_%s_handlers "
-	    "*h = handlers;\n\n",
-	    a, sv->name, a, sv->name);
+	    "{\n\tconst struct %s_%s_handlers *h = handlers;\n\n", a,
+	    sv->name);
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
 		butler__gen_sb_printf(out,
-		    "\tif (h->%s == NULL)\n\t\treturn "
-		    "\"%s\";\n",
-		    m->name, m->name);
+		    "\tif (h->%s == NULL)\n\t\treturn \"%s\";\n", m->name,
+		    m->name);
 	}
 	butler__gen_sb_puts(out, "\treturn NULL;\n}\n\n");
 
