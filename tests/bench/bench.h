@@ -71,7 +71,8 @@ struct bench_peer {
 	int (*send)(struct bench_chan *c, unsigned sender,
 	    const struct bench_msg *m, bool may_block);
 	void (*chan_free)(struct bench_chan *c);
-	/* Optional: butler's request/reply round trip; fills rtt_ns[n]. */
+	/* Optional: butler's request/reply round trip; fills rtt_ns[n] and
+	 * calls bench_steady() when the warm-up ends and when it is done. */
 	int (*reqrep)(uint64_t warmup, uint64_t n, uint64_t *rtt_ns);
 };
 
@@ -98,6 +99,12 @@ bench_payload(uint64_t seq, uint32_t producer)
 /* bench_fail prints a diagnostic naming the peer and exits with status 1. */
 void bench_fail(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * bench_steady marks the start (true) and the end (false) of the
+ * steady-state phase, which --count measures. Any thread.
+ */
+void bench_steady(bool begin);
 
 /*
  * bench_note_full counts a send that found the channel full, for peers that

@@ -165,42 +165,59 @@ wait_for(sem_t *sem, const atomic_uint_fast64_t *received, uint64_t want)
 	}
 }
 
-/* counters brackets a measured phase with the LD_PRELOAD counters. */
-struct counters {
+/*
+ * counting brackets the steady-state phase with the LD_PRELOAD counters
+ * (--count). bench_steady() may be called from any thread: a round trip's
+ * steady state begins and ends on a loop's thread, not on main's.
+ */
+static struct {
+	bool on;
+	bench_count_arm_fn arm;
 	bench_count_read_fn read;
-	struct bench_counts before;
-};
+	struct bench_counts before, after;
+} counting;
 
 static void
-counters_arm(struct counters *k, bool on)
+counting_init(bool on)
 {
-	bench_count_arm_fn arm;
-
-	k->read = NULL;
+	counting.on = on;
 	if (!on)
 		return;
-	arm = (bench_count_arm_fn)(uintptr_t)dlsym(
+	counting.arm = (bench_count_arm_fn)(uintptr_t)dlsym(
 	    RTLD_DEFAULT, "bench_count_arm");
-	k->read = (bench_count_read_fn)(uintptr_t)dlsym(
+	counting.read = (bench_count_read_fn)(uintptr_t)dlsym(
 	    RTLD_DEFAULT, "bench_count_read");
-	if (!arm || !k->read)
+	if (!counting.arm || !counting.read)
 		bench_fail("--count needs LD_PRELOAD=libbench_count.so");
-	k->read(&k->before);
-	arm(true);
 }
 
-static void
-counters_report(struct counters *k, uint64_t msgs)
+void
+bench_steady(bool begin)
 {
-	struct bench_counts after;
-
-	if (!k->read)
+	if (!counting.on)
 		return;
-	k->read(&after);
-	result("writes_per_msg",
-	    (double)(after.writes - k->before.writes) / (double)msgs);
+	if (begin) {
+		counting.read(&counting.before);
+		counting.arm(true);
+	} else {
+		counting.arm(false);
+		counting.read(&counting.after);
+	}
+}
+
+/* counting_report prints the counts per message (or round trip); the
+ * caller has waited for the thread that called bench_steady(false). */
+static void
+counting_report(uint64_t msgs)
+{
+	struct bench_counts *b = &counting.before, *a = &counting.after;
+
+	if (!counting.on)
+		return;
+	result(
+	    "writes_per_msg", (double)(a->writes - b->writes) / (double)msgs);
 	result("mallocs_per_msg",
-	    (double)(after.mallocs - k->before.mallocs) / (double)msgs);
+	    (double)(a->mallocs - b->mallocs) / (double)msgs);
 }
 
 /* ---- Throughput: P producer threads -> 1 consumer ---------------------- */
@@ -267,12 +284,11 @@ thru_producer(void *arg)
 }
 
 static void
-run_thru(unsigned nprod, uint64_t n_total, uint64_t warm_total, bool count)
+run_thru(unsigned nprod, uint64_t n_total, uint64_t warm_total)
 {
 	struct thru t = { .nprod = nprod };
 	struct bench_chan_cfg cfg = { .senders = nprod, .instances = 1 };
 	struct producer *prods = bench_xcalloc(nprod, sizeof *prods);
-	struct counters k;
 	uint64_t t0, t1;
 
 	t.n = n_total / nprod;
@@ -298,12 +314,13 @@ run_thru(unsigned nprod, uint64_t n_total, uint64_t warm_total, bool count)
 	if (t.warm_total)
 		wait_for(&t.reached, &t.received, t.warm_total);
 	atomic_store(&full_retries, 0);
-	counters_arm(&k, count);
+	bench_steady(true);
 	t0 = bench_now_ns();
 	pthread_barrier_wait(&t.go);
 	wait_for(&t.reached, &t.received, t.total);
 	t1 = bench_now_ns();
-	counters_report(&k, t.n * nprod);
+	bench_steady(false);
+	counting_report(t.n * nprod);
 	for (unsigned i = 0; i < nprod; i++)
 		pthread_join(prods[i].thread, NULL);
 	peer->chan_free(t.chan);
@@ -315,7 +332,7 @@ run_thru(unsigned nprod, uint64_t n_total, uint64_t warm_total, bool count)
 			bench_fail("producer %u: %" PRIu64 " of %" PRIu64
 			           " messages arrived",
 			    i, t.next[i], t.warm + t.n);
-	if (!count) {
+	if (!counting.on) {
 		result("mmsgs_per_s",
 		    (double)(t.n * nprod) * 1e3 / (double)(t1 - t0));
 		result("full_retries_per_msg",
@@ -402,11 +419,10 @@ fan_send(struct fan *f, uint64_t seq)
 }
 
 static void
-run_fanout(uint64_t n, uint64_t warm, bool count)
+run_fanout(uint64_t n, uint64_t warm)
 {
 	struct fan f = { .warm = warm, .n = n };
 	struct bench_chan_cfg cfg = { .senders = POOL, .instances = 1 };
-	struct counters k;
 	uint64_t t0, t1, total = warm + n;
 
 	sem_init(&f.reached, 0, 0);
@@ -435,13 +451,14 @@ run_fanout(uint64_t n, uint64_t warm, bool count)
 	if (warm)
 		wait_for(&f.reached, &f.received, warm);
 	atomic_store(&full_retries, 0);
-	counters_arm(&k, count);
+	bench_steady(true);
 	t0 = bench_now_ns();
 	for (uint64_t seq = warm; seq < total; seq++)
 		fan_send(&f, seq);
 	wait_for(&f.reached, &f.received, total);
 	t1 = bench_now_ns();
-	counters_report(&k, n);
+	bench_steady(false);
+	counting_report(n);
 	for (unsigned i = 0; i < f.n_chans; i++)
 		peer->chan_free(f.pool[i]);
 	peer->chan_free(f.back);
@@ -450,7 +467,7 @@ run_fanout(uint64_t n, uint64_t warm, bool count)
 		    f.bad + atomic_load(&f.worker_bad));
 	if (f.sum != total * (total - 1) / 2)
 		bench_fail("messages lost or duplicated in the pool");
-	if (!count) {
+	if (!counting.on) {
 		result("mmsgs_per_s", (double)n * 1e3 / (double)(t1 - t0));
 		result("full_retries_per_msg",
 		    (double)atomic_load(&full_retries) / (double)n);
@@ -488,7 +505,10 @@ pp_a_on_msg(void *user, unsigned instance, const struct bench_msg *m)
 	atomic_store_explicit(&p->received, m->seq, memory_order_relaxed);
 	if (m->seq > p->warm)
 		p->rtt[m->seq - p->warm - 1] = now - m->t_send_ns;
+	if (m->seq == p->warm)
+		bench_steady(true);
 	if (m->seq >= p->warm + p->n) {
+		bench_steady(false);
 		sem_post(&p->done);
 		return;
 	}
@@ -557,7 +577,10 @@ run_pingpong(uint64_t n, uint64_t warm)
 	if (atomic_load(&p.bad))
 		bench_fail("%" PRIu64 " messages out of order or corrupted",
 		    (uint64_t)atomic_load(&p.bad));
-	report_rtt(p.rtt, n);
+	if (counting.on)
+		counting_report(n);
+	else
+		report_rtt(p.rtt, n);
 	free(p.rtt);
 	sem_destroy(&p.done);
 }
@@ -574,7 +597,10 @@ run_reqrep(uint64_t n, uint64_t warm)
 	}
 	if (peer->reqrep(warm, n, rtt) != 0)
 		bench_fail("request/reply failed");
-	report_rtt(rtt, n);
+	if (counting.on)
+		counting_report(n);
+	else
+		report_rtt(rtt, n);
 	free(rtt);
 }
 
@@ -677,14 +703,15 @@ main(int argc, char **argv)
 		usage(argv[0]);
 	if (warm == UINT64_MAX)
 		warm = n / 10;
+	counting_init(count);
 	/* Results must reach the driver even if a later case crashes. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(workload, "thru1"))
-		run_thru(1, n, warm, count);
+		run_thru(1, n, warm);
 	else if (!strcmp(workload, "thru4"))
-		run_thru(4, n, warm, count);
+		run_thru(4, n, warm);
 	else if (!strcmp(workload, "fanout"))
-		run_fanout(n, warm, count);
+		run_fanout(n, warm);
 	else if (!strcmp(workload, "pingpong"))
 		run_pingpong(n, warm);
 	else if (!strcmp(workload, "reqrep"))

@@ -217,7 +217,10 @@ rr_call(struct rr *r)
 	struct bench_msg req = { .seq = r->next };
 	int rv;
 
+	if (r->next == r->warm + 1)
+		bench_steady(true);
 	if (r->next > r->warm + r->n) {
+		bench_steady(false);
 		sem_post(&r->done);
 		return;
 	}
