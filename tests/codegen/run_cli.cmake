@@ -1,0 +1,68 @@
+# run_cli.cmake — butler-gen's command line: options, exit statuses, and
+# that --check writes nothing.
+#
+#   cmake -DGEN=<butler-gen> -DDIR=<tests/codegen> -DOUT=<scratch>
+#         -P run_cli.cmake
+foreach(var GEN DIR OUT)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "run_cli.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+file(REMOVE_RECURSE ${OUT})
+
+# expect(<rc> <stdout regex> <stderr regex> <arg>...) runs butler-gen in DIR.
+function(expect want_rc out_re err_re)
+  execute_process(COMMAND ${GEN} ${ARGN} WORKING_DIRECTORY ${DIR}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL want_rc)
+    message(FATAL_ERROR "butler-gen ${ARGN}: exit ${rc}, expected "
+                        "${want_rc}\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  if(NOT out MATCHES "${out_re}")
+    message(FATAL_ERROR "butler-gen ${ARGN}: stdout does not match "
+                        "'${out_re}':\n${out}")
+  endif()
+  if(NOT err MATCHES "${err_re}")
+    message(FATAL_ERROR "butler-gen ${ARGN}: stderr does not match "
+                        "'${err_re}':\n${err}")
+  endif()
+endfunction()
+
+expect(0 "^usage: butler-gen \\[options\\] SPEC.json\n" "^$" --help)
+expect(0 "^butler-gen [0-9]+\\.[0-9]+\\.[0-9]+ " "^$" --version)
+expect(2 "^$" "^butler-gen: error: no spec file given\n")
+expect(2 "^$" "^butler-gen: error: unknown option '--frobnicate'\n"
+       --frobnicate ok/minimal.json)
+expect(2 "^$" "more than one spec given" ok/minimal.json ok/names.json)
+expect(2 "^$" "--max-errors needs a number" --max-errors=x ok/minimal.json)
+expect(2 "^$" "missing directory after '--out-dir'" ok/minimal.json
+       --out-dir)
+expect(1 "^$" "^no/such.json: error: cannot open the spec: no such file"
+       no/such.json)
+
+# --check validates and writes nothing, not even the directory.
+expect(0 "^$" "^$" --check --out-dir ${OUT}/check ok/minimal.json)
+if(EXISTS ${OUT}/check)
+  message(FATAL_ERROR "--check created ${OUT}/check")
+endif()
+
+# Warnings alone pass, unless --werror.
+expect(0 "^$" "warning: message 'orphan' is not used" --check
+       bad/unused_message.json)
+expect(1 "^$" "warning: message 'orphan' is not used" --check --werror
+       bad/unused_message.json)
+
+# --max-errors caps what is shown, then says how much is left out.
+expect(1 "^$" "u99.*u99.*too many errors, stopping: 23 more not shown"
+       --max-errors 2 bad/too_many_errors.json)
+expect(1 "^$" "^(bad/too_many_errors.json:[0-9]+:[0-9]+: (error|warning): [^\n]*\n)+$"
+       --max-errors=0 bad/too_many_errors.json)
+
+# A good spec is written where asked, in nested directories created on
+# the way, under names derived from the spec's.
+expect(0 "^$" "^$" -o ${OUT}/a/b ok/minimal.json)
+foreach(f minimal.butler.h minimal.butler.c)
+  if(NOT EXISTS ${OUT}/a/b/${f})
+    message(FATAL_ERROR "butler-gen -o ${OUT}/a/b wrote no ${f}")
+  endif()
+endforeach()
