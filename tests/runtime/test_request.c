@@ -5,6 +5,7 @@
 #include "fixture.h"
 
 #include <poll.h>
+#include <semaphore.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -488,4 +489,71 @@ Test(request, pending_requests_are_listed, .timeout = 60)
 	cr_assert_eq(butler_hub_pending(t.hub, NULL, NULL), 0);
 	ASSERT_OK(butler_hub_stop(t.hub, BUTLER_STOP_DRAIN));
 	butler_hub_free(t.hub);
+}
+
+/* ---- a threaded server as the caller -------------------------------- */
+
+struct threaded_caller {
+	butler_hub *hub;
+	pthread_t caller_thread;
+	sem_t done;
+	unsigned long answers, ok, timed_out, wrong_thread;
+};
+
+static void
+tc_answer(butler_server *self, int status, struct answer *reply, void *user)
+{
+	struct threaded_caller *c = user;
+
+	(void)self;
+	(void)reply;
+	if (!pthread_equal(pthread_self(), c->caller_thread))
+		c->wrong_thread++;
+	if (status == BUTLER_OK)
+		c->ok++;
+	else if (status == BUTLER_ETIMEDOUT)
+		c->timed_out++;
+	if (++c->answers == 2)
+		sem_post(&c->done);
+}
+
+/* Server 1 is threaded: it asks the slow worker twice, once with time to
+ * spare and once with a 5 ms timeout that its libevent timer enforces. */
+static int
+tc_start(butler_server *self, void *user)
+{
+	struct threaded_caller *c = user;
+	struct ask fast = { 1, 0 }, slow = { 2, 100000 };
+
+	if (butler_server_id(self) != CLIENT)
+		return 0;
+	c->caller_thread = pthread_self();
+	ASSERT_OK(butler_call(c->hub, WORKER, K_ASK, &slow, sizeof slow, 5,
+	    ask_thunk, (void (*)(void))tc_answer, c, NULL));
+	ASSERT_OK(butler_call(c->hub, WORKER, K_ASK, &fast, sizeof fast, -1,
+	    ask_thunk, (void (*)(void))tc_answer, c, NULL));
+	return 0;
+}
+
+Test(request, threaded_caller_gets_answers_and_timeouts_on_its_thread,
+    .timeout = 60)
+{
+	static struct threaded_caller c;
+	struct fx f;
+	struct fx_handlers h = fx_handlers_default();
+
+	sem_init(&c.done, 0, 0);
+	fx_init(&f, 2, 64);
+	h.ask = worker_ask;
+	h.on_start = tc_start;
+	ASSERT_OK(butler_hub_new(&c.hub, &f.spec));
+	ASSERT_OK(fx_register(c.hub, WORKER, &h, &c));
+	ASSERT_OK(fx_register(c.hub, CLIENT, &h, &c));
+	ASSERT_OK(butler_hub_start(c.hub));
+	sem_wait(&c.done);
+	ASSERT_OK(butler_hub_stop(c.hub, BUTLER_STOP_DRAIN));
+	butler_hub_free(c.hub);
+	cr_assert_eq(c.timed_out, 1);
+	cr_assert_eq(c.ok, 1);
+	cr_assert_eq(c.wrong_thread, 0);
 }
