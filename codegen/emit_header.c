@@ -86,35 +86,53 @@ field_line(const struct emit_in *in, const struct field *f, struct sbuf *out)
 		butler__gen_sb_printf(out, "\t%s %s;\n", ct, f->name);
 }
 
+/*
+ * id_enum appends enum <app>_<what>_id with one enumerator per `noun`, its
+ * count macro, and their comments. `upper` returns the i-th upper-case
+ * name: messages and servers keep theirs in different structs.
+ */
+static void
+id_enum(const struct emit_in *in, const char *what, const char *what_upper,
+    const char *noun, unsigned n,
+    const char *(*upper)(const struct spec *, unsigned), const char *role,
+    struct sbuf *out)
+{
+	const char *a = in->spec->app, *A = in->spec->app_upper;
+
+	doc(out, "%s_%s_id numbers the %ss in spec order: %s.", a, what, noun,
+	    role);
+	butler__gen_sb_printf(out, "enum %s_%s_id {\n", a, what);
+	for (unsigned i = 0; i < n; i++)
+		butler__gen_sb_printf(out, "\t%s_%s_%s = %u,\n", A, what_upper,
+		    upper(in->spec, i), i);
+	butler__gen_sb_puts(out, "};\n\n");
+	doc(out, "%s_%s_COUNT is the number of %ss.", A, what_upper, noun);
+	butler__gen_sb_printf(
+	    out, "#define %s_%s_COUNT %u\n\n", A, what_upper, n);
+}
+
+static const char *
+msg_upper(const struct spec *s, unsigned i)
+{
+	return s->msgs[i].upper;
+}
+
+static const char *
+srv_upper(const struct spec *s, unsigned i)
+{
+	return s->srvs[i].upper;
+}
+
 static void
 ids(const struct emit_in *in, struct sbuf *out)
 {
-	const struct spec *s = in->spec;
-	const char *a = s->app, *A = s->app_upper;
+	char role[GEN_NAME_MAX];
 
-	doc(out,
-	    "%s_msg_id numbers the messages in spec order, as in %s_spec.", a,
-	    a);
-	butler__gen_sb_printf(out, "enum %s_msg_id {\n", a);
-	for (unsigned i = 0; i < s->n_msgs; i++)
-		butler__gen_sb_printf(
-		    out, "\t%s_MSG_%s = %u,\n", A, s->msgs[i].upper, i);
-	butler__gen_sb_puts(out, "};\n\n");
-	doc(out, "%s_MSG_COUNT is the number of message types.", A);
-	butler__gen_sb_printf(
-	    out, "#define %s_MSG_COUNT %u\n\n", A, s->n_msgs);
-	doc(out,
-	    "%s_server_id numbers the servers in spec order: the `server` "
-	    "argument of the runtime's functions.",
-	    a);
-	butler__gen_sb_printf(out, "enum %s_server_id {\n", a);
-	for (unsigned i = 0; i < s->n_srvs; i++)
-		butler__gen_sb_printf(
-		    out, "\t%s_SERVER_%s = %u,\n", A, s->srvs[i].upper, i);
-	butler__gen_sb_puts(out, "};\n\n");
-	doc(out, "%s_SERVER_COUNT is the number of servers.", A);
-	butler__gen_sb_printf(
-	    out, "#define %s_SERVER_COUNT %u\n\n", A, s->n_srvs);
+	snprintf(role, sizeof role, "the index in %s_spec", in->spec->app);
+	id_enum(in, "msg", "MSG", "message", in->spec->n_msgs, msg_upper, role,
+	    out);
+	id_enum(in, "server", "SERVER", "server", in->spec->n_srvs, srv_upper,
+	    "the `server` argument of the runtime's functions", out);
 }
 
 static void

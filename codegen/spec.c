@@ -437,30 +437,50 @@ get_doc(struct ctx *c, const struct jv *obj, const char *where)
 	return v->json->valuestring;
 }
 
-static int by_name_cmp(const void *pa, const void *pb, void *arg);
-
-/* sort_by_name sorts message indexes by name. qsort() cannot pass the
- * spec to its comparison without a global, so this is a merge sort. */
 static void
-sort_by_name(struct ctx *c, unsigned *v, unsigned *tmp, size_t n)
+msort_rec(unsigned char *v, unsigned char *tmp, size_t n, size_t size,
+    int (*cmp)(const void *, const void *, const void *), const void *ctx)
 {
 	size_t mid = n / 2, i = 0, j = mid, o = 0;
 
 	if (n < 2)
 		return;
-	sort_by_name(c, v, tmp, mid);
-	sort_by_name(c, v + mid, tmp, n - mid);
-	while (i < mid && j < n)
-		tmp[o++] = by_name_cmp(&v[i], &v[j], c) <= 0 ? v[i++] : v[j++];
-	while (i < mid)
-		tmp[o++] = v[i++];
-	while (j < n)
-		tmp[o++] = v[j++];
-	memcpy(v, tmp, n * sizeof *v);
+	msort_rec(v, tmp, mid, size, cmp, ctx);
+	msort_rec(v + mid * size, tmp, n - mid, size, cmp, ctx);
+	while (i < mid && j < n) {
+		bool left = cmp(v + i * size, v + j * size, ctx) <= 0;
+
+		memcpy(tmp + o++ * size, v + (left ? i++ : j++) * size, size);
+	}
+	memcpy(tmp + o * size, v + i * size, (mid - i) * size);
+	o += mid - i;
+	memcpy(tmp + o * size, v + j * size, (n - j) * size);
+	memcpy(v, tmp, n * size);
+}
+
+/*
+ * msort sorts like qsort(), but stably and passing `ctx` to `cmp`: qsort()
+ * has no context argument, and butler-gen keeps no globals. Returns false
+ * when out of memory.
+ */
+static bool
+msort(void *base, size_t n, size_t size,
+    int (*cmp)(const void *, const void *, const void *), const void *ctx)
+{
+	unsigned char *tmp;
+
+	if (n < 2)
+		return true;
+	tmp = malloc(n * size);
+	if (tmp == NULL)
+		return false;
+	msort_rec(base, tmp, n, size, cmp, ctx);
+	free(tmp);
+	return true;
 }
 
 static int
-by_name_cmp(const void *pa, const void *pb, void *arg)
+by_name_cmp(const void *pa, const void *pb, const void *arg)
 {
 	const struct ctx *c = arg;
 
@@ -637,16 +657,8 @@ declare_messages(struct ctx *c, const struct jv *obj)
 		c->by_name[s->n_msgs] = s->n_msgs;
 		s->n_msgs++;
 	}
-	{
-		unsigned *tmp = calloc(s->n_msgs ? s->n_msgs : 1, sizeof *tmp);
-
-		if (tmp == NULL) {
-			c->oom = true;
-			goto out;
-		}
-		sort_by_name(c, c->by_name, tmp, s->n_msgs);
-		free(tmp);
-	}
+	if (!msort(c->by_name, s->n_msgs, sizeof *c->by_name, by_name_cmp, c))
+		c->oom = true;
 out:
 	free(dup);
 }
@@ -1118,25 +1130,6 @@ gname_cmp(const void *pa, const void *pb, const void *arg)
 	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-static void
-sort_gnames(struct gname *v, struct gname *tmp, size_t n, const char *text)
-{
-	size_t mid = n / 2, i = 0, j = mid, o = 0;
-
-	if (n < 2)
-		return;
-	sort_gnames(v, tmp, mid, text);
-	sort_gnames(v + mid, tmp, n - mid, text);
-	while (i < mid && j < n)
-		tmp[o++]
-		    = gname_cmp(&v[i], &v[j], text) <= 0 ? v[i++] : v[j++];
-	while (i < mid)
-		tmp[o++] = v[i++];
-	while (j < n)
-		tmp[o++] = v[j++];
-	memcpy(v, tmp, n * sizeof *v);
-}
-
 static bool
 loc_before(struct loc a, struct loc b)
 {
@@ -1229,7 +1222,6 @@ static void
 check_collisions(struct ctx *c)
 {
 	struct names nm = { .c = c };
-	struct gname *tmp = NULL;
 	size_t *pairs = NULL, n_pairs = 0;
 
 	if (!c->app_ok || c->spec->app_upper == NULL)
@@ -1239,13 +1231,12 @@ check_collisions(struct ctx *c)
 		c->oom = true;
 		goto out;
 	}
-	tmp = calloc(nm.n ? nm.n : 1, sizeof *tmp);
 	pairs = calloc(2 * (DIAG_KEEP_MAX + 1), sizeof *pairs);
-	if (tmp == NULL || pairs == NULL) {
+	if (pairs == NULL
+	    || !msort(nm.v, nm.n, sizeof *nm.v, gname_cmp, nm.text.data)) {
 		c->oom = true;
 		goto out;
 	}
-	sort_gnames(nm.v, tmp, nm.n, nm.text.data);
 	for (size_t r0 = 0, r1; r0 < nm.n; r0 = r1) {
 		const char *text = nm.text.data;
 
@@ -1291,7 +1282,6 @@ check_collisions(struct ctx *c)
 	}
 out:
 	free(pairs);
-	free(tmp);
 	free(nm.v);
 	butler__gen_sb_release(&nm.text);
 }
