@@ -739,11 +739,13 @@ build_progress(
     struct ctx *c, struct message *m, const struct jv *v, const char *where)
 {
 	const struct jv *name = v, *latest;
+	char in[QUOTE_MAX + 32];
 	int p;
 
 	if (cJSON_IsObject(v->json)) {
+		snprintf(in, sizeof in, "'progress'%s", where);
 		check_members(c, v, "key", progress_keys, COUNT(progress_keys),
-		    "'progress'", NULL);
+		    in, NULL);
 		name = butler__gen_json_get(v, "message");
 		if (name == NULL) {
 			butler__gen_error(c->d, v->at,
@@ -801,8 +803,10 @@ build_messages(struct ctx *c)
 
 		butler__gen_quote(q, sizeof q, m->name);
 		if (!open_entity(c, v, "message", q, msg_keys, COUNT(msg_keys),
-		        where, sizeof where))
+		        where, sizeof where)) {
+			m->used = true; /* one error about it is enough */
 			continue;
+		}
 		f = butler__gen_json_get(v, "fields");
 		if (f != NULL)
 			build_fields(c, m, f, where);
