@@ -326,3 +326,22 @@ Test(api, goldens_in_process)
 		free(want);
 	}
 }
+
+/* The output files are named after the spec: a name that cannot appear in
+ * an #include is refused before anything is generated. */
+Test(api, unusable_file_name)
+{
+	butler_gen *g;
+
+	cr_assert_eq(
+	    generate(&g, "dir/my \"spec\".json", good), BUTLER_GEN_ESPEC);
+	cr_assert_str_eq(butler_gen_diagnostics(g),
+	    "dir/my \"spec\".json: error: cannot name the output files after "
+	    "this file: use letters, digits, '.', '_', '-' and '+' in its "
+	    "name\n");
+	butler_gen_free(g);
+	cr_assert_eq(
+	    generate(&g, "dir/v1.2-beta+x.json", good), BUTLER_GEN_OK);
+	cr_assert_str_eq(butler_gen_header_name(g), "v1.2-beta+x.butler.h");
+	butler_gen_free(g);
+}
