@@ -45,6 +45,14 @@ function(butler_generate target)
     endif()
     get_filename_component(name "${abs}" NAME)
     string(REGEX REPLACE "\\.json$" "" base "${name}")
+    # Outputs are named after the spec's file name alone.
+    if(base IN_LIST bases)
+      message(SEND_ERROR "butler_generate(${target}): two specs named "
+                         "${name} would write the same files into "
+                         "${BG_OUT_DIR}; give one its own OUT_DIR")
+      continue()
+    endif()
+    list(APPEND bases ${base})
     set(h ${BG_OUT_DIR}/${base}.butler.h)
     set(c ${BG_OUT_DIR}/${base}.butler.c)
     # DEPENDS names the generator target as well as the spec: a
