@@ -23,9 +23,10 @@ rm -f "$shot"
 # Software rendering on X11 without GL; no accessibility bus under Xvfb.
 export GDK_BACKEND=x11 GSK_RENDERER=cairo LIBGL_ALWAYS_SOFTWARE=1
 export GDK_DEBUG=gl-disable GTK_A11Y=none NO_AT_BRIDGE=1
-# Under ASan, leaks that GTK's libraries keep until exit are not ours.
+# Sanitizer builds: what GTK's uninstrumented libraries do is not ours.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export TSAN_OPTIONS="suppressions=$here/tsan.supp${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
 status=0
 xvfb-run -a -s "-screen 0 1280x1024x24" \
   "$app" --self-test "$dir" --screenshot "$shot" --expect "$dir.sums" \
