@@ -247,6 +247,7 @@ struct app {
 	uint64_t errors, cancelled, progress_msgs;
 	int64_t t_start, t_end;
 	int64_t last_tick, max_stall_us, worst_stall_us;
+	guint tick_id; /* the stall meter, while a run lasts */
 
 	/* widgets */
 	GtkWidget *window, *entry, *start, *cancel, *bar, *status, *list;
@@ -412,12 +413,33 @@ refresh(struct app *app)
 	set_buttons(app);
 }
 
+/* Measures how late the main loop runs a 1 ms high-priority timer: the
+ * longest main-loop stall. It runs while work runs, not in an idle
+ * window. */
+static gboolean
+on_tick(gpointer user)
+{
+	struct app *app = user;
+	int64_t now = g_get_monotonic_time();
+	int64_t late = now - app->last_tick - 1000;
+
+	if (app->last_tick != 0 && late > app->max_stall_us)
+		app->max_stall_us = late;
+	if (app->max_stall_us > app->worst_stall_us)
+		app->worst_stall_us = app->max_stall_us;
+	app->last_tick = now;
+	return G_SOURCE_CONTINUE;
+}
+
 static void
 finish_run(struct app *app, const char *outcome)
 {
 	app->state = RUN_IDLE;
 	app->outcome = outcome;
 	app->t_end = g_get_monotonic_time();
+	if (app->tick_id != 0)
+		g_source_remove(app->tick_id);
+	app->tick_id = 0;
 	refresh(app);
 }
 
@@ -569,6 +591,9 @@ on_start(GtkWidget *button, gpointer user)
 	app->hashed = app->hashed_bytes = 0;
 	app->errors = app->cancelled = app->progress_msgs = 0;
 	app->max_stall_us = 0;
+	app->last_tick = 0;
+	app->tick_id
+	    = g_timeout_add_full(G_PRIORITY_HIGH, 1, on_tick, app, NULL);
 	app->t_start = g_get_monotonic_time();
 	app->state = RUN_ACTIVE;
 	rv = req.root == NULL ? BUTLER_ENOMEM
@@ -629,9 +654,7 @@ on_close(GtkWindow *window, gpointer user)
 {
 	struct app *app = user;
 
-	/* Without a window manager (Xvfb) nothing takes the focus away
-	 * first, and GTK warns about the entry losing it in destruction. */
-	gtk_window_set_focus(window, NULL);
+	(void)window;
 	app->state = RUN_CANCELLING;
 	cancel_all(app);
 	app->quitting = true;
@@ -643,24 +666,6 @@ static gboolean
 on_refresh(gpointer user)
 {
 	refresh(user);
-	return G_SOURCE_CONTINUE;
-}
-
-/* Measures how late the main loop runs a 1 ms high-priority timer, while
- * work runs. */
-static gboolean
-on_tick(gpointer user)
-{
-	struct app *app = user;
-	int64_t now = g_get_monotonic_time();
-	int64_t late = now - app->last_tick - 1000;
-
-	if (app->last_tick != 0 && app->state != RUN_IDLE
-	    && late > app->max_stall_us)
-		app->max_stall_us = late;
-	if (app->max_stall_us > app->worst_stall_us)
-		app->worst_stall_us = app->max_stall_us;
-	app->last_tick = now;
 	return G_SOURCE_CONTINUE;
 }
 
@@ -1016,7 +1021,8 @@ main(int argc, char **argv)
 	struct gtk_offload_hasher_handlers hasher
 	    = { .on_start = run_in_background, .hash_file = hash_file };
 	const char *root = DEFAULT_ROOT;
-	guint tick, redraw;
+	guint redraw;
+	size_t pending;
 	int rv, code;
 
 	for (int i = 1; i < argc; i++) {
@@ -1041,7 +1047,10 @@ main(int argc, char **argv)
 	if (app.test_dir != NULL)
 		root = app.test_dir;
 
-	gtk_init();
+	if (!gtk_init_check()) {
+		fprintf(stderr, "butler-gtk-offload: cannot open a display\n");
+		return 1;
+	}
 	app.loop = g_main_loop_new(NULL, FALSE);
 	app.in_flight = g_hash_table_new(g_int64_hash, g_int64_equal);
 	app.fresh = g_ptr_array_new_with_free_func(g_free);
@@ -1073,7 +1082,6 @@ main(int argc, char **argv)
 	g_source_set_priority(app.source, GDK_PRIORITY_REDRAW + 10);
 
 	build_window(&app, root);
-	tick = g_timeout_add_full(G_PRIORITY_HIGH, 1, on_tick, &app, NULL);
 	redraw = g_timeout_add(REFRESH_MS, on_refresh, &app);
 	if (app.test_dir != NULL) {
 		g_timeout_add(300, self_test_begin, &app);
@@ -1085,17 +1093,18 @@ main(int argc, char **argv)
 
 	/* Quit: the window is gone and every request was cancelled. Stop
 	 * draining on GLib, then stop the servers, dropping queued work. */
-	g_source_remove(tick);
+	if (app.tick_id != 0)
+		g_source_remove(app.tick_id);
 	g_source_remove(redraw);
 	if (app.watchdog != 0)
 		g_source_remove(app.watchdog);
 	g_source_destroy(app.source);
 	g_source_unref(app.source);
+	pending = butler_hub_pending(app.hub, NULL, NULL);
 	butler_hub_stop(app.hub, BUTLER_STOP_DISCARD);
 	fprintf(stderr, "longest main-loop stall: %.2f ms\n",
 	    app.worst_stall_us / 1000.0);
-	fprintf(stderr, "requests still pending: %zu\n",
-	    butler_hub_pending(app.hub, NULL, NULL));
+	fprintf(stderr, "requests still pending: %zu\n", pending);
 	butler_hub_free(app.hub);
 	g_queue_clear_full(&app.todo, free);
 	g_hash_table_destroy(app.in_flight);
