@@ -9,23 +9,17 @@
  * all. On a 2-vCPU machine more spinning threads than cores would
  * livelock, so the consumer yields the CPU after a run of empty polls and a
  * producer yields on a full ring (the harness does that); a dedicated
- * machine would not need either. For the same reason each consumer pins
- * itself to the next CPU in turn: two spinning loops that the scheduler
- * happens to put on one CPU hand over only when one yields, which turns
- * the 0.2 us ping-pong into a 5 us one.
+ * machine would not need either.
  */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "bench.h"
 
 #define CACHE_LINE 64
 #define EMPTY_POLLS_BEFORE_YIELD 256
-
-static atomic_uint next_cpu;
 
 struct ring {
 	_Alignas(CACHE_LINE) atomic_size_t head; /* consumer writes */
@@ -68,13 +62,7 @@ consumer(void *arg)
 {
 	struct bench_chan *c = arg;
 	unsigned idle = 0;
-	long n_cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	cpu_set_t cpus;
 
-	CPU_ZERO(&cpus);
-	CPU_SET(
-	    atomic_fetch_add(&next_cpu, 1) % (n_cpus > 0 ? n_cpus : 1), &cpus);
-	pthread_setaffinity_np(pthread_self(), sizeof cpus, &cpus);
 	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
 		size_t got = 0;
 
