@@ -309,17 +309,21 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	butler__gen_sb_puts(out, "};\n\n");
 
 	doc(out, "%s_%s_msg is any message server '%s' accepts.", a, S, S);
-	butler__gen_sb_printf(out,
-	    "struct %s_%s_msg {\n\tenum %s_%s_kind kind;\n"
-	    "\tunion {\n",
-	    a, S, a, S);
-	for (unsigned k = 0; k < sv->n_accepts; k++) {
-		const struct message *m = &s->msgs[sv->accepts[k]];
+	butler__gen_sb_printf(
+	    out, "struct %s_%s_msg {\n\tenum %s_%s_kind kind;\n", a, S, a, S);
+	/* C has no empty union: a server that accepts nothing has a kind
+	 * only (always NONE). */
+	if (sv->n_accepts > 0) {
+		butler__gen_sb_puts(out, "\tunion {\n");
+		for (unsigned k = 0; k < sv->n_accepts; k++) {
+			const struct message *m = &s->msgs[sv->accepts[k]];
 
-		butler__gen_sb_printf(
-		    out, "\t\tstruct %s_%s %s;\n", a, m->name, m->name);
+			butler__gen_sb_printf(out, "\t\tstruct %s_%s %s;\n", a,
+			    m->name, m->name);
+		}
+		butler__gen_sb_puts(out, "\t} u;\n");
 	}
-	butler__gen_sb_puts(out, "\t} u;\n};\n\n");
+	butler__gen_sb_puts(out, "};\n\n");
 
 	doc(out,
 	    "%s_%s_handlers is the handler table of server '%s'. on_start and "

@@ -253,9 +253,9 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	sig(out, true, "int", name,
 	    "butler_hub *hub, const struct %s_%s_msg *msg", a, sv->name);
 	butler__gen_sb_printf(out,
-	    "{\n\tif (msg == NULL)\n\t\treturn BUTLER_EINVAL;\n"
+	    "{\n%s\tif (msg == NULL)\n\t\treturn BUTLER_EINVAL;\n"
 	    "\tswitch (msg->kind) {\n\tcase %s_%s_NONE:\n\t\tbreak;\n",
-	    A, S);
+	    sv->n_accepts ? "" : "\t(void)hub; /* accepts nothing */\n", A, S);
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 		char head[GEN_NAME_MAX], args[GEN_NAME_MAX];
@@ -291,11 +291,18 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	sig(out, true, "static int", name,
 	    "butler_server *self, const void *handlers, void *user, unsigned "
 	    "kind, void *msg");
+	if (sv->n_accepts > 0)
+		butler__gen_sb_printf(out,
+		    "{\n\tconst struct %s_%s_handlers *h = handlers;\n\n", a,
+		    sv->name);
+	else
+		butler__gen_sb_puts(out,
+		    "{\n\t/* accepts nothing */\n\t(void)self;\n"
+		    "\t(void)handlers;\n\t(void)user;\n\t(void)msg;\n\n");
 	butler__gen_sb_printf(out,
-	    "{\n\tconst struct %s_%s_handlers *h = handlers;\n\n"
 	    "\tswitch ((enum %s_%s_kind)kind) {\n\tcase %s_%s_NONE:\n"
 	    "\t\tbreak;\n",
-	    a, sv->name, a, sv->name, A, S);
+	    a, sv->name, A, S);
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
@@ -307,9 +314,13 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 
 	snprintf(name, sizeof name, "%s_%s_check_bt_", a, sv->name);
 	sig(out, true, "static const char *", name, "const void *handlers");
-	butler__gen_sb_printf(out,
-	    "{\n\tconst struct %s_%s_handlers *h = handlers;\n\n", a,
-	    sv->name);
+	if (sv->n_accepts > 0)
+		butler__gen_sb_printf(out,
+		    "{\n\tconst struct %s_%s_handlers *h = handlers;\n\n", a,
+		    sv->name);
+	else
+		butler__gen_sb_puts(
+		    out, "{\n\t(void)handlers; /* accepts nothing */\n");
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
@@ -319,6 +330,8 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	}
 	butler__gen_sb_puts(out, "\treturn NULL;\n}\n\n");
 
+	if (sv->n_accepts == 0)
+		return; /* C has no empty array: .accepts is NULL */
 	butler__gen_sb_printf(out,
 	    "static const unsigned %s_%s_accepts_bt_[] = {\n", a, sv->name);
 	for (unsigned k = 0; k < sv->n_accepts; k++)
@@ -371,13 +384,17 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 	    a, A);
 	for (unsigned i = 0; i < s->n_srvs; i++) {
 		const struct server *sv = &s->srvs[i];
+		char accepts[GEN_NAME_MAX + 32] = "NULL";
 
+		if (sv->n_accepts > 0)
+			snprintf(accepts, sizeof accepts, "%s_%s_accepts_bt_",
+			    a, sv->name);
 		butler__gen_sb_printf(out,
 		    "\t[%s_SERVER_%s] = {\n\t\t.name = \"%s\",\n"
 		    "\t\t.loop = %s,\n\t\t.instances = %u,\n"
 		    "\t\t.capacity = %u,\n\t\t.full = %s,\n"
 		    "\t\t.block_timeout_ms = %d,\n"
-		    "\t\t.accepts = %s_%s_accepts_bt_,\n"
+		    "\t\t.accepts = %s,\n"
 		    "\t\t.n_accepts = %u,\n"
 		    "\t\t.handlers_size = sizeof(struct %s_%s_handlers),\n"
 		    "\t\t.check = %s_%s_check_bt_,\n"
@@ -388,8 +405,8 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 		    sv->instances, sv->capacity,
 		    sv->full == FULL_BLOCK ? "BUTLER_FULL_BLOCK"
 		                           : "BUTLER_FULL_FAIL",
-		    sv->block_timeout_ms, a, sv->name, sv->n_accepts, a,
-		    sv->name, a, sv->name, a, sv->name);
+		    sv->block_timeout_ms, accepts, sv->n_accepts, a, sv->name,
+		    a, sv->name, a, sv->name);
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 

@@ -844,11 +844,10 @@ build_accepts(
 	if (!expect(c, v, cJSON_IsArray(v->json), "'accepts'", where,
 	        "an array of message names"))
 		return;
-	if (v->n_kids == 0) {
-		butler__gen_error(
-		    c->d, v->at, "server '%s' accepts no messages", sq);
+	/* A server may accept nothing: a GUI that only makes requests gets
+	 * its answers without accepting a message. */
+	if (v->n_kids == 0)
 		return;
-	}
 	sv->accepts = calloc(v->n_kids, sizeof *sv->accepts);
 	sv->accepts_at = calloc(v->n_kids, sizeof *sv->accepts_at);
 	seen = calloc(s->n_msgs ? s->n_msgs : 1, sizeof *seen);
