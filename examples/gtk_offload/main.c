@@ -669,7 +669,7 @@ setup_row(GtkSignalListItemFactory *factory, GObject *item, gpointer user)
 	(void)factory;
 	(void)user;
 	gtk_label_set_xalign(GTK_LABEL(label), 0);
-	gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_START);
+	gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_MIDDLE);
 	gtk_widget_add_css_class(label, "monospace");
 	gtk_list_item_set_child(GTK_LIST_ITEM(item), label);
 }
