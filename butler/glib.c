@@ -70,6 +70,7 @@ butler_glib_attach(butler_hub *hub, unsigned server, GMainContext *context,
 	s->batch = batch;
 	s->tag = g_source_add_unix_fd(&s->source, fd, G_IO_IN);
 	g_source_set_name(&s->source, "butler");
+	g_source_set_priority(&s->source, BUTLER_GLIB_PRIORITY);
 	g_source_attach(&s->source, context);
 	if (out != NULL)
 		*out = &s->source;

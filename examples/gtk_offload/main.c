@@ -1090,9 +1090,9 @@ main(int argc, char **argv)
 		butler_hub_free(app.hub);
 		return 1;
 	}
-	/* Below GTK's layout and drawing (GDK_PRIORITY_REDRAW): a steady
-	 * stream of results must not keep the window from repainting. */
-	g_source_set_priority(app.source, GDK_PRIORITY_REDRAW + 10);
+	/* The adapter's source runs below GTK's layout and drawing
+	 * (BUTLER_GLIB_PRIORITY): a steady stream of results cannot keep the
+	 * window from repainting. */
 
 	build_window(&app, root);
 	redraw = g_timeout_add(REFRESH_MS, on_refresh, &app);

@@ -21,6 +21,14 @@ extern "C" {
 #endif
 
 /*
+ * BUTLER_GLIB_PRIORITY is the adapter's default source priority: just below
+ * GTK's redraw (G_PRIORITY_HIGH_IDLE + 20), so that however many replies
+ * arrive, GTK still paints and input (G_PRIORITY_DEFAULT) comes first; and
+ * above default idle sources. Change it with g_source_set_priority().
+ */
+#define BUTLER_GLIB_PRIORITY (G_PRIORITY_HIGH_IDLE + 30)
+
+/*
  * butler_glib_attach attaches external-loop server `server` of `hub` to
  * `context` (NULL: the default main context) and returns the new source in
  * *out (may be NULL if you only need the attachment; the context then holds
