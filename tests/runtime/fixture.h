@@ -218,6 +218,18 @@ fx_register(
 	    hub, server, h, sizeof *h, h->on_start, h->on_stop, user);
 }
 
+/* fx_hub creates a hub for f with table h (and user) on every server. */
+static inline butler_hub *
+fx_hub(struct fx *f, const struct fx_handlers *h, void *user)
+{
+	butler_hub *hub;
+
+	cr_assert_eq(butler_hub_new(&hub, &f->spec), BUTLER_OK);
+	for (unsigned i = 0; i < f->spec.n_servers; i++)
+		cr_assert_eq(fx_register(hub, i, h, user), BUTLER_OK);
+	return hub;
+}
+
 static inline struct owned
 fx_owned(uint64_t serial)
 {

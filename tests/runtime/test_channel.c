@@ -69,8 +69,7 @@ Test(channel, four_producers_fifo_nothing_lost, .timeout = 600)
 	fx_init(&f, 1, 1u << 16);
 	h.num = mpsc_num;
 	sem_init(&t.done, 0, 0);
-	ASSERT_OK(butler_hub_new(&t.hub, &f.spec));
-	ASSERT_OK(fx_register(t.hub, 0, &h, &t));
+	t.hub = fx_hub(&f, &h, &t);
 	ASSERT_OK(butler_hub_start(t.hub));
 	for (i = 0; i < PRODUCERS; i++)
 		pthread_create(&th[i], NULL, mpsc_producer, &t);
@@ -104,8 +103,7 @@ Test(channel, full_inbox_fails_and_caller_keeps_message, .timeout = 30)
 	unsigned i;
 
 	fx_init(&f, 1, 4);
-	ASSERT_OK(butler_hub_new(&hub, &f.spec));
-	ASSERT_OK(fx_register(hub, 0, &h, NULL));
+	hub = fx_hub(&f, &h, NULL);
 	/* Not started: sends queue up to capacity. */
 	for (i = 0; i < 4; i++) {
 		m = fx_owned(i);
@@ -228,8 +226,7 @@ Test(channel, blocked_sender_wakes_when_room_appears, .timeout = 30)
 	f.servers[0].full = BUTLER_FULL_BLOCK;
 	f.servers[0].block_timeout_ms = -1;
 	h.num = gated_num;
-	ASSERT_OK(butler_hub_new(&b.hub, &f.spec));
-	ASSERT_OK(fx_register(b.hub, 0, &h, NULL));
+	b.hub = fx_hub(&f, &h, NULL);
 	ASSERT_OK(butler_hub_start(b.hub));
 	/* The first message holds the handler, the second fills the lane (a
 	 * message counts until its handler returns), so the third waits

@@ -62,8 +62,7 @@ Test(external, woken_through_poll_on_its_fd, .timeout = 60)
 	f.servers[0].loop = BUTLER_LOOP_EXTERNAL;
 	h.num = ext_num;
 	e.owner = pthread_self();
-	ASSERT_OK(butler_hub_new(&e.hub, &f.spec));
-	ASSERT_OK(fx_register(e.hub, 0, &h, &e));
+	e.hub = fx_hub(&f, &h, &e);
 	ASSERT_OK(butler_hub_start(e.hub));
 	fd = butler_server_fd(e.hub, 0);
 	cr_assert_geq(fd, 0);
@@ -98,8 +97,7 @@ Test(external, drain_budget_keeps_fd_readable, .timeout = 30)
 	f.servers[0].loop = BUTLER_LOOP_EXTERNAL;
 	h.num = ext_num;
 	e.owner = pthread_self();
-	ASSERT_OK(butler_hub_new(&e.hub, &f.spec));
-	ASSERT_OK(fx_register(e.hub, 0, &h, &e));
+	e.hub = fx_hub(&f, &h, &e);
 	ASSERT_ERR(butler_server_drain(e.hub, 0, 10, &n), BUTLER_ESTATE);
 	ASSERT_OK(butler_hub_start(e.hub));
 	fd = butler_server_fd(e.hub, 0);

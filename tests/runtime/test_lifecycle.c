@@ -67,8 +67,7 @@ stop_external_with_queue(butler_stop_policy policy)
 	fx_init(&f, 1, 4096);
 	f.servers[0].loop = BUTLER_LOOP_EXTERNAL;
 	h.owned = count_owned;
-	ASSERT_OK(butler_hub_new(&hub, &f.spec));
-	ASSERT_OK(fx_register(hub, 0, &h, NULL));
+	hub = fx_hub(&f, &h, NULL);
 	ASSERT_OK(butler_hub_start(hub));
 	queue_owned(hub, 0, 0, n);
 	ASSERT_OK(butler_hub_stop(hub, policy));
@@ -121,8 +120,7 @@ stop_threaded_with_queue(butler_stop_policy policy)
 
 	fx_init(&f, 1, n);
 	h.owned = slow_owned;
-	ASSERT_OK(butler_hub_new(&hub, &f.spec));
-	ASSERT_OK(fx_register(hub, 0, &h, NULL));
+	hub = fx_hub(&f, &h, NULL);
 	ASSERT_OK(butler_hub_start(hub));
 	queue_owned(hub, 0, 0, n);
 	ASSERT_OK(butler_hub_stop(hub, policy));
@@ -221,8 +219,7 @@ stop_while_sending(butler_stop_policy policy)
 
 	fx_init(&f, 1, 1024);
 	h.owned = count_owned;
-	ASSERT_OK(butler_hub_new(&hub, &f.spec));
-	ASSERT_OK(fx_register(hub, 0, &h, NULL));
+	hub = fx_hub(&f, &h, NULL);
 	ASSERT_OK(butler_hub_start(hub));
 	for (i = 0; i < 4; i++) {
 		r[i] = (struct racer) { hub, (uint64_t)i * 200000, &accepted };

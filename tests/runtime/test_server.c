@@ -123,8 +123,7 @@ Test(server, timer_keeps_firing_during_flood, .timeout = 120)
 	h.on_start = fair_start;
 	h.on_stop = fair_stop;
 	h.num = fair_num;
-	ASSERT_OK(butler_hub_new(&hub, &f.spec));
-	ASSERT_OK(fx_register(hub, 0, &h, &t));
+	hub = fx_hub(&f, &h, &t);
 	/* Queue the whole flood first, so it is there from the first turn. */
 	for (i = 0; i < t.total; i++) {
 		struct num m = { .seq = i };
@@ -163,8 +162,7 @@ Test(server, pool_round_robin, .timeout = 30)
 	fx_init(&f, 1, 1024);
 	f.servers[0].instances = 3;
 	h.num = pool_num;
-	ASSERT_OK(butler_hub_new(&hub, &f.spec));
-	ASSERT_OK(fx_register(hub, 0, &h, NULL));
+	hub = fx_hub(&f, &h, NULL);
 	for (i = 0; i < 300; i++) {
 		struct num m = { .seq = i };
 
@@ -282,8 +280,7 @@ Test(server, short_lived_senders, .timeout = 60)
 	int i;
 
 	fx_init(&f, 1, 16);
-	ASSERT_OK(butler_hub_new(&hub, &f.spec));
-	ASSERT_OK(fx_register(hub, 0, &h, NULL));
+	hub = fx_hub(&f, &h, NULL);
 	ASSERT_OK(butler_hub_start(hub));
 	for (i = 0; i < 500; i++) {
 		pthread_t th;
