@@ -37,7 +37,7 @@
 /* Records a consumer takes from one lane before looking at the next. */
 #define LANE_QUANTUM 64u
 /* Smallest segment; larger messages get segments of 16 records. */
-#define MIN_SEGMENT 4096u
+#define MIN_SEGMENT 16384u
 
 uint64_t
 butler__now_ns(void)
@@ -87,6 +87,8 @@ butler__channel_init(
 	if (seg < MIN_SEGMENT)
 		seg = MIN_SEGMENT;
 	ch->seg_bytes = butler__rec_round(seg);
+	/* Enough segments for a full lane, and two for the ends. */
+	ch->pool_max = (uint64_t)capacity * max_record / ch->seg_bytes + 2;
 	atomic_init(&ch->closed, 0);
 	atomic_init(&ch->pending, 0);
 	atomic_init(&ch->fd_users, 0);
@@ -153,7 +155,7 @@ butler__channel_lane(struct butler__channel *ch, struct butler__sender *sender)
 	     lane = atomic_load_explicit(&lane->next, memory_order_acquire))
 		if (lane->sender == sender)
 			goto out;
-	lane = butler__lane_new(sender, ch->seg_bytes);
+	lane = butler__lane_new(sender, ch->seg_bytes, ch->pool_max);
 	if (lane != NULL) {
 		atomic_store_explicit(&lane->next, atomic_load(&ch->lanes),
 		    memory_order_relaxed);

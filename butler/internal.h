@@ -94,14 +94,21 @@ struct butler__lane {
 	uint64_t head_cache;   /* last head seen, refreshed when full */
 	struct butler__segment *wseg;
 	size_t woff;
-	atomic_uint_fast64_t rejected; /* sends refused as full */
+	struct butler__segment *pool_mine; /* taken from `pool`, unused */
+	atomic_uint_fast64_t pool_taken;   /* segments taken from `pool` */
+	atomic_uint_fast64_t rejected;     /* sends refused as full */
 
 	/* Consumer's cache line. */
 	_Alignas(BUTLER__CACHE_LINE) atomic_uint_fast64_t head; /* consumed */
 	uint64_t head_local;
 	struct butler__segment *rseg;
 	size_t roff;
-	struct butler__segment *_Atomic spare; /* one recycled segment */
+	/* Finished segments go back to the producer through `pool`, a stack
+	 * the consumer pushes on and the producer empties in one exchange;
+	 * up to pool_max segments (what capacity can fill) are kept. */
+	struct butler__segment *_Atomic pool;
+	uint64_t pool_given; /* segments pushed on `pool` */
+	uint64_t pool_max;
 
 	/* Set once at creation. */
 	_Alignas(BUTLER__CACHE_LINE) struct butler__sender *sender;
@@ -114,7 +121,7 @@ struct butler__lane {
  * records; it takes a reference on sender. NULL when out of memory.
  */
 struct butler__lane *butler__lane_new(
-    struct butler__sender *sender, size_t seg_bytes);
+    struct butler__sender *sender, size_t seg_bytes, uint64_t pool_max);
 
 /* butler__lane_free frees a lane that holds no record any more. */
 void butler__lane_free(struct butler__lane *lane);
@@ -235,7 +242,8 @@ struct butler__channel {
 	_Alignas(BUTLER__CACHE_LINE) atomic_int closed;
 	unsigned capacity;
 	size_t seg_bytes;
-	int fd;  /* eventfd (or pipe read end), -1 once closed */
+	uint64_t pool_max; /* segments a lane keeps for reuse */
+	int fd;            /* eventfd (or pipe read end), -1 once closed */
 	int wfd; /* where tokens are written: fd itself, or the pipe's */
 
 	/* Wake-up protocol state; written on idle<->busy transitions. */

@@ -11,8 +11,8 @@
  *
  * A lane is a chain of segments. The producer appends records to its
  * segment and, when a record does not fit, links a new segment (the
- * recycled spare if there is one). The consumer walks the chain and hands
- * each finished segment back as the spare, so a steady flow allocates
+ * a recycled one if there is one). The consumer walks the chain and hands
+ * each finished segment back through a pool, so a steady flow allocates
  * nothing.
  */
 #include "internal.h"
@@ -21,6 +21,18 @@
 #include <string.h>
 
 /* ---- lanes ------------------------------------------------------------ */
+
+static void
+free_chain(struct butler__segment *seg)
+{
+	while (seg != NULL) {
+		struct butler__segment *next
+		    = atomic_load_explicit(&seg->next, memory_order_relaxed);
+
+		free(seg);
+		seg = next;
+	}
+}
 
 static struct butler__segment *
 segment_new(size_t cap)
@@ -35,7 +47,8 @@ segment_new(size_t cap)
 }
 
 struct butler__lane *
-butler__lane_new(struct butler__sender *sender, size_t seg_bytes)
+butler__lane_new(
+    struct butler__sender *sender, size_t seg_bytes, uint64_t pool_max)
 {
 	struct butler__lane *lane;
 	struct butler__segment *seg;
@@ -55,7 +68,9 @@ butler__lane_new(struct butler__sender *sender, size_t seg_bytes)
 	atomic_init(&lane->scheduled, 0);
 	atomic_init(&lane->rejected, 0);
 	atomic_init(&lane->head, 0);
-	atomic_init(&lane->spare, NULL);
+	atomic_init(&lane->pool, NULL);
+	atomic_init(&lane->pool_taken, 0);
+	lane->pool_max = pool_max;
 	atomic_init(&lane->next, NULL);
 	lane->wseg = seg;
 	lane->rseg = seg;
@@ -76,7 +91,8 @@ butler__lane_free(struct butler__lane *lane)
 		next = atomic_load_explicit(&seg->next, memory_order_acquire);
 		free(seg);
 	}
-	free(atomic_load_explicit(&lane->spare, memory_order_acquire));
+	free_chain(atomic_load_explicit(&lane->pool, memory_order_acquire));
+	free_chain(lane->pool_mine);
 	butler__sender_unref(lane->sender);
 	free(lane);
 }
@@ -87,9 +103,21 @@ butler__lane_grow(struct butler__lane *lane, size_t size)
 	struct butler__segment *seg = lane->wseg, *fresh;
 
 	(void)size; /* fits in a fresh segment: checked at hub creation */
-	fresh = atomic_exchange_explicit(
-	    &lane->spare, NULL, memory_order_acquire);
-	if (fresh == NULL) {
+	/* Reuse what the consumer has finished with: take the whole pool in
+	 * one exchange, then use it up without touching shared memory. */
+	if (lane->pool_mine == NULL)
+		lane->pool_mine = atomic_exchange_explicit(
+		    &lane->pool, NULL, memory_order_acquire);
+	fresh = lane->pool_mine;
+	if (fresh != NULL) {
+		lane->pool_mine
+		    = atomic_load_explicit(&fresh->next, memory_order_relaxed);
+		atomic_store_explicit(&lane->pool_taken,
+		    atomic_load_explicit(
+		        &lane->pool_taken, memory_order_relaxed)
+		        + 1,
+		    memory_order_relaxed);
+	} else {
 		fresh = segment_new(lane->seg_bytes);
 		if (fresh == NULL)
 			return NULL;
@@ -129,10 +157,22 @@ butler__lane_front(struct butler__lane *lane)
 		next = atomic_load_explicit(&seg->next, memory_order_acquire);
 		lane->rseg = next;
 		lane->roff = 0;
-		/* The producer has left `seg` for good: offer it back. */
-		old = atomic_exchange_explicit(
-		    &lane->spare, seg, memory_order_acq_rel);
-		free(old);
+		/* The producer has left `seg` for good: offer it back, unless
+		 * the pool already holds all that capacity can fill. */
+		if (lane->pool_given
+		        - atomic_load_explicit(
+		            &lane->pool_taken, memory_order_relaxed)
+		    >= lane->pool_max) {
+			free(seg);
+			continue;
+		}
+		old = atomic_load_explicit(&lane->pool, memory_order_relaxed);
+		do
+			atomic_store_explicit(
+			    &seg->next, old, memory_order_relaxed);
+		while (!atomic_compare_exchange_weak_explicit(&lane->pool,
+		    &old, seg, memory_order_release, memory_order_relaxed));
+		lane->pool_given++;
 	}
 }
 

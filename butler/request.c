@@ -39,7 +39,39 @@ struct butler__pending {
 	size_t count;
 	struct req **heap;
 	size_t heap_n, heap_cap;
+	struct req *spare; /* finished entries, reused: no malloc per call */
+	size_t n_spare;
 };
+
+/* Entries kept for reuse; a burst beyond this goes back to malloc. */
+#define SPARE_MAX 1024
+
+static struct req *
+req_get(struct butler__pending *t)
+{
+	struct req *r = t->spare;
+
+	if (r == NULL)
+		return calloc(1, sizeof *r);
+	t->spare = r->hnext;
+	t->n_spare--;
+	memset(r, 0, sizeof *r);
+	return r;
+}
+
+static void
+req_put(struct butler__pending *t, struct req *r)
+{
+	if (r == NULL)
+		return;
+	if (t == NULL || t->n_spare >= SPARE_MAX) {
+		free(r);
+		return;
+	}
+	r->hnext = t->spare;
+	t->spare = r;
+	t->n_spare++;
+}
 
 /* ---- table ------------------------------------------------------------ */
 
@@ -253,7 +285,7 @@ complete(struct butler_server *srv, struct req *r, int status, void *reply)
 {
 	r->thunk(
 	    srv, status, status == BUTLER_OK ? reply : NULL, r->cb, r->user);
-	free(r);
+	req_put(srv->pending, r);
 }
 
 /* ---- caller side ------------------------------------------------------ */
@@ -281,11 +313,9 @@ butler_call_progress(butler_hub *hub, unsigned server, unsigned kind,
 	    || hub->spec->messages[s->accepts[kind - 1]].reply < 0)
 		return BUTLER_EINVAL;
 	t = table(self);
-	r = calloc(1, sizeof *r);
-	if (t == NULL || r == NULL) {
-		free(r);
+	r = t != NULL ? req_get(t) : NULL;
+	if (r == NULL)
 		return BUTLER_ENOMEM;
-	}
 	r->id = self->next_request_id++;
 	r->since = butler__now_ns();
 	r->deadline = timeout_ms >= 0
@@ -301,14 +331,14 @@ butler_call_progress(butler_hub *hub, unsigned server, unsigned kind,
 	r->kind = kind;
 	rv = insert(self, t, r);
 	if (rv != BUTLER_OK) {
-		free(r);
+		req_put(t, r);
 		return rv;
 	}
 	hdr.id = r->id;
 	hdr.reply_to = self;
 	rv = butler__send_request(hub, server, kind, msg, size, &hdr);
 	if (rv != BUTLER_OK) {
-		free(take(self, hdr.id));
+		req_put(t, take(self, hdr.id));
 		return rv;
 	}
 	if (r->heap_at == 0)
@@ -417,6 +447,12 @@ butler__request_free(struct butler_server *srv)
 	if (t == NULL)
 		return;
 	butler__request_fail_all(srv, BUTLER_OK);
+	while (t->spare != NULL) {
+		struct req *r = t->spare;
+
+		t->spare = r->hnext;
+		free(r);
+	}
 	free(t->bucket);
 	free(t->heap);
 	free(t);
