@@ -442,22 +442,6 @@ butler__channel_idle(struct butler__channel *ch)
 	return false;
 }
 
-uint64_t
-butler__channel_depth(struct butler__channel *ch)
-{
-	struct butler__lane *lane;
-	uint64_t depth = 0;
-
-	/* The consumer may free lanes of exited threads while we walk;
-	 * the lock keeps the walk safe (only stats take this path). */
-	pthread_mutex_lock(&ch->lanes_lock);
-	for (lane = atomic_load(&ch->lanes); lane != NULL;
-	     lane = atomic_load(&lane->next))
-		depth += butler__lane_depth(lane);
-	pthread_mutex_unlock(&ch->lanes_lock);
-	return depth;
-}
-
 void
 butler__channel_close(struct butler__channel *ch)
 {

@@ -336,7 +336,6 @@ bool butler__channel_idle(struct butler__channel *ch);
 /* Polls the lanes until one has work (true) or the clock passes `until`. */
 bool butler__spin_for_work(struct butler__channel *ch, uint64_t until_ns);
 void butler__channel_ring(struct butler__channel *ch);
-uint64_t butler__channel_depth(struct butler__channel *ch);
 void butler__channel_close(struct butler__channel *ch);
 void butler__channel_close_fd(struct butler__channel *ch);
 uint64_t butler__now_ns(void);
