@@ -376,6 +376,23 @@ check_handlers(struct butler_hub *hub)
 	return BUTLER_OK;
 }
 
+/*
+ * become_consumer waits until no other thread drains srv and takes its
+ * place; an external server's owner may be inside butler_server_drain().
+ */
+static void
+become_consumer(struct butler_server *srv)
+{
+	while (atomic_exchange(&srv->ch.draining, 1))
+		sched_yield();
+}
+
+static void
+leave_consumer(struct butler_server *srv)
+{
+	atomic_store(&srv->ch.draining, 0);
+}
+
 /* Destroys what late senders queued and closes threaded servers' fds. */
 static void
 sweep(struct butler_hub *hub)
@@ -386,11 +403,10 @@ sweep(struct butler_hub *hub)
 		struct butler_server *srv = hub->inst[i];
 		bool more;
 
-		while (atomic_exchange(&srv->ch.draining, 1))
-			sched_yield();
+		become_consumer(srv);
 		(void)butler__channel_drain(&srv->ch, UINT32_MAX, UINT64_MAX,
 		    false, butler__drop, srv, &more);
-		atomic_store(&srv->ch.draining, 0);
+		leave_consumer(srv);
 		/* An external server's fd may still sit in its owner's poll
 		 * set; it is closed by butler_hub_free(). */
 		if (srv->desc->loop == BUTLER_LOOP_THREAD)
@@ -433,12 +449,11 @@ finish_external(struct butler_server *srv, butler_stop_policy policy)
 {
 	struct butler_server *outer = butler_server_self();
 
-	while (atomic_exchange(&srv->ch.draining, 1))
-		sched_yield();
+	become_consumer(srv);
 	butler__set_current(srv);
 	butler__server_finish(srv, policy);
 	butler__set_current(outer);
-	atomic_store(&srv->ch.draining, 0);
+	leave_consumer(srv);
 }
 
 int
