@@ -40,7 +40,26 @@ extern "C" {
  * BUTLER_GEN_ABI is the version of this contract. It changes whenever a
  * descriptor layout or a function that generated code calls changes.
  */
-#define BUTLER_GEN_ABI 1
+#define BUTLER_GEN_ABI 2
+
+/*
+ * Limits shared by butler-gen and the runtime: butler-gen rejects a spec
+ * beyond them (file:line:col) and butler_hub_new() refuses a table beyond
+ * them (BUTLER_EINVAL), so a spec that generates also runs.
+ */
+#define BUTLER_MAX_MESSAGES 65535u       /* messages per spec */
+#define BUTLER_MAX_ACCEPTS 65535u        /* messages one server accepts */
+#define BUTLER_MAX_MESSAGE_SIZE 1048576u /* sizeof one message struct */
+#define BUTLER_MAX_INSTANCES 4096u       /* instances of one pool */
+#define BUTLER_MAX_CAPACITY 16777216u    /* capacity of one inbox (2^24) */
+#define BUTLER_MAX_IMPORTS 64u           /* specs one hub is built from */
+
+/*
+ * BUTLER_INSTANCES_AUTO in butler_server_desc.instances (spec:
+ * "instances": "auto") sizes a pool to the number of online CPUs when the
+ * hub is created.
+ */
+#define BUTLER_INSTANCES_AUTO 0u
 
 /* butler_server is one running server instance (see butler/hub.h). */
 typedef struct butler_server butler_server;
@@ -121,8 +140,11 @@ typedef enum butler_full {
 typedef struct butler_server_desc {
 	const char *name;        /* spec name; names the thread */
 	butler_loop loop;        /* thread or external */
-	unsigned instances;      /* pool size, >= 1 (external: exactly 1) */
-	unsigned capacity;       /* queued messages per sending thread, >= 1 */
+	unsigned instances;      /* pool size, or BUTLER_INSTANCES_AUTO;
+	                            external: exactly 1 */
+	unsigned capacity; /* messages one sending thread may have queued and
+	                      not yet taken, >= 1: the one being handled does
+	                      not count, so 4 lets 4 wait behind it */
 	butler_full full;        /* policy for a full inbox */
 	int block_timeout_ms;    /* BLOCK only: -1 waits until room or stop */
 	const unsigned *accepts; /* message indexes, n_accepts of them */
@@ -132,7 +154,13 @@ typedef struct butler_server_desc {
 	butler_dispatch_fn dispatch; /* the generated switch */
 } butler_server_desc;
 
-/* butler_spec is the descriptor table of one spec file. */
+/*
+ * butler_spec is the descriptor table of one spec file. A spec may import
+ * others (a first-party server's spec, say): a hub built from it runs the
+ * servers of every spec it reaches through `imports`, each spec once, with
+ * the spec's own servers first (see butler_hub_server()). Message and
+ * server indexes inside a table are local to that table.
+ */
 typedef struct butler_spec {
 	unsigned abi;                    /* BUTLER_GEN_ABI when generated */
 	const char *app;                 /* the spec's app prefix */
@@ -140,6 +168,8 @@ typedef struct butler_spec {
 	unsigned n_messages;
 	const butler_server_desc *servers; /* n_servers of them */
 	unsigned n_servers;
+	const struct butler_spec *const *imports; /* n_imports of them */
+	unsigned n_imports;
 } butler_spec;
 
 #ifdef __cplusplus

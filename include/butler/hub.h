@@ -12,10 +12,18 @@
  * A hub starts at most once. Hubs share nothing: several can live side by
  * side in one process.
  *
- * Ownership (for every send): the message struct is copied into the inbox.
- * On BUTLER_OK the hub owns the message's owned fields (strings, bytes,
- * buffers) and frees them after the handler returns, or at stop if it is
- * never handled. On any failure the caller still owns them.
+ * Ownership (for every send and call): the message struct is copied into
+ * the inbox. On BUTLER_OK the hub owns the message's owned fields (strings,
+ * bytes, buffers) and frees them after the handler returns, or at stop if
+ * it is never handled. On any failure the caller still owns them. Once a
+ * call is accepted, the hub owns the request whatever its outcome (reply,
+ * timeout, cancel, stop); answers to a caller that has gone are destroyed.
+ *
+ * Server indexes: a hub built from a spec that imports others runs the
+ * servers of every spec; `server` arguments below are indexes among all of
+ * them, the root spec's servers first (so for the root spec the generated
+ * APP_SERVER_S constants are the indexes). butler_hub_server() converts an
+ * imported spec's own index; generated functions do it for you.
  */
 #ifndef BUTLER_HUB_H
 #define BUTLER_HUB_H
@@ -37,9 +45,17 @@ typedef struct butler_hub butler_hub;
 /* struct event_base is libevent's loop; see butler_server_base(). */
 struct event_base;
 
-/* butler_stop_policy says what butler_hub_stop() does with queued messages. */
+/*
+ * butler_stop_policy says what butler_hub_stop() does with accepted work.
+ * DRAIN: nothing new is accepted from outside the hub; everything already
+ * accepted is handled (message the hub's own handlers send each other while
+ * draining included), the answers to accepted requests reach their callers
+ * and deferred requests may still be answered, until the hub is quiet.
+ * DISCARD: every server stops accepting at once; what is queued is destroyed
+ * unhandled, unanswered requests end with BUTLER_ECLOSED.
+ */
 typedef enum butler_stop_policy {
-	BUTLER_STOP_DRAIN = 0,  /* handle what is queued, then stop */
+	BUTLER_STOP_DRAIN = 0,  /* finish accepted work, then stop */
 	BUTLER_STOP_DISCARD = 1 /* destroy what is queued unhandled */
 } butler_stop_policy;
 
@@ -61,30 +77,50 @@ typedef void (*butler_log_fn)(
 
 /*
  * butler_stats is a snapshot of one server's counters, summed over its
- * instances. Counters are read without stopping the server, so a snapshot
- * taken while messages flow is approximate.
+ * instances (high_water: the largest of its instances). Counters are read
+ * without stopping the server, so a snapshot taken while messages flow is
+ * approximate; once the hub has stopped, for every server
+ * sent == handled + failed + dropped + abandoned.
  */
 typedef struct butler_stats {
-	uint64_t sent;       /* sends accepted into the inbox */
-	uint64_t rejected;   /* sends refused with BUTLER_EFULL or ETIMEDOUT */
-	uint64_t handled;    /* handler calls that returned 0 */
-	uint64_t failed;     /* handler calls that returned non-zero */
-	uint64_t dropped;    /* accepted messages destroyed unhandled */
-	uint64_t depth;      /* messages queued now */
-	uint64_t high_water; /* largest depth seen by the consumer */
+	uint64_t sent;      /* messages and requests accepted into the inbox */
+	uint64_t rejected;  /* sends refused with BUTLER_EFULL or ETIMEDOUT */
+	uint64_t handled;   /* handler calls that returned 0 */
+	uint64_t failed;    /* handler calls that returned non-zero */
+	uint64_t dropped;   /* accepted messages destroyed unhandled (stop) */
+	uint64_t abandoned; /* requests destroyed unhandled: caller gone */
+	uint64_t replies;   /* answers received to requests it made */
+	uint64_t progress;  /* progress messages received for them */
+	uint64_t depth;     /* messages queued now */
+	uint64_t high_water; /* largest depth of one instance seen by its
+	                        consumer (sampled every pass over the inbox
+	                        and after every slow handler) */
 	uint64_t wakeups;    /* times the consumer was woken from sleep */
 	uint64_t handler_ns; /* time spent handling messages */
 } butler_stats;
 
 /*
  * butler_hub_new creates a hub for `spec` (usually the generated
- * app_spec). The spec table must outlive the hub. No thread is started and
- * no handler is set; messages sent before butler_hub_start() are queued.
- * Returns BUTLER_EABI for a table of another generator ABI, BUTLER_EINVAL for
- * an inconsistent table, BUTLER_ENOMEM or BUTLER_ESYS. Any thread.
+ * app_spec) and every spec it imports. The spec tables must outlive the
+ * hub. No thread is started and no handler is set; messages sent before
+ * butler_hub_start() are queued. Returns BUTLER_EABI for a table of another
+ * generator ABI, BUTLER_EINVAL for an inconsistent table (beyond the
+ * BUTLER_MAX_* limits of butler/gen.h, two imported specs with the same app
+ * prefix, an import cycle), BUTLER_ENOMEM or BUTLER_ESYS. Any thread.
  */
 int butler_hub_new(
     butler_hub **out /* OUT: the new hub */, const butler_spec *spec);
+
+/* BUTLER_NO_SERVER is what butler_hub_server() returns for no server. */
+#define BUTLER_NO_SERVER 0xffffffffu
+
+/*
+ * butler_hub_server returns the hub-wide index of server `server` (an index
+ * into spec->servers) of `spec`, which must be the hub's spec or one it
+ * imports; BUTLER_NO_SERVER otherwise. Any thread.
+ */
+unsigned butler_hub_server(
+    const butler_hub *hub, const butler_spec *spec, unsigned server);
 
 /*
  * butler_hub_free stops the hub if it is running (BUTLER_STOP_DISCARD),
@@ -141,18 +177,56 @@ int butler_hub_set_spin(butler_hub *hub, unsigned server, unsigned spin_us);
 int butler_hub_start(butler_hub *hub);
 
 /*
- * butler_hub_stop stops every server: from this call on, sends return
- * BUTLER_ECLOSED and blocked senders wake with BUTLER_ECLOSED. Each server
- * finishes the handler it is in, handles (DRAIN) or destroys (DISCARD) what
- * was queued, runs on_stop, and its thread is joined; external servers are
- * drained on the calling thread. A send that races with the stop and
- * returns BUTLER_OK is handled or destroyed, never lost. The stop does not
- * travel through the inboxes, so a full inbox cannot delay it.
- * Idempotent: later calls return BUTLER_OK at once. Returns BUTLER_EDEADLK
- * when called from one of the hub's own handlers. Call it from the thread
- * that drains the external-loop servers.
+ * butler_hub_stop stops every server, waiting as long as that takes; it is
+ * butler_hub_stop_timeout(hub, policy, -1, NULL, NULL).
  */
 int butler_hub_stop(butler_hub *hub, butler_stop_policy policy);
+
+/*
+ * butler_stuck_info describes one server instance that kept a stop from
+ * finishing in time. Strings are the spec's names, valid as long as the hub.
+ */
+typedef struct butler_stuck_info {
+	const char *server;     /* spec name of the server */
+	unsigned instance;      /* its instance in a pool */
+	const char *message;    /* kind its handler is running, or NULL */
+	uint64_t handler_ms;    /* how long that handler has run */
+	uint64_t queued;        /* messages still in its inbox */
+	uint64_t promises;      /* deferred requests it has not answered */
+	uint64_t calls_pending; /* requests it made still unanswered */
+} butler_stuck_info;
+
+/* butler_stuck_fn receives one butler_stuck_info per stuck instance. */
+typedef void (*butler_stuck_fn)(const butler_stuck_info *info, void *user);
+
+/*
+ * butler_hub_stop_timeout stops every server within timeout_ms (-1: no
+ * limit). In one step every server stops accepting messages from outside
+ * the hub (sends return BUTLER_ECLOSED, blocked senders wake with it, and
+ * stay refused). With BUTLER_STOP_DRAIN the servers then finish what they
+ * accepted: queued messages are handled (sends between the hub's own
+ * handlers still flow), requests are answered, deferred answers may still
+ * come, and the answers reach their callers, external-loop servers
+ * included: the calling thread drains those until the hub is quiet. Then,
+ * again in one step, every server refuses everything; whatever is left is
+ * destroyed (requests answered with BUTLER_ECLOSED), each server runs
+ * on_stop and its thread is joined. BUTLER_STOP_DISCARD skips the draining.
+ * A send that races with the stop and returns BUTLER_OK is handled or
+ * destroyed, never lost. The stop does not travel through the inboxes, so a
+ * full inbox cannot delay it.
+ *
+ * If the deadline passes first, report (may be NULL) is called once per
+ * instance still busy (the handler it runs and since when, what is queued,
+ * what it owes and waits for) and BUTLER_ETIMEDOUT is returned: the hub
+ * keeps stopping; call this again to wait more, or with
+ * BUTLER_STOP_DISCARD to give up on the work. A handler that polls
+ * butler_cancelled() ends early once the stop discards. Returns BUTLER_OK
+ * once stopped; later calls return BUTLER_OK at once. Returns
+ * BUTLER_EDEADLK when called from one of the hub's own handlers. Call it
+ * from the thread that drains the external-loop servers.
+ */
+int butler_hub_stop_timeout(butler_hub *hub, butler_stop_policy policy,
+    int timeout_ms, butler_stuck_fn report, void *user);
 
 /*
  * butler_send copies message `msg` (`size` bytes, the size of the message
@@ -181,16 +255,23 @@ int butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
 /*
  * butler_call sends request `msg` (kind `kind` of server `server`) and
  * arranges for exactly one answer to come back to the calling server's own
- * thread: the reply (status BUTLER_OK), BUTLER_ETIMEDOUT after timeout_ms
- * (-1: no timeout), BUTLER_ECLOSED if the server stops first, or
- * BUTLER_ECANCELED after butler_cancel(). The answer arrives as
- * thunk(self, status, reply, cb, user). The caller must speak for a server
- * of the hub: run one of its handlers (or on_start), or own an external-loop
- * server (the thread that started the hub or drains it, e.g. a GTK callback
- * on the main thread); otherwise BUTLER_EINVAL. On success *id (may be NULL)
- * names the request for butler_cancel(). Failure codes as butler_send(); on
- * failure nothing will be delivered and the caller still owns the message.
- * Generated app_call_S_M() functions call this.
+ * thread: the reply (status BUTLER_OK), the handler's failure, BUTLER_ETIMEDOUT
+ * after timeout_ms (-1: no timeout), BUTLER_ECLOSED if the server stops
+ * first, or BUTLER_ECANCELED after butler_cancel(). The answer arrives as
+ * thunk(self, status, reply, cb, user). The deadline travels with the
+ * request (butler_time_left_ms()), and a request whose caller has given up
+ * before it was handled is destroyed unhandled (counted as abandoned). What
+ * the answer needs is reserved here, so once accepted a request always ends.
+ *
+ * The answer must arrive on a loop, so the caller must speak for a server of
+ * the hub: run one of its handlers (or on_start), or own an external-loop
+ * server after butler_hub_start() (the thread that started the hub or
+ * drains it, e.g. a GTK callback on the main thread). Any other thread, or
+ * any thread before butler_hub_start(), gets BUTLER_ESTATE: use
+ * butler_call_wait() there. On success *id (may be NULL) names the request
+ * for butler_cancel(). Failure codes as butler_send(), plus BUTLER_ESTATE;
+ * on failure nothing will be delivered and the caller still owns the
+ * message. Generated app_call_S_M() functions call this.
  */
 int butler_call(butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size, int timeout_ms, butler_reply_thunk thunk,
@@ -220,10 +301,32 @@ int butler_call_progress(butler_hub *hub, unsigned server, unsigned kind,
     void *user, uint64_t *id /* OUT: may be NULL */);
 
 /*
+ * butler_call_wait sends request `msg` (kind `kind` of server `server`) and
+ * blocks the calling thread until its answer: BUTLER_OK with the reply
+ * copied into `reply` (`reply_size` bytes of the request's reply type; the
+ * caller then owns its fields), BUTLER_ETIMEDOUT after timeout_ms (-1: no
+ * limit), BUTLER_ECLOSED if the server stops first, BUTLER_ECANCELED, or
+ * the handler's failure. `reply` is written only on BUTLER_OK; a reply that
+ * arrives after the timeout is destroyed, never written into it. Progress
+ * messages of the request are destroyed. For threads that are no server: a
+ * plain pthread, another library's pool, main before or after the hub runs
+ * its loops. From a thread that speaks for one of the hub's servers it
+ * refuses with BUTLER_EDEADLK rather than block a loop; before
+ * butler_hub_start() it returns BUTLER_ESTATE. Ownership: refused at once
+ * (BUTLER_EFULL, ECLOSED, EDEADLK, ESTATE, EINVAL, ENOMEM), the message
+ * stays the caller's; once accepted the hub owns it, whatever the outcome.
+ * Generated app_call_S_M_wait() functions call this. Any thread.
+ */
+int butler_call_wait(butler_hub *hub, unsigned server, unsigned kind,
+    const void *msg, size_t size, int timeout_ms,
+    void *reply /* OUT: on BUTLER_OK only */, size_t reply_size);
+
+/*
  * butler_progress posts progress message `progress` (`size` bytes of the
  * request's progress type) to the caller of the request that server `self`
  * is handling now. On BUTLER_OK the hub owns its owned fields (a message
- * replaced under "latest", or one whose caller has gone, is destroyed).
+ * replaced under "latest", or one whose caller has gone or does not listen
+ * for progress, is destroyed). On failure the caller still owns them.
  * Returns BUTLER_EINVAL if no request with progress is being handled or the
  * size is wrong, BUTLER_ENOMEM. Generated app_progress_M() functions call
  * this. The handling server's thread only.
@@ -235,13 +338,18 @@ int butler_progress(butler_server *self, const void *progress, size_t size);
  * The strings are the spec's names, valid as long as the hub.
  */
 typedef struct butler_pending_info {
-	uint64_t id;              /* as returned by butler_call() */
-	const char *caller;       /* server that asked */
+	uint64_t id;              /* as returned by butler_call(); 0: a wait */
+	const char *caller;       /* server that asked; NULL: a thread in
+	                             butler_call_wait() */
 	unsigned caller_instance; /* its instance in a pool */
 	const char *server;       /* server asked */
 	const char *message;      /* request message */
 	uint64_t waiting_ms;      /* time since the call */
 	int64_t timeout_in_ms;    /* time left before it times out; -1: none */
+	const char *deferred_by;  /* server holding its deferred answer, or
+	                             NULL when not deferred */
+	unsigned deferred_instance; /* that server's instance */
+	uint64_t deferred_ms;       /* time since it was deferred */
 } butler_pending_info;
 
 /* butler_pending_fn receives one butler_pending_info per waiting request. */
@@ -249,31 +357,118 @@ typedef void (*butler_pending_fn)(const butler_pending_info *info, void *user);
 
 /*
  * butler_hub_pending calls fn once for every request of the hub still
- * waiting for its answer (who asked, whom, what, since when: the tool for
- * finding stuck work) and returns how many there are. fn runs on the calling
- * thread while a server's request table is locked: it must not call into
- * the hub. fn may be NULL to only count. Any thread.
+ * waiting for its answer (who asked, whom, what, since when, and who holds
+ * it deferred: the tool for finding stuck work), blocking calls included,
+ * and returns how many there are. fn runs on the calling thread while a
+ * request table is locked: it must not call into the hub. fn may be NULL to
+ * only count. Any thread.
  */
 size_t butler_hub_pending(butler_hub *hub, butler_pending_fn fn, void *user);
 
 /*
  * butler_reply answers the request that server `self` is handling now with
  * reply message `reply` (`size` bytes of the request's reply type). A
- * handler answers before it returns: if it returns without answering, the
- * caller gets its non-zero result, or BUTLER_EHANDLER for 0. Returns
- * BUTLER_EINVAL if no request is being handled or the size is wrong,
- * BUTLER_ESTATE if it was answered already; a requester that has gone
- * (timed out, cancelled, stopped) is not an error: the reply is destroyed.
- * On success the hub owns the reply's owned fields. Generated app_reply_M()
- * functions call this. The handling server's thread only.
+ * handler answers before it returns, or defers (butler_defer()): if it
+ * returns without doing either, the caller gets its non-zero result, or
+ * BUTLER_EHANDLER for 0. Returns BUTLER_EINVAL if no request is being
+ * handled or the size is wrong, BUTLER_ESTATE if it was answered or deferred
+ * already; a requester that has gone (timed out, cancelled, stopped) is not
+ * an error: the reply is destroyed. The answer cannot fail for lack of
+ * memory (its room was reserved by the call). On BUTLER_OK the hub owns the
+ * reply's owned fields; on failure the caller still does. Generated
+ * app_reply_M() functions call this. The handling server's thread only.
  */
 int butler_reply(butler_server *self, const void *reply, size_t size);
 
 /*
+ * butler_defer takes the request that server `self` is handling now (a
+ * request of message `request`, the descriptor in its spec's table) out of
+ * its handler: the handler may return 0 without answering, and the request
+ * is answered later on the same server's thread, from anything that runs
+ * there (the reply callback of its own calls, a timer or I/O on
+ * butler_server_base(), another message), with butler_answer() or
+ * butler_fail(). *promise names it. A handler that defers and then returns
+ * non-zero fails the request with its result. Unanswered promises end with
+ * BUTLER_ECLOSED for their callers when the server stops, and
+ * butler_hub_pending() shows who holds them. Cannot fail for lack of memory.
+ * Returns BUTLER_EINVAL if no request of that message is being handled,
+ * BUTLER_ESTATE if it was answered or deferred already (*promise is then
+ * 0). Generated app_defer_M() functions call this. The handling server's
+ * thread only.
+ */
+int butler_defer(butler_server *self, const butler_msg_desc *request,
+    uint64_t *promise /* OUT: 0 on failure */);
+
+/*
+ * butler_answer answers deferred request `promise` (a request of message
+ * `request`) with reply `reply` (`size` bytes of its reply type), exactly
+ * once. Returns BUTLER_ESTATE if the promise was answered already (or ended
+ * at stop), BUTLER_EINVAL for a promise of another message or server, or a
+ * wrong size; a caller that has gone is not an error: the reply is
+ * destroyed. On BUTLER_OK the hub owns the reply's owned fields; on failure
+ * the caller still does. Generated app_answer_M() functions call this.
+ * The thread of the server that deferred it only.
+ */
+int butler_answer(butler_server *self, uint64_t promise,
+    const butler_msg_desc *request, const void *reply, size_t size);
+
+/*
+ * butler_fail ends deferred request `promise` with failure `code`
+ * (non-zero: a butler_err or the server's own positive code), exactly once.
+ * Errors as butler_answer(), plus BUTLER_EINVAL for code 0. Generated
+ * app_fail_M() functions call this. The thread of the server that deferred
+ * it only.
+ */
+int butler_fail(butler_server *self, uint64_t promise,
+    const butler_msg_desc *request, int code);
+
+/*
+ * butler_progress_promise is butler_progress() for deferred request
+ * `promise`. Errors as butler_answer() and butler_progress(). Generated
+ * app_progress_M_promise() functions call this. The thread of the server
+ * that deferred it only.
+ */
+int butler_progress_promise(butler_server *self, uint64_t promise,
+    const butler_msg_desc *request, const void *progress, size_t size);
+
+/*
+ * butler_cancelled says whether the caller of the request that server
+ * `self` is handling now has given up on it (cancelled, timed out, stopped,
+ * or the hub's stop discards), so that a long handler can stop early. One
+ * atomic load, no lock. False when no request is being handled. The
+ * handling server's thread only.
+ */
+bool butler_cancelled(const butler_server *self);
+
+/*
+ * butler_time_left_ms returns how long the caller of the request that
+ * server `self` is handling now will still wait for its answer: -1 for no
+ * deadline, 0 once it has passed (or no request is being handled). The
+ * handling server's thread only.
+ */
+int64_t butler_time_left_ms(const butler_server *self);
+
+/*
+ * butler_promise_cancelled is butler_cancelled() for deferred request
+ * `promise`; true also for a promise that has ended. The thread of the
+ * server that deferred it only.
+ */
+bool butler_promise_cancelled(const butler_server *self, uint64_t promise);
+
+/*
+ * butler_promise_time_left_ms is butler_time_left_ms() for deferred
+ * request `promise`. The thread of the server that deferred it only.
+ */
+int64_t butler_promise_time_left_ms(
+    const butler_server *self, uint64_t promise);
+
+/*
  * butler_cancel cancels request `id` made by the calling server: its
  * callback runs once, with BUTLER_ECANCELED, before butler_cancel() returns,
- * and a reply arriving later is destroyed. Returns BUTLER_ENOTFOUND when
- * the request has already been answered. The calling server's thread only.
+ * and a reply arriving later is destroyed. If the request is still queued
+ * its handler never runs; a running handler sees butler_cancelled(). Returns
+ * BUTLER_ENOTFOUND when the request has already been answered (its answer
+ * is on its way to the callback). The calling server's thread only.
  */
 int butler_cancel(butler_hub *hub, uint64_t id);
 
