@@ -1,26 +1,35 @@
 /*
  * channel.c — a server instance's inbox: its lanes, the wake-up token,
- * capacity and blocking senders, closing.
+ * capacity and blocking senders, posted answers, closing, and the stop
+ * group that tells when a stopping hub has gone quiet.
  *
- * Wake-up protocol (research/channels.md §3.2, extended to lanes). The
- * token (one eventfd write) is only needed when the consumer may be asleep.
- * Each lane has a `scheduled` flag and the channel a `pending` flag:
+ * Wake-up protocol (extended from research/channels.md §3.2 to lanes; see
+ * docs/ARCHITECTURE.md). The token (one eventfd write) is only needed when
+ * the consumer may be asleep. Each lane has a `scheduled` flag and the
+ * channel a `pending` flag:
  *
  *   producer: publish the record (seq_cst store of tail);
  *             if lane.scheduled was 0 and we set it (xchg), and
  *             channel.pending was 0 and we set it (xchg): write the token.
+ *   poster:   push the node (seq_cst CAS);
+ *             if channel.pending was 0 and we set it: write the token.
  *   consumer, going idle:
  *             pending = 0; every lane.scheduled = 0 (seq_cst stores);
- *             then read every lane's tail (seq_cst). Work found: keep going.
+ *             then read every lane's tail and the node list (seq_cst).
+ *             Work found: keep going.
  *
- * Whatever the interleaving, either the consumer sees the new record or the
- * producer sees both flags cleared and writes the token (a Dekker pair, so
- * every access above is sequentially consistent). While the consumer is
- * busy the flags stay set, so a loaded server costs its senders no syscall
- * and no write to a shared cache line: a send is one seq_cst store and one
- * load of a line the sender owns.
+ * Whatever the interleaving, either the consumer sees the new record (or
+ * node) or the producer sees the flags cleared and writes the token (a
+ * Dekker pair, so every access above is sequentially consistent). While the
+ * consumer is busy the flags stay set, so a loaded server costs its senders
+ * no syscall and no write to a shared cache line: a send is one seq_cst
+ * store and one load of a line the sender owns.
+ *
+ * Closing is one word per hub (the stop group's `open`), so every inbox of
+ * a hub refuses from the same instant: there is no window in which one
+ * server still accepts while another already refuses, and a refusal stays.
  */
-#include "internal.h"
+#include "channel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +47,10 @@
 #define LANE_QUANTUM 64u
 /* Smallest segment; larger messages get segments of 16 records. */
 #define MIN_SEGMENT 16384u
+/* Recycled segments a lane keeps beyond the two it writes and reads:
+ * enough for a steady flow never to allocate, little enough that what a
+ * burst took is given back as it drains. */
+#define POOL_RESERVE 8u
 
 uint64_t
 butler__now_ns(void)
@@ -48,13 +61,15 @@ butler__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* ---- tokens: an eventfd, or a pipe where there is none ---------------- */
+
 static int
-open_token_fd(struct butler__channel *ch)
+token_open(int *rfd, int *wfd)
 {
 #ifdef __linux__
-	ch->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (ch->fd >= 0) {
-		ch->wfd = ch->fd;
+	*rfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (*rfd >= 0) {
+		*wfd = *rfd;
 		return BUTLER_OK;
 	}
 #endif
@@ -67,15 +82,113 @@ open_token_fd(struct butler__channel *ch)
 			(void)fcntl(p[i], F_SETFL, O_NONBLOCK);
 			(void)fcntl(p[i], F_SETFD, FD_CLOEXEC);
 		}
-		ch->fd = p[0];
-		ch->wfd = p[1];
+		*rfd = p[0];
+		*wfd = p[1];
 	}
 	return BUTLER_OK;
 }
 
+static void
+token_write(int wfd)
+{
+	static const uint64_t one = 1;
+	ssize_t n;
+
+	do
+		n = write(wfd, &one, sizeof one);
+	while (n < 0 && errno == EINTR);
+	/* EAGAIN: the token is already there, which is all we want. */
+}
+
+static void
+token_read(int rfd, int wfd)
+{
+	unsigned char buf[64];
+	ssize_t n;
+
+	/* An eventfd is emptied by one 8-byte read; a pipe may hold a few
+	 * tokens, so read until dry. */
+	do
+		n = read(rfd, buf, rfd == wfd ? 8 : sizeof buf);
+	while (n > 0 && rfd != wfd);
+}
+
+static void
+token_close(int *rfd, int *wfd)
+{
+	if (*wfd != *rfd && *wfd >= 0)
+		close(*wfd);
+	if (*rfd >= 0)
+		close(*rfd);
+	*rfd = *wfd = -1;
+}
+
+/* ---- the stop group --------------------------------------------------- */
+
 int
-butler__channel_init(
-    struct butler__channel *ch, unsigned capacity, size_t max_record)
+butler__stopgroup_init(struct butler__stopgroup *g, unsigned n)
+{
+	memset(g, 0, sizeof *g);
+	atomic_init(&g->open, BUTLER__OPEN);
+	g->n = n;
+	g->wake_fd = g->wake_wfd = -1;
+	if (token_open(&g->wake_fd, &g->wake_wfd) != BUTLER_OK)
+		return BUTLER_ESYS;
+	if (pthread_mutex_init(&g->lock, NULL) != 0) {
+		token_close(&g->wake_fd, &g->wake_wfd);
+		return BUTLER_ESYS;
+	}
+	return BUTLER_OK;
+}
+
+void
+butler__stopgroup_release(struct butler__stopgroup *g)
+{
+	pthread_mutex_destroy(&g->lock);
+	token_close(&g->wake_fd, &g->wake_wfd);
+}
+
+void
+butler__stopgroup_ring(struct butler__stopgroup *g)
+{
+	token_write(g->wake_wfd);
+}
+
+void
+butler__stopgroup_ack(struct butler__stopgroup *g)
+{
+	token_read(g->wake_fd, g->wake_wfd);
+}
+
+bool
+butler__stopgroup_all_quiet(struct butler__stopgroup *g)
+{
+	bool all;
+
+	pthread_mutex_lock(&g->lock);
+	all = g->n_quiet == g->n;
+	pthread_mutex_unlock(&g->lock);
+	return all;
+}
+
+void
+butler__stopgroup_set_open(struct butler__stopgroup *g, int state)
+{
+	pthread_mutex_lock(&g->lock);
+	if (state == BUTLER__CLOSING)
+		g->draining = true;
+	if (state == BUTLER__CLOSED)
+		g->final = true;
+	if (atomic_load(&g->open) < state)
+		atomic_store(&g->open, state);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* ---- construction ----------------------------------------------------- */
+
+int
+butler__channel_init(struct butler__channel *ch, unsigned capacity,
+    size_t max_record, struct butler__stopgroup *group)
 {
 	pthread_condattr_t attr;
 	size_t seg = 16 * max_record;
@@ -83,21 +196,22 @@ butler__channel_init(
 
 	memset(ch, 0, sizeof *ch);
 	ch->fd = ch->wfd = -1;
+	ch->group = group;
 	ch->capacity = capacity;
 	if (seg < MIN_SEGMENT)
 		seg = MIN_SEGMENT;
 	ch->seg_bytes = butler__rec_round(seg);
-	/* Enough segments for a full lane, and two for the ends. */
-	ch->pool_max = (uint64_t)capacity * max_record / ch->seg_bytes + 2;
-	atomic_init(&ch->closed, 0);
+	ch->pool_max = POOL_RESERVE;
 	atomic_init(&ch->pending, 0);
 	atomic_init(&ch->fd_users, 0);
 	atomic_init(&ch->fd_closed, 0);
+	atomic_init(&ch->nodes, NULL);
 	atomic_init(&ch->lanes, NULL);
 	atomic_init(&ch->waiters, 0);
 	atomic_init(&ch->draining, 0);
+	atomic_init(&ch->clock_ns, 0);
 
-	rv = open_token_fd(ch);
+	rv = token_open(&ch->fd, &ch->wfd);
 	if (rv != BUTLER_OK)
 		return rv;
 	if (pthread_mutex_init(&ch->lanes_lock, NULL) != 0)
@@ -120,7 +234,7 @@ out_wait_lock:
 out_lanes_lock:
 	pthread_mutex_destroy(&ch->lanes_lock);
 out_close_fd:
-	butler__channel_close_fd(ch);
+	token_close(&ch->fd, &ch->wfd);
 	return BUTLER_ESYS;
 }
 
@@ -132,7 +246,7 @@ butler__channel_release(
 	bool more;
 
 	(void)butler__channel_drain(
-	    ch, UINT32_MAX, UINT64_MAX, false, drop, ctx, &more);
+	    ch, UINT32_MAX, UINT64_MAX, 0, drop, ctx, &more);
 	for (lane = atomic_load(&ch->lanes); lane != NULL; lane = next) {
 		next = atomic_load(&lane->next);
 		butler__lane_free(lane);
@@ -166,16 +280,28 @@ out:
 	return lane;
 }
 
+/* ---- producers -------------------------------------------------------- */
+
 static bool
 lane_has_room(const struct butler__channel *ch, struct butler__lane *lane)
 {
 	return lane->tail_local - lane->head_cache < ch->capacity;
 }
 
-/* Waits, under wait_lock, until the lane has room, ch closes or time is up. */
+/* Whether state `open` refuses a push with `flags`. */
+static bool
+refuses(int open, unsigned flags)
+{
+	return open == BUTLER__CLOSED
+	    || (open == BUTLER__CLOSING
+	        && !(flags & (BUTLER__PUSH_INSIDE | BUTLER__PUSH_ANSWER)));
+}
+
+/* Waits, under wait_lock, until the lane has room, ch refuses the push or
+ * time is up. */
 static int
-wait_for_room(
-    struct butler__channel *ch, struct butler__lane *lane, int timeout_ms)
+wait_for_room(struct butler__channel *ch, struct butler__lane *lane,
+    unsigned flags, int timeout_ms)
 {
 	struct timespec deadline;
 	int rv = BUTLER_OK;
@@ -194,7 +320,7 @@ wait_for_room(
 	for (;;) {
 		int rc;
 
-		if (atomic_load(&ch->closed)) {
+		if (refuses(butler__channel_state(ch), flags)) {
 			rv = BUTLER_ECLOSED;
 			break;
 		}
@@ -218,23 +344,35 @@ wait_for_room(
 	return rv;
 }
 
+/* Marks ch busy in its stop group: under the group's lock. */
+static void
+mark_busy(struct butler__channel *ch)
+{
+	if (ch->quiet) {
+		ch->quiet = false;
+		ch->group->n_quiet--;
+	}
+}
+
 struct butler__rec *
 butler__channel_reserve_slow(struct butler__channel *ch,
-    struct butler__lane *lane, size_t rec_size, bool check_room,
-    bool may_block, int timeout_ms, int *err)
+    struct butler__lane *lane, size_t rec_size, unsigned flags, int timeout_ms,
+    int *err, bool *gated)
 {
+	struct butler__stopgroup *g = ch->group;
 	struct butler__rec *rec;
+	int open = butler__channel_state(ch);
 
-	if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
+	if (refuses(open, flags)) {
 		*err = BUTLER_ECLOSED;
 		return NULL;
 	}
-	if (check_room && !lane_has_room(ch, lane)) {
+	if ((flags & BUTLER__PUSH_ROOM) && !lane_has_room(ch, lane)) {
 		lane->head_cache
 		    = atomic_load_explicit(&lane->head, memory_order_acquire);
 		if (!lane_has_room(ch, lane)) {
-			int rv = may_block
-			    ? wait_for_room(ch, lane, timeout_ms)
+			int rv = (flags & BUTLER__PUSH_BLOCK)
+			    ? wait_for_room(ch, lane, flags, timeout_ms)
 			    : BUTLER_EFULL;
 			if (rv != BUTLER_OK) {
 				if (rv != BUTLER_ECLOSED)
@@ -245,52 +383,100 @@ butler__channel_reserve_slow(struct butler__channel *ch,
 				return NULL;
 			}
 		}
+		open = butler__channel_state(ch);
+	}
+	if (open != BUTLER__OPEN) {
+		/* The hub is stopping and this sender may still send: the
+		 * target must not look quiet while the record is on its way,
+		 * so the publish happens under the group's lock too. */
+		pthread_mutex_lock(&g->lock);
+		if (g->final) {
+			pthread_mutex_unlock(&g->lock);
+			*err = BUTLER_ECLOSED;
+			return NULL;
+		}
+		mark_busy(ch);
+		*gated = true;
 	}
 	rec = butler__lane_reserve(lane, rec_size);
-	if (rec == NULL)
+	if (rec == NULL) {
 		*err = BUTLER_ENOMEM;
+		if (*gated) {
+			*gated = false;
+			pthread_mutex_unlock(&g->lock);
+		}
+	}
 	return rec;
+}
+
+void
+butler__channel_gate_leave(struct butler__channel *ch)
+{
+	pthread_mutex_unlock(&ch->group->lock);
 }
 
 void
 butler__channel_ring(struct butler__channel *ch)
 {
-	static const uint64_t one = 1;
-
 	/* fd_users/fd_closed form another Dekker pair, so that a sender that
 	 * raced with the stop never writes to a closed (maybe reused) fd. */
 	atomic_fetch_add(&ch->fd_users, 1);
-	if (!atomic_load(&ch->fd_closed)) {
-		ssize_t n;
-
-		do
-			n = write(ch->wfd, &one, sizeof one);
-		while (n < 0 && errno == EINTR);
-		/* EAGAIN: the token is already there, which is all we want. */
-	}
+	if (!atomic_load(&ch->fd_closed))
+		token_write(ch->wfd);
 	atomic_fetch_sub(&ch->fd_users, 1);
+}
+
+/* Claims the pending flag; true when the caller must write the token. */
+static bool
+claim_pending(struct butler__channel *ch)
+{
+	/* Loading first keeps a busy consumer's line shared; the load is
+	 * seq_cst, so it still orders after the publish (see the top). */
+	return atomic_load(&ch->pending) == 0
+	    && atomic_exchange(&ch->pending, 1) == 0;
 }
 
 void
 butler__channel_announce(struct butler__channel *ch, struct butler__lane *lane)
 {
-	if (atomic_exchange(&lane->scheduled, 1) == 0
-	    && atomic_exchange(&ch->pending, 1) == 0)
+	if (atomic_exchange(&lane->scheduled, 1) == 0 && claim_pending(ch))
 		butler__channel_ring(ch);
 }
 
 void
+butler__channel_post(struct butler__channel *ch, struct butler__node *n)
+{
+	struct butler__node *old = atomic_load(&ch->nodes);
+
+	do
+		n->next = old;
+	while (!atomic_compare_exchange_weak(&ch->nodes, &old, n));
+	if (claim_pending(ch))
+		butler__channel_ring(ch);
+}
+
+struct butler__node *
+butler__channel_take(struct butler__channel *ch)
+{
+	struct butler__node *list = atomic_exchange(&ch->nodes, NULL), *fifo;
+
+	/* Posted newest first; hand them out in the order posted. */
+	for (fifo = NULL; list != NULL;) {
+		struct butler__node *next = list->next;
+
+		list->next = fifo;
+		fifo = list;
+		list = next;
+	}
+	return fifo;
+}
+
+/* ---- the consumer ----------------------------------------------------- */
+
+void
 butler__channel_ack(struct butler__channel *ch)
 {
-	unsigned char buf[64];
-	ssize_t n;
-
-	/* An eventfd is emptied by one 8-byte read; a pipe may hold a few
-	 * tokens (a forced ring at stop plus a sender's), so read until dry.
-	 */
-	do
-		n = read(ch->fd, buf, ch->fd == ch->wfd ? 8 : sizeof buf);
-	while (n > 0 && ch->fd != ch->wfd);
+	token_read(ch->fd, ch->wfd);
 	butler__count(&ch->wakeups, 1);
 }
 
@@ -311,8 +497,10 @@ maybe_reclaim(struct butler__channel *ch, struct butler__lane *lane)
 		;
 	atomic_store(link, atomic_load(&lane->next));
 	pthread_mutex_unlock(&ch->lanes_lock);
+	atomic_fetch_add_explicit(&ch->sent_reclaimed,
+	    lane->tail_local - atomic_load(&lane->aux), memory_order_relaxed);
 	atomic_fetch_add_explicit(
-	    &ch->sent_reclaimed, lane->tail_local, memory_order_relaxed);
+	    &ch->aux_reclaimed, atomic_load(&lane->aux), memory_order_relaxed);
 	atomic_fetch_add_explicit(&ch->rejected_reclaimed,
 	    atomic_load(&lane->rejected), memory_order_relaxed);
 	butler__lane_free(lane);
@@ -332,28 +520,59 @@ wake_blocked_senders(struct butler__channel *ch)
 	}
 }
 
+void
+butler__channel_wake_blocked(struct butler__channel *ch)
+{
+	pthread_mutex_lock(&ch->wait_lock);
+	pthread_cond_broadcast(&ch->wait_cond);
+	pthread_mutex_unlock(&ch->wait_lock);
+}
+
+/* Samples the depth with fresh tails and keeps the largest seen. */
+static void
+sample_depth(struct butler__channel *ch)
+{
+	uint64_t depth = 0;
+
+	for (struct butler__lane *lane
+	     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
+	     lane != NULL;
+	     lane = atomic_load_explicit(&lane->next, memory_order_acquire))
+		depth
+		    += atomic_load_explicit(&lane->tail, memory_order_acquire)
+		    - lane->head_local;
+	if (depth
+	    > atomic_load_explicit(&ch->high_water, memory_order_relaxed))
+		atomic_store_explicit(
+		    &ch->high_water, depth, memory_order_relaxed);
+}
+
 /*
  * Reading the clock costs as much as handling a small message, so the drain
  * reads it every `stride` messages: the stride doubles (to 256) while
  * messages are quick and falls back to 1 as soon as they are not, so a
- * batch overruns its time budget by at most about 0.5 ms.
+ * batch overruns its time budget by at most about 0.5 ms. After a slow
+ * stretch the depth is sampled again: messages that arrived while a long
+ * handler ran count in high_water.
  */
 #define STRIDE_MAX 256u
 #define QUICK_NS 2000u
 
 unsigned
 butler__channel_drain(struct butler__channel *ch, unsigned max,
-    uint64_t budget_ns, bool stop_on_close, butler__consume_fn fn, void *ctx,
+    uint64_t budget_ns, unsigned flags, butler__consume_fn fn, void *ctx,
     bool *more)
 {
 	uint64_t start = butler__now_ns(), last = start, depth = 0;
 	unsigned done = 0, stride = 1, next_check = 1;
-	bool progress, first_pass = true, cut = false;
+	bool progress, cut = false;
 
+	atomic_store_explicit(&ch->clock_ns, start, memory_order_relaxed);
 	do {
 		struct butler__lane *lane, *next;
 
 		progress = false;
+		depth = 0;
 		for (lane
 		     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
 		     lane != NULL && !cut; lane = next) {
@@ -364,8 +583,7 @@ butler__channel_drain(struct butler__channel *ch, unsigned max,
 			    &lane->next, memory_order_acquire);
 			tail = atomic_load_explicit(
 			    &lane->tail, memory_order_acquire);
-			if (first_pass)
-				depth += tail - lane->head_local;
+			depth += tail - lane->head_local;
 			if (lane->head_local == tail) {
 				maybe_reclaim(ch, lane);
 				continue;
@@ -376,40 +594,42 @@ butler__channel_drain(struct butler__channel *ch, unsigned max,
 				struct butler__rec *rec
 				    = butler__lane_front(lane);
 
-				fn(ctx, rec);
+				/* Taken before it is handled: capacity counts
+				 * what waits, and a plain store on a line
+				 * senders read only when they are full. */
 				butler__lane_pop(lane, rec);
-				/* Per message, so capacity counts exactly
-				 * what is not yet taken: a plain store, on a
-				 * line senders read only when they are full.
-				 */
 				butler__lane_commit(lane);
+				fn(ctx, rec);
 				done++;
 				if (done >= max
-				    || (stop_on_close
-				        && atomic_load_explicit(&ch->closed,
-				            memory_order_relaxed)))
+				    || ((flags & BUTLER__DRAIN_STOP_ON_CLOSE)
+				        && butler__channel_state(ch)
+				            == BUTLER__CLOSED))
 					cut = true;
 				else if (done == next_check) {
 					uint64_t now = butler__now_ns();
+					bool quick
+					    = now - last < QUICK_NS * stride;
 
 					if (now - start >= budget_ns)
 						cut = true;
-					stride = now - last < QUICK_NS * stride
+					if (!quick)
+						sample_depth(ch);
+					stride = quick
 					    ? (stride < STRIDE_MAX ? stride * 2
 					                           : stride)
 					    : 1;
 					last = now;
+					atomic_store_explicit(&ch->clock_ns,
+					    now, memory_order_relaxed);
 					next_check = done + stride;
 				}
 			}
 		}
-		if (first_pass) {
-			if (depth > atomic_load_explicit(
-			        &ch->high_water, memory_order_relaxed))
-				atomic_store_explicit(&ch->high_water, depth,
-				    memory_order_relaxed);
-			first_pass = false;
-		}
+		if (depth > atomic_load_explicit(
+		        &ch->high_water, memory_order_relaxed))
+			atomic_store_explicit(
+			    &ch->high_water, depth, memory_order_relaxed);
 	} while (progress && !cut);
 
 	if (done > 0) {
@@ -421,19 +641,27 @@ butler__channel_drain(struct butler__channel *ch, unsigned max,
 }
 
 bool
+butler__channel_empty(struct butler__channel *ch)
+{
+	if (atomic_load(&ch->nodes) != NULL)
+		return false;
+	for (struct butler__lane *lane = atomic_load(&ch->lanes); lane != NULL;
+	     lane = atomic_load(&lane->next))
+		if (atomic_load(&lane->tail) != lane->head_local)
+			return false;
+	return true;
+}
+
+bool
 butler__channel_idle(struct butler__channel *ch)
 {
 	struct butler__lane *lane;
-	bool work = false;
 
 	atomic_store(&ch->pending, 0);
 	for (lane = atomic_load(&ch->lanes); lane != NULL;
 	     lane = atomic_load(&lane->next))
 		atomic_store(&lane->scheduled, 0);
-	for (lane = atomic_load(&ch->lanes); lane != NULL && !work;
-	     lane = atomic_load(&lane->next))
-		work = atomic_load(&lane->tail) != lane->head_local;
-	if (!work)
+	if (butler__channel_empty(ch))
 		return true;
 	/* A sender slipped in. Take the token back so that no sender rings
 	 * for work we are about to do; if one already has, we get one
@@ -442,13 +670,26 @@ butler__channel_idle(struct butler__channel *ch)
 	return false;
 }
 
-void
-butler__channel_close(struct butler__channel *ch)
+bool
+butler__channel_try_quiet(struct butler__channel *ch, bool owes_nothing)
 {
-	atomic_store(&ch->closed, 1);
-	pthread_mutex_lock(&ch->wait_lock);
-	pthread_cond_broadcast(&ch->wait_cond);
-	pthread_mutex_unlock(&ch->wait_lock);
+	struct butler__stopgroup *g = ch->group;
+	bool all = false;
+
+	if (!owes_nothing)
+		return false;
+	pthread_mutex_lock(&g->lock);
+	/* Under the lock, the emptiness check cannot miss a record from a
+	 * sender inside the hub: those publish under this lock too. */
+	if (g->draining && !g->final && !ch->quiet
+	    && butler__channel_empty(ch)) {
+		ch->quiet = true;
+		all = ++g->n_quiet == g->n;
+	}
+	pthread_mutex_unlock(&g->lock);
+	if (all)
+		butler__stopgroup_ring(g);
+	return all;
 }
 
 void
@@ -459,14 +700,11 @@ butler__channel_close_fd(struct butler__channel *ch)
 	atomic_store(&ch->fd_closed, 1);
 	while (atomic_load(&ch->fd_users) > 0)
 		sched_yield();
-	if (ch->wfd != ch->fd)
-		close(ch->wfd);
-	close(ch->fd);
-	ch->fd = ch->wfd = -1;
+	token_close(&ch->fd, &ch->wfd);
 }
 
 bool
-butler__spin_for_work(struct butler__channel *ch, uint64_t until_ns)
+butler__channel_spin(struct butler__channel *ch, uint64_t until_ns)
 {
 	unsigned i = 0;
 
@@ -479,9 +717,88 @@ butler__spin_for_work(struct butler__channel *ch, uint64_t until_ns)
 			        &lane->tail, memory_order_acquire)
 			    != lane->head_local)
 				return true;
+		if (atomic_load_explicit(&ch->nodes, memory_order_acquire)
+		    != NULL)
+			return true;
 #if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
 #endif
 	} while ((++i & 63) != 0 || butler__now_ns() < until_ns);
 	return false;
+}
+
+/* ---- consumer ownership ----------------------------------------------- */
+
+void
+butler__channel_become_consumer(struct butler__channel *ch)
+{
+	while (atomic_exchange(&ch->draining, 1))
+		sched_yield();
+}
+
+bool
+butler__channel_try_consume(struct butler__channel *ch)
+{
+	return atomic_exchange(&ch->draining, 1) == 0;
+}
+
+void
+butler__channel_leave_consumer(struct butler__channel *ch)
+{
+	atomic_store(&ch->draining, 0);
+}
+
+/* ---- counters --------------------------------------------------------- */
+
+static uint64_t
+get(atomic_uint_fast64_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+void
+butler__channel_stats(struct butler__channel *ch, butler_stats *out)
+{
+	uint64_t high, depth = 0;
+
+	pthread_mutex_lock(&ch->lanes_lock);
+	for (struct butler__lane *lane = atomic_load(&ch->lanes); lane != NULL;
+	     lane = atomic_load(&lane->next)) {
+		out->sent
+		    += atomic_load_explicit(&lane->tail, memory_order_acquire)
+		    - get(&lane->aux);
+		out->rejected += get(&lane->rejected);
+		depth += butler__lane_depth(lane);
+	}
+	pthread_mutex_unlock(&ch->lanes_lock);
+	out->depth += depth;
+	out->sent += get(&ch->sent_reclaimed);
+	out->rejected += get(&ch->rejected_reclaimed);
+	out->handled += get(&ch->handled);
+	out->failed += get(&ch->failed);
+	out->dropped += get(&ch->dropped);
+	out->abandoned += get(&ch->abandoned);
+	out->replies += get(&ch->replies);
+	out->progress += get(&ch->progress);
+	out->wakeups += get(&ch->wakeups);
+	out->handler_ns += get(&ch->handler_ns);
+	/* The largest depth of one inbox: what is queued now counts too. */
+	high = get(&ch->high_water);
+	if (depth > high)
+		high = depth;
+	if (high > out->high_water)
+		out->high_water = high;
+}
+
+uint64_t
+butler__channel_depth(struct butler__channel *ch)
+{
+	uint64_t depth = 0;
+
+	pthread_mutex_lock(&ch->lanes_lock);
+	for (struct butler__lane *lane = atomic_load(&ch->lanes); lane != NULL;
+	     lane = atomic_load(&lane->next))
+		depth += butler__lane_depth(lane);
+	pthread_mutex_unlock(&ch->lanes_lock);
+	return depth;
 }

@@ -1,13 +1,17 @@
 /*
- * hub.c — the hub's lifecycle (new, handlers, start, stop, free), the send
- * entry points, and statistics.
+ * hub.c — the hub's lifecycle: building it from a spec and its imports,
+ * handlers, start, the two-step stop with its deadline, free; statistics
+ * and the listing of pending requests.
  */
-#include "internal.h"
+#include "hub_internal.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/thread.h>
 
@@ -17,9 +21,6 @@
 #define DEFAULT_BATCH_MAX 4096u
 #define DEFAULT_BATCH_BUDGET_NS 1000000u
 
-/* Hub serial numbers only tell a new hub from a freed one at the same
- * address in the per-thread lane caches; no other state is shared. */
-static atomic_uint_fast64_t next_serial = 1;
 static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
 static int evthread_result;
 
@@ -27,264 +28,323 @@ static void
 init_evthread(void)
 {
 	/* libevent requires this before any event_base exists (thread.h);
-	 * it lets users add events to a server's base from other threads. */
+	 * our own loops are lock-free, but an application's may not be. */
 	evthread_result = evthread_use_pthreads();
+}
+
+/* ---- specs ------------------------------------------------------------ */
+
+/* Checks one descriptor table against the limits of butler/gen.h. */
+static int
+check_spec(const butler_spec *spec)
+{
+	if (spec->abi != BUTLER_GEN_ABI)
+		return BUTLER_EABI;
+	if (spec->app == NULL || spec->servers == NULL || spec->n_servers == 0
+	    || (spec->n_messages > 0 && spec->messages == NULL)
+	    || spec->n_messages > BUTLER_MAX_MESSAGES
+	    || (spec->n_imports > 0 && spec->imports == NULL))
+		return BUTLER_EINVAL;
+	for (unsigned i = 0; i < spec->n_messages; i++) {
+		const butler_msg_desc *m = &spec->messages[i];
+
+		if (m->name == NULL || m->size > BUTLER_MAX_MESSAGE_SIZE
+		    || m->reply >= (int)spec->n_messages
+		    || m->progress >= (int)spec->n_messages
+		    || (m->progress >= 0 && m->reply < 0))
+			return BUTLER_EINVAL;
+	}
+	for (unsigned i = 0; i < spec->n_servers; i++) {
+		const butler_server_desc *s = &spec->servers[i];
+
+		if (s->name == NULL || s->instances > BUTLER_MAX_INSTANCES
+		    || s->capacity == 0 || s->capacity > BUTLER_MAX_CAPACITY
+		    || s->dispatch == NULL || s->handlers_size == 0
+		    || s->n_accepts > BUTLER_MAX_ACCEPTS
+		    || (s->n_accepts > 0 && s->accepts == NULL)
+		    || (s->loop != BUTLER_LOOP_THREAD
+		        && s->loop != BUTLER_LOOP_EXTERNAL)
+		    || (s->loop == BUTLER_LOOP_EXTERNAL && s->instances != 1)
+		    || (s->full != BUTLER_FULL_FAIL
+		        && s->full != BUTLER_FULL_BLOCK))
+			return BUTLER_EINVAL;
+		for (unsigned k = 0; k < s->n_accepts; k++)
+			if (s->accepts[k] >= spec->n_messages)
+				return BUTLER_EINVAL;
+	}
+	return BUTLER_OK;
+}
+
+/* Lists spec and, depth first, everything it imports, each once. */
+static int
+collect(const butler_spec *spec, const butler_spec **list, unsigned *n,
+    const butler_spec **path, unsigned depth)
+{
+	int rv;
+
+	if (spec == NULL)
+		return BUTLER_EINVAL;
+	for (unsigned i = 0; i < depth; i++)
+		if (path[i] == spec)
+			return BUTLER_EINVAL; /* an import cycle */
+	for (unsigned i = 0; i < *n; i++) {
+		if (list[i] == spec)
+			return BUTLER_OK;
+		/* Two specs with one prefix would generate clashing names;
+		 * the table must come from two different builds. */
+		if (spec->app != NULL && list[i]->app != NULL
+		    && strcmp(spec->app, list[i]->app) == 0)
+			return BUTLER_EINVAL;
+	}
+	rv = check_spec(spec);
+	if (rv != BUTLER_OK)
+		return rv;
+	if (*n == BUTLER_MAX_IMPORTS || depth == BUTLER_MAX_IMPORTS)
+		return BUTLER_EINVAL;
+	list[(*n)++] = spec;
+	path[depth] = spec;
+	for (unsigned i = 0; i < spec->n_imports; i++) {
+		rv = collect(spec->imports[i], list, n, path, depth + 1);
+		if (rv != BUTLER_OK)
+			return rv;
+	}
+	return BUTLER_OK;
+}
+
+static unsigned
+online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1                         ? 1u
+	    : n > (long)BUTLER_MAX_INSTANCES ? BUTLER_MAX_INSTANCES
+	                                     : (unsigned)n;
 }
 
 /* ---- construction ----------------------------------------------------- */
 
-static int
-check_spec(const butler_spec *spec, size_t *max_payload, unsigned *n_inst)
-{
-	unsigned i, k;
-
-	if (spec == NULL)
-		return BUTLER_EINVAL;
-	if (spec->abi != BUTLER_GEN_ABI)
-		return BUTLER_EABI;
-	if (spec->n_servers == 0 || spec->servers == NULL
-	    || (spec->n_messages > 0 && spec->messages == NULL)
-	    || spec->n_messages > UINT16_MAX)
-		return BUTLER_EINVAL;
-	*max_payload = 0;
-	for (i = 0; i < spec->n_messages; i++) {
-		const butler_msg_desc *m = &spec->messages[i];
-
-		if (m->size > (1u << 20) || m->reply >= (int)spec->n_messages
-		    || m->progress >= (int)spec->n_messages)
-			return BUTLER_EINVAL;
-		if (m->size > *max_payload)
-			*max_payload = m->size;
-	}
-	*n_inst = 0;
-	for (i = 0; i < spec->n_servers; i++) {
-		const butler_server_desc *s = &spec->servers[i];
-
-		if (s->name == NULL || s->instances == 0 || s->instances > 4096
-		    || s->capacity == 0 || s->dispatch == NULL
-		    || s->handlers_size == 0 || s->n_accepts > UINT16_MAX
-		    || (s->n_accepts > 0 && s->accepts == NULL)
-		    || (s->loop == BUTLER_LOOP_EXTERNAL && s->instances != 1))
-			return BUTLER_EINVAL;
-		for (k = 0; k < s->n_accepts; k++)
-			if (s->accepts[k] >= spec->n_messages)
-				return BUTLER_EINVAL;
-		*n_inst += s->instances;
-	}
-	return BUTLER_OK;
-}
-
-static int
-server_new(struct butler_hub *hub, unsigned id, unsigned instance,
-    size_t max_payload, struct butler_server **out)
-{
-	const butler_server_desc *desc = &hub->spec->servers[id];
-	size_t size = (sizeof(struct butler_server) + BUTLER__CACHE_LINE - 1)
-	    & ~(size_t)(BUTLER__CACHE_LINE - 1);
-	struct butler_server *srv = aligned_alloc(BUTLER__CACHE_LINE, size);
-	int rv;
-
-	if (srv == NULL)
-		return BUTLER_ENOMEM;
-	memset(srv, 0, sizeof *srv);
-	srv->hub = hub;
-	srv->desc = desc;
-	srv->handlers = &hub->handlers[id];
-	srv->id = id;
-	srv->instance = instance;
-	srv->max_payload = max_payload;
-	srv->next_request_id = 1;
-	if (pthread_mutex_init(&srv->pending_lock, NULL) != 0) {
-		free(srv);
-		return BUTLER_ESYS;
-	}
-	srv->kind_msg = calloc(desc->n_accepts + 1, sizeof *srv->kind_msg);
-	if (srv->kind_msg == NULL) {
-		pthread_mutex_destroy(&srv->pending_lock);
-		free(srv);
-		return BUTLER_ENOMEM;
-	}
-	for (unsigned k = 0; k < desc->n_accepts; k++)
-		srv->kind_msg[k + 1] = &hub->spec->messages[desc->accepts[k]];
-	/* Thread names are at most 15 bytes: keep the server's name and,
-	 * for a pool, the instance number. */
-	if (desc->instances > 1)
-		snprintf(srv->name, sizeof srv->name, "%.10s/%u", desc->name,
-		    instance % 10000u);
-	else
-		snprintf(srv->name, sizeof srv->name, "%s", desc->name);
-	rv = butler__channel_init(&srv->ch, desc->capacity,
-	    butler__rec_round(sizeof(struct butler__rec)
-	        + sizeof(struct butler__req_hdr) + max_payload));
-	if (rv != BUTLER_OK) {
-		pthread_mutex_destroy(&srv->pending_lock);
-		free(srv->kind_msg);
-		free(srv);
-		return rv;
-	}
-	*out = srv;
-	return BUTLER_OK;
-}
-
+/* Frees whatever part of a hub exists; used on failure and by free. */
 static void
-server_free(struct butler_server *srv)
+destroy(struct butler_hub *hub)
 {
-	if (srv == NULL)
-		return;
-	butler__channel_release(&srv->ch, butler__drop, srv);
-	butler__request_free(srv);
-	pthread_mutex_destroy(&srv->pending_lock);
-	free(srv->kind_msg);
-	free(srv);
-}
-
-static void
-free_routes(struct butler_hub *hub)
-{
-	unsigned i;
-
-	if (hub->route == NULL)
-		return;
-	for (i = 0; i < hub->spec->n_servers; i++)
-		free((void *)hub->route[i].kind_size);
+	if (hub->inst != NULL)
+		for (unsigned i = 0; i < hub->n_inst; i++)
+			if (hub->inst[i] != NULL) {
+				butler__server_release(hub->inst[i]);
+				free(hub->inst[i]);
+			}
+	if (hub->handlers != NULL)
+		for (unsigned i = 0; i < hub->n_servers; i++)
+			free(hub->handlers[i].table);
+	if (hub->route != NULL)
+		for (unsigned i = 0; i < hub->n_servers; i++) {
+			free((void *)hub->route[i].kind_size);
+			free((void *)hub->route[i].kind_msg);
+		}
+	if (hub->env_ready) {
+		pthread_cond_destroy(&hub->env.cond);
+		pthread_mutex_destroy(&hub->env.lock);
+		pthread_mutex_destroy(&hub->stop_lock);
+	}
+	if (hub->reqhub_ready)
+		butler__reqhub_release(&hub->reqhub);
+	if (hub->group_ready)
+		butler__stopgroup_release(&hub->group);
+	butler__send_forget(&hub->router);
+	free(hub->inst);
+	free(hub->inbox);
+	free(hub->handlers);
 	free(hub->route);
-	hub->route = NULL;
+	free(hub->spec_base);
+	free(hub->specs);
+	free(hub);
 }
 
-/* Precomputes, per spec server, what every send checks. */
+/* Builds the route of every server; counts instances, sizes records. */
 static int
-init_routes(struct butler_hub *hub)
+init_routes(struct butler_hub *hub, size_t *max_payload, size_t *reply_room)
 {
-	const butler_spec *spec = hub->spec;
-	unsigned i, k, at = 0;
+	unsigned at = 0, g = 0;
 
-	for (i = 0; i < spec->n_servers; i++) {
-		const butler_server_desc *s = &spec->servers[i];
-		struct butler__route *r = &hub->route[i];
-		size_t *sizes = calloc(s->n_accepts + 1, sizeof *sizes);
+	*max_payload = 0;
+	*reply_room = 0;
+	for (unsigned sp = 0; sp < hub->n_specs; sp++) {
+		const butler_spec *spec = hub->specs[sp];
 
-		if (sizes == NULL)
-			return BUTLER_ENOMEM;
-		for (k = 0; k < s->n_accepts; k++)
-			sizes[k + 1] = spec->messages[s->accepts[k]].size;
-		r->kind_size = sizes;
-		r->n_kinds = s->n_accepts;
-		r->first = at;
-		r->n = s->instances;
-		r->block = s->full == BUTLER_FULL_BLOCK;
-		r->block_ms = s->block_timeout_ms;
-		at += s->instances;
+		hub->spec_base[sp] = g;
+		for (unsigned i = 0; i < spec->n_messages; i++) {
+			const butler_msg_desc *m = &spec->messages[i];
+
+			if (m->size > *max_payload)
+				*max_payload = m->size;
+			if (m->reply >= 0
+			    && spec->messages[m->reply].size > *reply_room)
+				*reply_room = spec->messages[m->reply].size;
+		}
+		for (unsigned i = 0; i < spec->n_servers; i++, g++) {
+			const butler_server_desc *s = &spec->servers[i];
+			struct butler__route *r = &hub->route[g];
+			size_t *sizes
+			    = calloc(s->n_accepts + 1, sizeof *sizes);
+			const butler_msg_desc **msgs
+			    = calloc(s->n_accepts + 1, sizeof *msgs);
+
+			r->kind_size = sizes;
+			r->kind_msg = msgs;
+			if (sizes == NULL || msgs == NULL)
+				return BUTLER_ENOMEM;
+			for (unsigned k = 0; k < s->n_accepts; k++) {
+				msgs[k + 1] = &spec->messages[s->accepts[k]];
+				sizes[k + 1] = msgs[k + 1]->size;
+			}
+			r->n_kinds = s->n_accepts;
+			r->spec = spec;
+			r->desc = s;
+			r->first = at;
+			r->n = s->instances == BUTLER_INSTANCES_AUTO
+			    ? online_cpus()
+			    : s->instances;
+			r->block = s->full == BUTLER_FULL_BLOCK;
+			r->block_ms = s->block_timeout_ms;
+			at += r->n;
+		}
 	}
+	hub->n_inst = at;
 	return BUTLER_OK;
 }
 
 int
 butler_hub_new(butler_hub **out, const butler_spec *spec)
 {
+	const butler_spec *list[BUTLER_MAX_IMPORTS], *path[BUTLER_MAX_IMPORTS];
 	struct butler_hub *hub;
-	size_t max_payload;
-	unsigned n_inst, i, k, at = 0;
+	size_t max_payload, reply_room, max_record;
+	unsigned n_specs = 0, n_servers = 0;
 	int rv;
 
 	if (out == NULL)
 		return BUTLER_EINVAL;
 	*out = NULL;
-	rv = check_spec(spec, &max_payload, &n_inst);
+	rv = collect(spec, list, &n_specs, path, 0);
 	if (rv != BUTLER_OK)
 		return rv;
 	if (pthread_once(&evthread_once, init_evthread) != 0
 	    || evthread_result != 0)
 		return BUTLER_ESYS;
+	for (unsigned i = 0; i < n_specs; i++)
+		n_servers += list[i]->n_servers;
 
 	hub = calloc(1, sizeof *hub);
 	if (hub == NULL)
 		return BUTLER_ENOMEM;
 	hub->spec = spec;
-	hub->serial = atomic_fetch_add(&next_serial, 1);
-	hub->log_fn = butler__log_stderr;
-	hub->log_level = BUTLER_LOG_WARN;
-	hub->batch_max = DEFAULT_BATCH_MAX;
-	hub->batch_budget_ns = DEFAULT_BATCH_BUDGET_NS;
+	hub->n_specs = n_specs;
+	hub->n_servers = n_servers;
+	butler__logger_init(&hub->log);
 	atomic_init(&hub->state, BUTLER__HUB_NEW);
 	rv = BUTLER_ENOMEM;
-	hub->inst = calloc(n_inst, sizeof *hub->inst);
-	hub->first_inst = calloc(spec->n_servers, sizeof *hub->first_inst);
-	hub->handlers = calloc(spec->n_servers, sizeof *hub->handlers);
-	hub->route = calloc(spec->n_servers, sizeof *hub->route);
-	if (hub->inst == NULL || hub->first_inst == NULL
-	    || hub->handlers == NULL || hub->route == NULL
-	    || init_routes(hub) != BUTLER_OK)
-		goto out_free;
+	hub->specs = calloc(n_specs, sizeof *hub->specs);
+	hub->spec_base = calloc(n_specs, sizeof *hub->spec_base);
+	hub->route = calloc(n_servers, sizeof *hub->route);
+	hub->handlers = calloc(n_servers, sizeof *hub->handlers);
+	if (hub->specs == NULL || hub->spec_base == NULL || hub->route == NULL
+	    || hub->handlers == NULL)
+		goto out_destroy;
+	memcpy(hub->specs, list, n_specs * sizeof *list);
+	rv = init_routes(hub, &max_payload, &reply_room);
+	if (rv != BUTLER_OK)
+		goto out_destroy;
+	rv = BUTLER_ENOMEM;
+	hub->inst = calloc(hub->n_inst, sizeof *hub->inst);
+	hub->inbox = calloc(hub->n_inst, sizeof *hub->inbox);
+	if (hub->inst == NULL || hub->inbox == NULL)
+		goto out_destroy;
+	hub->router = (struct butler__router) {
+		.serial = butler__router_serial(),
+		.n_routes = n_servers,
+		.route = hub->route,
+		.n_inboxes = hub->n_inst,
+		.inbox = hub->inbox,
+	};
+
+	rv = butler__stopgroup_init(&hub->group, hub->n_inst);
+	if (rv != BUTLER_OK)
+		goto out_destroy;
+	hub->group_ready = true;
+	rv = butler__reqhub_init(&hub->reqhub, &hub->router, &hub->log,
+	    butler__rec_round(reply_room));
+	if (rv != BUTLER_OK)
+		goto out_destroy;
+	hub->reqhub_ready = true;
 	rv = BUTLER_ESYS;
-	if (pthread_mutex_init(&hub->lock, NULL) != 0)
-		goto out_free;
 	if (pthread_mutex_init(&hub->stop_lock, NULL) != 0)
-		goto out_lock;
-	if (pthread_cond_init(&hub->cond, NULL) != 0)
-		goto out_stop_lock;
-	for (i = 0; i < spec->n_servers; i++) {
-		hub->first_inst[i] = at;
-		for (k = 0; k < spec->servers[i].instances; k++, at++) {
-			rv = server_new(
-			    hub, i, k, max_payload, &hub->inst[at]);
-			if (rv != BUTLER_OK)
-				goto out_servers;
-			hub->inst[at]->index = at;
+		goto out_destroy;
+	if (pthread_mutex_init(&hub->env.lock, NULL) != 0) {
+		pthread_mutex_destroy(&hub->stop_lock);
+		goto out_destroy;
+	}
+	if (pthread_cond_init(&hub->env.cond, NULL) != 0) {
+		pthread_mutex_destroy(&hub->env.lock);
+		pthread_mutex_destroy(&hub->stop_lock);
+		goto out_destroy;
+	}
+	hub->env_ready = true;
+	hub->env.hub = hub;
+	hub->env.router = &hub->router;
+	hub->env.reqhub = &hub->reqhub;
+	hub->env.log = &hub->log;
+	hub->env.group = &hub->group;
+	hub->env.batch_max = DEFAULT_BATCH_MAX;
+	hub->env.batch_budget_ns = DEFAULT_BATCH_BUDGET_NS;
+	atomic_init(&hub->env.policy, BUTLER_STOP_DISCARD);
+
+	max_record = butler__rec_round(sizeof(struct butler__rec)
+	    + sizeof(struct butler__rec_ticket) + max_payload);
+	for (unsigned g = 0; g < n_servers; g++) {
+		const struct butler__route *r = &hub->route[g];
+
+		for (unsigned k = 0; k < r->n; k++) {
+			unsigned at = r->first + k;
+			size_t size = (sizeof(struct butler_server)
+			                  + BUTLER__CACHE_LINE - 1)
+			    & ~(size_t)(BUTLER__CACHE_LINE - 1);
+			struct butler_server *srv
+			    = aligned_alloc(BUTLER__CACHE_LINE, size);
+
+			if (srv == NULL) {
+				rv = BUTLER_ENOMEM;
+				goto out_destroy;
+			}
+			rv = butler__server_init(srv, &hub->env, r,
+			    &hub->handlers[g], g, k, at, max_record);
+			if (rv != BUTLER_OK) {
+				free(srv);
+				goto out_destroy;
+			}
+			hub->inst[at] = srv;
+			hub->inbox[at] = &srv->ch;
 		}
 	}
-	hub->n_inst = n_inst;
 	*out = hub;
 	return BUTLER_OK;
 
-out_servers:
-	for (i = 0; i < at; i++)
-		server_free(hub->inst[i]);
-	pthread_cond_destroy(&hub->cond);
-out_stop_lock:
-	pthread_mutex_destroy(&hub->stop_lock);
-out_lock:
-	pthread_mutex_destroy(&hub->lock);
-out_free:
-	free_routes(hub);
-	free(hub->inst);
-	free(hub->first_inst);
-	free(hub->handlers);
-	free(hub);
+out_destroy:
+	destroy(hub);
 	return rv;
 }
 
-void
-butler_hub_free(butler_hub *hub)
+unsigned
+butler_hub_server(
+    const butler_hub *hub, const butler_spec *spec, unsigned server)
 {
-	unsigned i;
-
-	struct butler_server *self = butler_server_self();
-
 	if (hub == NULL)
-		return;
-	if (self != NULL && self->hub == hub) {
-		/* Freeing under our own feet would crash every thread: leak,
-		 * loudly, instead. */
-		butler__log(hub, BUTLER_LOG_ERROR,
-		    "butler_hub_free called from server '%s' of the same hub; "
-		    "not freed",
-		    self->name);
-		return;
-	}
-	(void)butler_hub_stop(hub, BUTLER_STOP_DISCARD);
-	for (i = 0; i < hub->n_inst; i++)
-		server_free(hub->inst[i]);
-	for (i = 0; i < hub->spec->n_servers; i++)
-		free(hub->handlers[i].table);
-	pthread_cond_destroy(&hub->cond);
-	pthread_mutex_destroy(&hub->stop_lock);
-	pthread_mutex_destroy(&hub->lock);
-	butler__tls_forget(hub);
-	free_routes(hub);
-	free(hub->inst);
-	free(hub->first_inst);
-	free(hub->handlers);
-	free(hub);
+		return BUTLER_NO_SERVER;
+	for (unsigned i = 0; i < hub->n_specs; i++)
+		if (hub->specs[i] == spec)
+			return server < spec->n_servers
+			    ? hub->spec_base[i] + server
+			    : BUTLER_NO_SERVER;
+	return BUTLER_NO_SERVER;
 }
 
 int
@@ -294,8 +354,8 @@ butler_hub_set_handlers(butler_hub *hub, unsigned server, const void *handlers,
 	struct butler__handlers *h;
 	void *copy;
 
-	if (hub == NULL || server >= hub->spec->n_servers || handlers == NULL
-	    || size != hub->spec->servers[server].handlers_size)
+	if (hub == NULL || server >= hub->n_servers || handlers == NULL
+	    || size != hub->route[server].desc->handlers_size)
 		return BUTLER_EINVAL;
 	if (atomic_load(&hub->state) != BUTLER__HUB_NEW)
 		return BUTLER_ESTATE;
@@ -318,8 +378,8 @@ butler_hub_set_spin(butler_hub *hub, unsigned server, unsigned spin_us)
 {
 	const struct butler__route *r;
 
-	if (hub == NULL || server >= hub->spec->n_servers
-	    || hub->spec->servers[server].loop != BUTLER_LOOP_THREAD
+	if (hub == NULL || server >= hub->n_servers
+	    || hub->route[server].desc->loop != BUTLER_LOOP_THREAD
 	    || spin_us > 1000000u)
 		return BUTLER_EINVAL;
 	if (atomic_load(&hub->state) != BUTLER__HUB_NEW)
@@ -336,38 +396,58 @@ butler_hub_set_log(
 {
 	if (hub == NULL || atomic_load(&hub->state) != BUTLER__HUB_NEW)
 		return;
-	hub->log_fn = fn;
-	hub->log_level = max_level;
-	hub->log_user = user;
+	hub->log.fn = fn;
+	hub->log.level = max_level;
+	hub->log.user = user;
 }
 
 unsigned
 butler_server_count(const butler_hub *hub)
 {
-	return hub != NULL ? hub->spec->n_servers : 0;
+	return hub != NULL ? hub->n_servers : 0;
 }
 
-/* ---- start and stop --------------------------------------------------- */
+struct butler_server *
+butler__hub_caller(struct butler_hub *hub)
+{
+	struct butler_server *cur = butler__server_current();
+
+	if (cur != NULL)
+		return cur->env->hub == hub ? cur : NULL;
+	for (unsigned i = 0; i < hub->n_inst; i++)
+		if (butler__server_owned_by_me(hub->inst[i]))
+			return hub->inst[i];
+	return NULL;
+}
+
+struct butler_server *
+butler__hub_external(struct butler_hub *hub, unsigned server)
+{
+	if (hub == NULL || server >= hub->n_servers
+	    || hub->route[server].desc->loop != BUTLER_LOOP_EXTERNAL)
+		return NULL;
+	return hub->inst[hub->route[server].first];
+}
+
+/* ---- start ------------------------------------------------------------ */
 
 static int
 check_handlers(struct butler_hub *hub)
 {
-	unsigned i;
-
-	for (i = 0; i < hub->spec->n_servers; i++) {
-		const butler_server_desc *s = &hub->spec->servers[i];
+	for (unsigned i = 0; i < hub->n_servers; i++) {
+		const butler_server_desc *s = hub->route[i].desc;
 		const struct butler__handlers *h = &hub->handlers[i];
 		const char *missing = NULL;
 
 		if (!h->set) {
-			butler__log(hub, BUTLER_LOG_ERROR,
+			butler__log(&hub->log, BUTLER_LOG_ERROR,
 			    "server '%s' has no handler table", s->name);
 			return BUTLER_ENOHANDLER;
 		}
 		if (s->check != NULL)
 			missing = s->check(h->table);
 		if (missing != NULL) {
-			butler__log(hub, BUTLER_LOG_ERROR,
+			butler__log(&hub->log, BUTLER_LOG_ERROR,
 			    "server '%s' has no handler for '%s'", s->name,
 			    missing);
 			return BUTLER_ENOHANDLER;
@@ -376,90 +456,28 @@ check_handlers(struct butler_hub *hub)
 	return BUTLER_OK;
 }
 
-/*
- * become_consumer waits until no other thread drains srv and takes its
- * place; an external server's owner may be inside butler_server_drain().
- */
+/* Moves every inbox to `open` in one step and wakes who must look. */
 static void
-become_consumer(struct butler_server *srv)
+close_step(struct butler_hub *hub, int open)
 {
-	while (atomic_exchange(&srv->ch.draining, 1))
-		sched_yield();
+	butler__stopgroup_set_open(&hub->group, open);
+	for (unsigned i = 0; i < hub->n_inst; i++) {
+		butler__channel_wake_blocked(&hub->inst[i]->ch);
+		butler__server_wake(hub->inst[i]);
+	}
 }
 
-static void
-leave_consumer(struct butler_server *srv)
-{
-	atomic_store(&srv->ch.draining, 0);
-}
-
-/* Destroys what late senders queued and closes threaded servers' fds. */
+/* Destroys what late senders queued, closes threaded servers' fds. */
 static void
 sweep(struct butler_hub *hub)
 {
-	unsigned i;
-
-	for (i = 0; i < hub->n_inst; i++) {
-		struct butler_server *srv = hub->inst[i];
-		bool more;
-
-		become_consumer(srv);
-		(void)butler__channel_drain(&srv->ch, UINT32_MAX, UINT64_MAX,
-		    false, butler__drop, srv, &more);
-		leave_consumer(srv);
-		/* An external server's fd may still sit in its owner's poll
-		 * set; it is closed by butler_hub_free(). */
-		if (srv->desc->loop == BUTLER_LOOP_THREAD)
-			butler__channel_close_fd(&srv->ch);
-	}
-}
-
-static void
-close_all(struct butler_hub *hub)
-{
-	unsigned i;
-
-	for (i = 0; i < hub->n_inst; i++) {
-		butler__channel_close(&hub->inst[i]->ch);
-		if (hub->inst[i]->desc->loop == BUTLER_LOOP_THREAD)
-			butler__channel_ring(&hub->inst[i]->ch);
-	}
-}
-
-/* Runs on_start of external servers on the calling thread. */
-static int
-start_external(struct butler_server *srv)
-{
-	struct butler_server *outer = butler_server_self();
-	int rv = BUTLER_OK;
-
-	atomic_store(&srv->owner, butler__thread_token());
-	if (srv->handlers->on_start != NULL) {
-		butler__set_current(srv);
-		rv = srv->handlers->on_start(srv, srv->handlers->user);
-		butler__set_current(outer);
-	}
-	srv->start_result = rv;
-	srv->start_reported = true;
-	return rv;
-}
-
-static void
-finish_external(struct butler_server *srv, butler_stop_policy policy)
-{
-	struct butler_server *outer = butler_server_self();
-
-	become_consumer(srv);
-	butler__set_current(srv);
-	butler__server_finish(srv, policy);
-	butler__set_current(outer);
-	leave_consumer(srv);
+	for (unsigned i = 0; i < hub->n_inst; i++)
+		butler__server_sweep(hub->inst[i]);
 }
 
 int
 butler_hub_start(butler_hub *hub)
 {
-	unsigned i;
 	int rv, first_failure = BUTLER_OK;
 
 	if (hub == NULL)
@@ -473,53 +491,56 @@ butler_hub_start(butler_hub *hub)
 	if (rv != BUTLER_OK)
 		goto out;
 	atomic_store(&hub->state, BUTLER__HUB_STARTING);
-	hub->gate = BUTLER__GATE_WAIT;
-	hub->policy = BUTLER_STOP_DISCARD;
+	hub->env.gate = BUTLER__GATE_WAIT;
 
-	for (i = 0; i < hub->n_inst; i++) {
+	for (unsigned i = 0; i < hub->n_inst; i++) {
 		struct butler_server *srv = hub->inst[i];
 
 		if (srv->desc->loop == BUTLER_LOOP_EXTERNAL)
 			continue;
 		rv = butler__server_spawn(srv);
 		if (rv != BUTLER_OK) {
-			butler__log(hub, BUTLER_LOG_ERROR,
+			butler__log(&hub->log, BUTLER_LOG_ERROR,
 			    "server '%s': cannot start its thread", srv->name);
 			srv->start_result = rv;
 			srv->start_reported = true;
+			atomic_store(&srv->finished, true);
 		}
 	}
-	for (i = 0; i < hub->n_inst; i++)
+	for (unsigned i = 0; i < hub->n_inst; i++)
 		if (hub->inst[i]->desc->loop == BUTLER_LOOP_EXTERNAL)
-			(void)start_external(hub->inst[i]);
+			(void)butler__server_start_external(hub->inst[i]);
 
 	/* Every instance reports before anything runs, so a failure leaves
 	 * no handler having seen a message. */
-	pthread_mutex_lock(&hub->lock);
-	for (i = 0; i < hub->n_inst; i++) {
+	pthread_mutex_lock(&hub->env.lock);
+	for (unsigned i = 0; i < hub->n_inst; i++) {
 		while (!hub->inst[i]->start_reported)
-			pthread_cond_wait(&hub->cond, &hub->lock);
+			pthread_cond_wait(&hub->env.cond, &hub->env.lock);
 		if (first_failure == BUTLER_OK)
 			first_failure = hub->inst[i]->start_result;
 	}
-	if (first_failure != BUTLER_OK)
-		close_all(hub);
-	hub->gate = first_failure == BUTLER_OK ? BUTLER__GATE_GO
-	                                       : BUTLER__GATE_ABORT;
-	pthread_cond_broadcast(&hub->cond);
-	pthread_mutex_unlock(&hub->lock);
+	if (first_failure != BUTLER_OK) {
+		atomic_store(&hub->env.policy, BUTLER_STOP_DISCARD);
+		butler__stopgroup_set_open(&hub->group, BUTLER__CLOSED);
+	}
+	hub->env.gate = first_failure == BUTLER_OK ? BUTLER__GATE_GO
+	                                           : BUTLER__GATE_ABORT;
+	pthread_cond_broadcast(&hub->env.cond);
+	pthread_mutex_unlock(&hub->env.lock);
 
 	if (first_failure == BUTLER_OK) {
 		atomic_store(&hub->state, BUTLER__HUB_RUNNING);
 		rv = BUTLER_OK;
 		goto out;
 	}
-	for (i = 0; i < hub->n_inst; i++) {
+	close_step(hub, BUTLER__CLOSED);
+	for (unsigned i = 0; i < hub->n_inst; i++) {
 		struct butler_server *srv = hub->inst[i];
 
 		if (srv->desc->loop == BUTLER_LOOP_EXTERNAL
 		    && srv->start_result == BUTLER_OK)
-			finish_external(srv, BUTLER_STOP_DISCARD);
+			butler__server_finish_external(srv);
 		butler__server_join(srv);
 	}
 	sweep(hub);
@@ -530,204 +551,278 @@ out:
 	return rv;
 }
 
-int
-butler_hub_stop(butler_hub *hub, butler_stop_policy policy)
+/* ---- stop ------------------------------------------------------------- */
+
+/* Milliseconds left before deadline_ns (UINT64_MAX: none, -1). */
+static int
+ms_until(uint64_t deadline_ns)
 {
-	struct butler_server *self = butler_server_self();
-	unsigned i;
-	int state;
+	uint64_t now;
+
+	if (deadline_ns == UINT64_MAX)
+		return -1;
+	now = butler__now_ns();
+	if (deadline_ns <= now)
+		return 0;
+	return (deadline_ns - now) / 1000000u > INT32_MAX
+	    ? INT32_MAX
+	    : (int)((deadline_ns - now + 999999u) / 1000000u);
+}
+
+/*
+ * Waits on the stop group's fd and the external servers' fds (which the
+ * calling thread drains meanwhile, so their handlers and answers run) up to
+ * deadline_ns, until done(hub) says so. Returns BUTLER_OK or ETIMEDOUT.
+ */
+static int
+wait_until(struct butler_hub *hub, uint64_t deadline_ns,
+    bool (*done)(struct butler_hub *hub))
+{
+	struct pollfd fds[1 + 64];
+
+	for (;;) {
+		nfds_t n = 1;
+		bool unpolled = false;
+		int timeout;
+
+		for (unsigned i = 0; i < hub->n_inst; i++) {
+			struct butler_server *srv = hub->inst[i];
+			unsigned handled;
+
+			if (srv->desc->loop != BUTLER_LOOP_EXTERNAL
+			    || atomic_load(&srv->finished))
+				continue;
+			(void)butler__server_drain_external(
+			    srv, hub->env.batch_max, false, &handled);
+			if (n < sizeof fds / sizeof fds[0])
+				fds[n++] = (struct pollfd) { .fd = srv->ch.fd,
+					.events = POLLIN };
+			else
+				unpolled = true;
+		}
+		if (done(hub))
+			return BUTLER_OK;
+		timeout = ms_until(deadline_ns);
+		if (timeout == 0)
+			return BUTLER_ETIMEDOUT;
+		for (unsigned i = 0; i < hub->n_inst; i++) {
+			struct butler_server *srv = hub->inst[i];
+			int due;
+
+			if (srv->desc->loop != BUTLER_LOOP_EXTERNAL
+			    || atomic_load(&srv->finished))
+				continue;
+			due = butler__server_next_timeout_ms(srv);
+			if (due >= 0 && (timeout < 0 || due < timeout))
+				timeout = due;
+		}
+		/* More external servers than poll slots: look again soon. */
+		if (unpolled && (timeout < 0 || timeout > 10))
+			timeout = 10;
+		fds[0] = (struct pollfd) { .fd = hub->group.wake_fd,
+			.events = POLLIN };
+		if (poll(fds, n, timeout) > 0 && (fds[0].revents & POLLIN))
+			butler__stopgroup_ack(&hub->group);
+	}
+}
+
+static bool
+all_quiet(struct butler_hub *hub)
+{
+	return butler__stopgroup_all_quiet(&hub->group);
+}
+
+static bool
+all_finished(struct butler_hub *hub)
+{
+	for (unsigned i = 0; i < hub->n_inst; i++)
+		if (!atomic_load(&hub->inst[i]->finished))
+			return false;
+	return true;
+}
+
+static void
+report_stuck(
+    struct butler_hub *hub, butler_stuck_fn report, void *user, bool finishing)
+{
+	for (unsigned i = 0; i < hub->n_inst; i++) {
+		struct butler_server *srv = hub->inst[i];
+		butler_stuck_info info;
+
+		if (finishing ? atomic_load(&srv->finished) : srv->ch.quiet)
+			continue;
+		butler__server_stuck(srv, &info);
+		butler__log(&hub->log, BUTLER_LOG_WARN,
+		    "stop: server '%s'/%u still busy: handler '%s' running "
+		    "for %llu ms, %llu queued, %llu deferred, %llu calls "
+		    "pending",
+		    info.server, info.instance,
+		    info.message ? info.message : "-",
+		    (unsigned long long)info.handler_ms,
+		    (unsigned long long)info.queued,
+		    (unsigned long long)info.promises,
+		    (unsigned long long)info.calls_pending);
+		if (report != NULL)
+			report(&info, user);
+	}
+}
+
+int
+butler_hub_stop_timeout(butler_hub *hub, butler_stop_policy policy,
+    int timeout_ms, butler_stuck_fn report, void *user)
+{
+	struct butler_server *self = butler__server_current();
+	uint64_t deadline = timeout_ms >= 0
+	    ? butler__now_ns() + (uint64_t)timeout_ms * 1000000u
+	    : UINT64_MAX;
+	int state, rv = BUTLER_OK;
 
 	if (hub == NULL
 	    || (policy != BUTLER_STOP_DRAIN && policy != BUTLER_STOP_DISCARD))
 		return BUTLER_EINVAL;
-	if (self != NULL && self->hub == hub)
+	if (self != NULL && self->env->hub == hub)
 		return BUTLER_EDEADLK;
 	pthread_mutex_lock(&hub->stop_lock);
 	state = atomic_load(&hub->state);
 	if (state == BUTLER__HUB_STOPPED)
 		goto out;
-	atomic_store(&hub->state, BUTLER__HUB_STOPPING);
-	hub->policy = policy;
-	close_all(hub);
-	if (state == BUTLER__HUB_RUNNING) {
-		for (i = 0; i < hub->n_inst; i++)
-			if (hub->inst[i]->desc->loop == BUTLER_LOOP_EXTERNAL)
-				finish_external(hub->inst[i], policy);
-		for (i = 0; i < hub->n_inst; i++)
-			butler__server_join(hub->inst[i]);
+	if (state == BUTLER__HUB_NEW) {
+		/* Never started: nothing runs, only what was queued. */
+		close_step(hub, BUTLER__CLOSED);
+		goto out_swept;
 	}
+	if (state == BUTLER__HUB_RUNNING && policy == BUTLER_STOP_DRAIN) {
+		/* Step one: nobody outside the hub gets in any more. */
+		atomic_store(&hub->state, BUTLER__HUB_DRAINING);
+		state = BUTLER__HUB_DRAINING;
+		close_step(hub, BUTLER__CLOSING);
+	}
+	if (state == BUTLER__HUB_DRAINING && policy == BUTLER_STOP_DRAIN) {
+		rv = wait_until(hub, deadline, all_quiet);
+		if (rv != BUTLER_OK) {
+			report_stuck(hub, report, user, false);
+			goto out;
+		}
+	}
+	if (state != BUTLER__HUB_FINAL) {
+		/* Step two: everything closes; each server finishes. */
+		atomic_store(&hub->env.policy, policy);
+		atomic_store(&hub->state, BUTLER__HUB_FINAL);
+		close_step(hub, BUTLER__CLOSED);
+		for (unsigned i = 0; i < hub->n_inst; i++)
+			if (hub->inst[i]->desc->loop == BUTLER_LOOP_EXTERNAL)
+				butler__server_finish_external(hub->inst[i]);
+	}
+	rv = wait_until(hub, deadline, all_finished);
+	if (rv != BUTLER_OK) {
+		report_stuck(hub, report, user, true);
+		goto out;
+	}
+	for (unsigned i = 0; i < hub->n_inst; i++)
+		butler__server_join(hub->inst[i]);
+out_swept:
 	sweep(hub);
 	atomic_store(&hub->state, BUTLER__HUB_STOPPED);
 out:
 	pthread_mutex_unlock(&hub->stop_lock);
-	return BUTLER_OK;
-}
-
-/* ---- sending ---------------------------------------------------------- */
-
-/*
- * push copies one record into instance dst through the calling thread's
- * lane. Inline: it is the whole fast path of a send.
- */
-static inline __attribute__((always_inline)) int
-push(struct butler_hub *hub, struct butler_server *dst, unsigned kind,
-    unsigned flags, const struct butler__req_hdr *req, const void *msg,
-    size_t size, bool check_room, bool may_block, int timeout_ms)
-{
-	size_t header = sizeof(struct butler__rec)
-	    + (req != NULL ? sizeof(struct butler__req_hdr) : 0);
-	size_t rec_size = butler__rec_round(header + size);
-	struct butler__lane_cache *c = &butler__tls.way[0];
-	struct butler__lane *lane;
-	struct butler__rec *rec;
-	int err;
-
-	if (c->hub != hub || c->serial != hub->serial
-	    || (lane = c->lanes[dst->index]) == NULL) {
-		lane = butler__lane_for(hub, dst);
-		if (lane == NULL)
-			return BUTLER_ENOMEM;
-	}
-	/* Waiting for room in our own inbox would wait forever. */
-	if (may_block && butler_server_self() == dst)
-		may_block = false;
-	rec = butler__channel_reserve(
-	    &dst->ch, lane, rec_size, check_room, may_block, timeout_ms, &err);
-	if (rec == NULL)
-		return err;
-	rec->size = (uint32_t)rec_size;
-	rec->kind = (uint16_t)kind;
-	rec->flags = (uint16_t)flags;
-	if (req != NULL)
-		memcpy(rec + 1, req, sizeof *req);
-	memcpy((unsigned char *)rec + header, msg, size);
-	butler__channel_commit(&dst->ch, lane, rec_size);
-	return BUTLER_OK;
-}
-
-int
-butler__push(struct butler_hub *hub, struct butler_server *dst, unsigned kind,
-    unsigned flags, const struct butler__req_hdr *req, const void *msg,
-    size_t size, bool check_room, bool may_block, int timeout_ms)
-{
-	if (size == 0)
-		msg = &size; /* memcpy wants a valid pointer even for 0 bytes
-		              */
-	return push(hub, dst, kind, flags, req, msg, size, check_room,
-	    may_block, timeout_ms);
-}
-
-/*
- * Sends to server `server`, choosing the pool instance: round-robin from a
- * per-thread cursor, skipping instances that are full, and applying the
- * full policy only when every instance is full.
- */
-/* send_to's block_ms that means "as the server's full policy says". */
-#define SERVER_POLICY (-2)
-
-static inline __attribute__((always_inline)) int
-send_to(struct butler_hub *hub, unsigned server, unsigned kind,
-    const void *msg, size_t size, const struct butler__req_hdr *req,
-    int block_ms)
-{
-	const struct butler__route *r;
-	unsigned flags = req != NULL ? BUTLER__REC_REQUEST : 0, pick = 0, i;
-	bool may_block = true;
-	int rv = BUTLER_EINVAL;
-
-	if (hub == NULL || server >= hub->spec->n_servers)
-		return BUTLER_EINVAL;
-	r = &hub->route[server];
-	if (kind == 0 || kind > r->n_kinds || size != r->kind_size[kind]
-	    || msg == NULL)
-		return BUTLER_EINVAL;
-	if (block_ms == SERVER_POLICY) {
-		may_block = r->block;
-		block_ms = r->block_ms;
-	}
-	if (r->n == 1)
-		return push(hub, hub->inst[r->first], kind, flags, req, msg,
-		    size, true, may_block, block_ms);
-	pick = butler__rr_next(hub, server) % r->n;
-	for (i = 0; i < r->n; i++) {
-		rv = push(hub, hub->inst[r->first + (pick + i) % r->n], kind,
-		    flags, req, msg, size, true, false, 0);
-		if (rv != BUTLER_EFULL)
-			return rv;
-	}
-	if (may_block)
-		rv = push(hub, hub->inst[r->first + pick], kind, flags, req,
-		    msg, size, true, true, block_ms);
 	return rv;
 }
 
 int
-butler__send_request(struct butler_hub *hub, unsigned server, unsigned kind,
-    const void *msg, size_t size, const struct butler__req_hdr *req)
+butler_hub_stop(butler_hub *hub, butler_stop_policy policy)
 {
-	return send_to(hub, server, kind, msg, size, req, SERVER_POLICY);
+	return butler_hub_stop_timeout(hub, policy, -1, NULL, NULL);
 }
 
-int
-butler_send(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
-    size_t size)
+void
+butler_hub_free(butler_hub *hub)
 {
-	return send_to(hub, server, kind, msg, size, NULL, SERVER_POLICY);
-}
+	struct butler_server *self = butler__server_current();
 
-int
-butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
-    const void *msg, size_t size, int timeout_ms)
-{
-	return send_to(hub, server, kind, msg, size, NULL,
-	    timeout_ms < 0 ? -1 : timeout_ms);
-}
-
-/* ---- statistics ------------------------------------------------------- */
-
-static void
-add_stats(struct butler__channel *ch, butler_stats *out)
-{
-	struct butler__lane *lane;
-
-	pthread_mutex_lock(&ch->lanes_lock);
-	for (lane = atomic_load(&ch->lanes); lane != NULL;
-	     lane = atomic_load(&lane->next)) {
-		out->sent
-		    += atomic_load_explicit(&lane->tail, memory_order_acquire);
-		out->rejected += atomic_load_explicit(
-		    &lane->rejected, memory_order_relaxed);
-		out->depth += butler__lane_depth(lane);
+	if (hub == NULL)
+		return;
+	if (self != NULL && self->env->hub == hub) {
+		/* Freeing under our own feet would crash every thread: leak,
+		 * loudly, instead. */
+		butler__log(&hub->log, BUTLER_LOG_ERROR,
+		    "butler_hub_free called from server '%s' of the same hub; "
+		    "not freed",
+		    self->name);
+		return;
 	}
-	pthread_mutex_unlock(&ch->lanes_lock);
-	out->sent
-	    += atomic_load_explicit(&ch->sent_reclaimed, memory_order_relaxed);
-	out->rejected += atomic_load_explicit(
-	    &ch->rejected_reclaimed, memory_order_relaxed);
-	out->handled
-	    += atomic_load_explicit(&ch->handled, memory_order_relaxed);
-	out->failed += atomic_load_explicit(&ch->failed, memory_order_relaxed);
-	out->dropped
-	    += atomic_load_explicit(&ch->dropped, memory_order_relaxed);
-	out->wakeups
-	    += atomic_load_explicit(&ch->wakeups, memory_order_relaxed);
-	out->handler_ns
-	    += atomic_load_explicit(&ch->handler_ns, memory_order_relaxed);
-	out->high_water
-	    += atomic_load_explicit(&ch->high_water, memory_order_relaxed);
+	(void)butler_hub_stop(hub, BUTLER_STOP_DISCARD);
+	destroy(hub);
 }
+
+/* ---- statistics and listings ------------------------------------------ */
 
 int
 butler_server_stats(butler_hub *hub, unsigned server, butler_stats *out)
 {
-	unsigned i;
+	const struct butler__route *r;
 
-	if (hub == NULL || out == NULL || server >= hub->spec->n_servers)
+	if (hub == NULL || out == NULL || server >= hub->n_servers)
 		return BUTLER_EINVAL;
 	memset(out, 0, sizeof *out);
-	for (i = 0; i < hub->spec->servers[server].instances; i++)
-		add_stats(&hub->inst[hub->first_inst[server] + i]->ch, out);
-	if (out->depth > out->high_water)
-		out->high_water = out->depth;
+	r = &hub->route[server];
+	for (unsigned i = 0; i < r->n; i++)
+		butler__channel_stats(&hub->inst[r->first + i]->ch, out);
 	return BUTLER_OK;
+}
+
+struct listing {
+	struct butler_hub *hub;
+	uint64_t now;
+	butler_pending_fn fn;
+	void *user;
+};
+
+static void
+list_one(const struct butler__call_info *ci, void *ctx)
+{
+	struct listing *l = ctx;
+	struct butler_hub *hub = l->hub;
+	const struct butler_server *caller
+	    = ci->caller < hub->n_inst ? hub->inst[ci->caller] : NULL;
+	const struct butler_server *holder
+	    = ci->deferred_by > 0 && ci->deferred_by <= hub->n_inst
+	    ? hub->inst[ci->deferred_by - 1]
+	    : NULL;
+	butler_pending_info info = {
+		.id = ci->id,
+		.caller = caller != NULL ? caller->desc->name : NULL,
+		.caller_instance = caller != NULL ? caller->instance : 0,
+		.server = hub->route[ci->server].desc->name,
+		.message = ci->request->name,
+		.waiting_ms = l->now > ci->since_ns
+		    ? (l->now - ci->since_ns) / 1000000u
+		    : 0,
+		.timeout_in_ms = ci->deadline_ns == UINT64_MAX ? -1
+		    : ci->deadline_ns > l->now
+		    ? (int64_t)((ci->deadline_ns - l->now) / 1000000u)
+		    : 0,
+		.deferred_by = holder != NULL ? holder->desc->name : NULL,
+		.deferred_instance = holder != NULL ? holder->instance : 0,
+		.deferred_ms = holder != NULL && l->now > ci->deferred_ns
+		    ? (l->now - ci->deferred_ns) / 1000000u
+		    : 0,
+	};
+
+	if (l->fn != NULL)
+		l->fn(&info, l->user);
+}
+
+size_t
+butler_hub_pending(butler_hub *hub, butler_pending_fn fn, void *user)
+{
+	struct listing l = { hub, butler__now_ns(), fn, user };
+	size_t count = 0;
+
+	if (hub == NULL)
+		return 0;
+	for (unsigned i = 0; i < hub->n_inst; i++)
+		count
+		    += butler__requests_list(&hub->inst[i]->rq, list_one, &l);
+	count += butler__waits_list(&hub->reqhub, list_one, &l);
+	return count;
 }

@@ -3,13 +3,13 @@
  * handed to the application's callback; nothing here is on a send's fast
  * path, so the cost of vsnprintf does not matter.
  */
-#include "internal.h"
+#include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 
-void
-butler__log_stderr(butler_log_level level, const char *msg, void *user)
+static void
+log_stderr(butler_log_level level, const char *msg, void *user)
 {
 	static const char *const level_names[]
 	    = { "error", "warning", "info", "debug" };
@@ -20,16 +20,24 @@ butler__log_stderr(butler_log_level level, const char *msg, void *user)
 }
 
 void
-butler__log(
-    const struct butler_hub *hub, butler_log_level level, const char *fmt, ...)
+butler__logger_init(struct butler__logger *log)
+{
+	log->fn = log_stderr;
+	log->level = BUTLER_LOG_WARN;
+	log->user = NULL;
+}
+
+void
+butler__log(const struct butler__logger *log, butler_log_level level,
+    const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
 
-	if (hub == NULL || hub->log_fn == NULL || level > hub->log_level)
+	if (log == NULL || log->fn == NULL || level > log->level)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	hub->log_fn(level, buf, hub->log_user);
+	log->fn(level, buf, log->user);
 }

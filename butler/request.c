@@ -1,705 +1,1333 @@
 /*
- * request.c — request/reply: a reply is an ordinary record on the caller's
- * own inbox, matched to its request by an id (the FlowVar idea without an fd
- * or a thread per request). Every request ends exactly once: reply, timeout,
- * cancel, or ECLOSED when either side stops.
+ * request.c — the request protocol, top to bottom: a call, its ticket, the
+ * caller's table and deadlines, the server's hold and promises, answers,
+ * progress, cancellation, blocking calls, and how all of it ends at stop.
  *
- * Each server keeps the requests it made in a table only its own thread
- * touches: a hash by id for replies and cancels, and a binary heap by
- * deadline for timeouts, whose earliest entry arms one libevent timer (or,
- * for an external server, tells butler_server_next_timeout()).
+ * A call reserves, in a ticket, everything its answer will need: the room
+ * for the reply struct and the link that posts it back. So an answer never
+ * allocates and cannot fail: the answering server copies the reply into
+ * the ticket, claims it (one CAS, PENDING -> ANSWERED) and posts the ticket
+ * to the caller's inbox (the FlowVar idea, without an fd or thread per
+ * request), or wakes the blocked caller. A caller that gives up (timeout,
+ * cancel, stop) claims it the other way (PENDING -> GONE): whoever wins the
+ * CAS decides the one outcome, so every request ends exactly once. The
+ * ticket travels with the request record, which is how a server sees that
+ * its caller has gone (the request is destroyed unhandled: abandoned) and
+ * how long the caller will still wait (the deadline).
+ *
+ * Progress messages travel as ordinary records in the server's lane to the
+ * caller; the ticket counts those sent, and an answer that overtakes its
+ * last progress record waits (parked) until the record has been taken, so
+ * the caller always sees progress before the answer. With "latest" the
+ * ticket holds the newest undelivered progress message and at most one
+ * record is on its way.
+ *
+ * Each caller keeps its calls in a table only its own thread touches: a
+ * hash by id for answers and cancels, and a binary heap by deadline whose
+ * earliest entry arms one timer. Each server keeps the requests it deferred
+ * in a hash by promise id. Listings take the instance's lock.
  */
-#include "internal.h"
+#include "request.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
+#include <time.h>
 
-#include <event2/event.h>
+enum ticket_state { T_PENDING = 0, T_ANSWERED, T_GONE };
 
-struct req {
-	uint64_t id;
-	struct req *hnext; /* hash chain */
-	size_t heap_at;    /* index in the heap, or NO_DEADLINE */
-	uint64_t deadline; /* monotonic ns */
-	uint64_t since;    /* monotonic ns, for listings */
-	butler_reply_thunk thunk;
-	void (*cb)(void);
-	butler_progress_thunk pthunk;
-	void (*pcb)(void);
-	void *user;
-	unsigned server, kind; /* whom we asked, and what */
+enum ticket_flags {
+	TF_WAIT = 1u << 0,     /* a blocked caller waits on `waiter` */
+	TF_PROGRESS = 1u << 1, /* the caller takes progress messages */
+	TF_LATEST = 1u << 2 /* only the newest undelivered progress counts */
 };
 
-#define NO_DEADLINE SIZE_MAX
+/* What a server holds while a request is in its hands. */
+enum hold_state { HOLD_NONE = 0, HOLD_HANDLING, HOLD_ANSWERED, HOLD_DEFERRED };
 
-struct butler__pending {
-	struct req **bucket;
+/* A blocked caller's wake-up: on its own stack for the call's duration. */
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+};
+
+#define NO_HEAP SIZE_MAX
+
+struct butler__ticket {
+	struct butler__node node; /* posted to the caller once answered */
+	atomic_uint refs;     /* caller, request record, progress records */
+	atomic_int state;     /* ticket_state */
+	int32_t status;       /* the answer (written before ANSWERED) */
+	unsigned flags;       /* ticket_flags */
+	uint64_t deadline_ns; /* UINT64_MAX: none */
+	const butler_msg_desc *request, *reply, *progress;
+	unsigned server;                     /* hub-wide, asked */
+	struct butler__channel *reply_inbox; /* async caller */
+	unsigned reply_index;                /* its inbox index */
+	struct waiter *waiter;               /* blocked caller */
+	atomic_uint progress_sent;           /* progress records pushed */
+	void *_Atomic latest;                /* with TF_LATEST */
+	atomic_uint deferred_by;             /* holder's inbox + 1, or 0 */
+	atomic_uint_fast64_t deferred_ns;
+	size_t room; /* bytes in payload[] */
+
+	/* The caller's side: only its thread (listings under its lock). */
+	uint64_t id;
+	struct butler__ticket *hnext; /* hash chain, spare list */
+	size_t heap_at;               /* NO_HEAP: no deadline (any more) */
+	uint64_t since_ns;
+	struct butler__call_args args;
+	unsigned progress_seen;
+	bool parked; /* answered; its last progress is still on its way */
+	struct butler__ticket *wnext, **wprev; /* blocking calls list */
+
+	/* The holder's side: only its thread. */
+	uint64_t promise;
+	struct butler__ticket *pnext; /* promises hash chain */
+
+	_Alignas(max_align_t) unsigned char payload[]; /* the reply */
+};
+
+#define TICKET_OF(n)                                                          \
+	((struct butler__ticket *)(void *)((char *)(n)-offsetof(              \
+	    struct butler__ticket, node)))
+
+struct butler__calls {
+	struct butler__ticket **bucket;
 	size_t n_buckets; /* power of two */
 	size_t count;
-	struct req **heap;
+	struct butler__ticket **heap;
 	size_t heap_n, heap_cap;
-	struct req *spare; /* finished entries, reused: no malloc per call */
+	struct butler__ticket *spare; /* ended tickets, reused */
 	size_t n_spare;
 };
 
-/* Entries kept for reuse; a burst beyond this goes back to malloc. */
+struct butler__promises {
+	struct butler__ticket **bucket;
+	size_t n_buckets; /* power of two */
+	size_t count;
+};
+
+/* Tickets kept for reuse per caller; a burst beyond goes back to free(). */
 #define SPARE_MAX 1024
+#define FIRST_BUCKETS 64
 
-static struct req *
-req_get(struct butler__pending *t)
-{
-	struct req *r = t->spare;
-
-	if (r == NULL)
-		return calloc(1, sizeof *r);
-	t->spare = r->hnext;
-	t->n_spare--;
-	memset(r, 0, sizeof *r);
-	return r;
-}
-
-static void
-req_put(struct butler__pending *t, struct req *r)
-{
-	if (r == NULL)
-		return;
-	if (t == NULL || t->n_spare >= SPARE_MAX) {
-		free(r);
-		return;
-	}
-	r->hnext = t->spare;
-	t->spare = r;
-	t->n_spare++;
-}
-
-/* ---- table ------------------------------------------------------------ */
-
-static struct butler__pending *
-table(struct butler_server *srv)
-{
-	if (srv->pending == NULL) {
-		struct butler__pending *t = calloc(1, sizeof *t);
-
-		pthread_mutex_lock(&srv->pending_lock);
-		srv->pending = t;
-		pthread_mutex_unlock(&srv->pending_lock);
-	}
-	return srv->pending;
-}
+/* Promise ids carry the holder's inbox index, so that a promise handed to
+ * another server can never answer one of that server's own requests. */
+#define PROMISE_INDEX_BITS 20
+#define PROMISE_INDEX_MASK ((1u << PROMISE_INDEX_BITS) - 1)
 
 static size_t
-slot(const struct butler__pending *t, uint64_t id)
+slot(uint64_t id, size_t n_buckets)
 {
 	/* Ids are sequential: a multiplicative hash spreads them anyway. */
-	return (size_t)((id * 0x9E3779B97F4A7C15u) >> 17) & (t->n_buckets - 1);
+	return (size_t)((id * 0x9E3779B97F4A7C15u) >> 17) & (n_buckets - 1);
 }
 
-static int
-grow_buckets(struct butler__pending *t)
-{
-	size_t n = t->n_buckets ? t->n_buckets * 2 : 64, i;
-	struct req **b = calloc(n, sizeof *b), *r, *next;
-	struct butler__pending tmp = { .bucket = b, .n_buckets = n };
-
-	if (b == NULL)
-		return BUTLER_ENOMEM;
-	for (i = 0; i < t->n_buckets; i++)
-		for (r = t->bucket[i]; r != NULL; r = next) {
-			size_t s = slot(&tmp, r->id);
-
-			next = r->hnext;
-			r->hnext = b[s];
-			b[s] = r;
-		}
-	free(t->bucket);
-	t->bucket = b;
-	t->n_buckets = n;
-	return BUTLER_OK;
-}
+/* ---- tickets ---------------------------------------------------------- */
 
 static void
-heap_swap(struct butler__pending *t, size_t a, size_t b)
+destroy_payload(const butler_msg_desc *m, void *payload)
 {
-	struct req *x = t->heap[a];
-
-	t->heap[a] = t->heap[b];
-	t->heap[b] = x;
-	t->heap[a]->heap_at = a;
-	t->heap[b]->heap_at = b;
+	if (m != NULL && m->destroy != NULL)
+		m->destroy(payload);
 }
-
-static void
-heap_up(struct butler__pending *t, size_t i)
-{
-	while (
-	    i > 0 && t->heap[(i - 1) / 2]->deadline > t->heap[i]->deadline) {
-		heap_swap(t, i, (i - 1) / 2);
-		i = (i - 1) / 2;
-	}
-}
-
-static void
-heap_down(struct butler__pending *t, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-
-		if (l < t->heap_n
-		    && t->heap[l]->deadline < t->heap[m]->deadline)
-			m = l;
-		if (r < t->heap_n
-		    && t->heap[r]->deadline < t->heap[m]->deadline)
-			m = r;
-		if (m == i)
-			return;
-		heap_swap(t, i, m);
-		i = m;
-	}
-}
-
-static void
-heap_remove(struct butler__pending *t, struct req *r)
-{
-	size_t i = r->heap_at;
-
-	if (i == NO_DEADLINE)
-		return;
-	t->heap_n--;
-	if (i != t->heap_n) {
-		t->heap[i] = t->heap[t->heap_n];
-		t->heap[i]->heap_at = i;
-		heap_down(t, i);
-		heap_up(t, i);
-	}
-	r->heap_at = NO_DEADLINE;
-}
-
-static int insert_locked(struct butler__pending *t, struct req *r);
-
-/* The owner thread is the only writer; the lock is for listings. */
-static int
-insert(struct butler_server *srv, struct butler__pending *t, struct req *r)
-{
-	int rv;
-
-	pthread_mutex_lock(&srv->pending_lock);
-	rv = insert_locked(t, r);
-	pthread_mutex_unlock(&srv->pending_lock);
-	return rv;
-}
-
-static int
-insert_locked(struct butler__pending *t, struct req *r)
-{
-	size_t s;
-
-	if (t->count + 1 > t->n_buckets && grow_buckets(t) != BUTLER_OK)
-		return BUTLER_ENOMEM;
-	if (r->heap_at != NO_DEADLINE && t->heap_n == t->heap_cap) {
-		size_t cap = t->heap_cap ? t->heap_cap * 2 : 64;
-		struct req **h = realloc(t->heap, cap * sizeof *h);
-
-		if (h == NULL)
-			return BUTLER_ENOMEM;
-		t->heap = h;
-		t->heap_cap = cap;
-	}
-	s = slot(t, r->id);
-	r->hnext = t->bucket[s];
-	t->bucket[s] = r;
-	t->count++;
-	if (r->heap_at != NO_DEADLINE) {
-		r->heap_at = t->heap_n;
-		t->heap[t->heap_n++] = r;
-		heap_up(t, r->heap_at);
-	}
-	return BUTLER_OK;
-}
-
-static struct req *
-find(struct butler__pending *t, uint64_t id)
-{
-	struct req *r;
-
-	if (t == NULL || t->n_buckets == 0)
-		return NULL;
-	for (r = t->bucket[slot(t, id)]; r != NULL; r = r->hnext)
-		if (r->id == id)
-			return r;
-	return NULL;
-}
-
-static struct req *
-take_locked(struct butler__pending *t, uint64_t id)
-{
-	struct req **link, *r;
-
-	if (t == NULL || t->n_buckets == 0)
-		return NULL;
-	for (link = &t->bucket[slot(t, id)]; (r = *link) != NULL;
-	     link = &r->hnext)
-		if (r->id == id) {
-			*link = r->hnext;
-			t->count--;
-			heap_remove(t, r);
-			return r;
-		}
-	return NULL;
-}
-
-static struct req *
-take(struct butler_server *srv, uint64_t id)
-{
-	struct req *r;
-
-	pthread_mutex_lock(&srv->pending_lock);
-	r = take_locked(srv->pending, id);
-	pthread_mutex_unlock(&srv->pending_lock);
-	return r;
-}
-
-/* Arms the server's timer for the earliest deadline (threaded servers). */
-static void
-arm(struct butler_server *srv)
-{
-	struct butler__pending *t = srv->pending;
-
-	if (srv->request_timer == NULL)
-		return;
-	if (t == NULL || t->heap_n == 0) {
-		evtimer_del(srv->request_timer);
-	} else {
-		uint64_t now = butler__now_ns(), d = t->heap[0]->deadline;
-		uint64_t wait = d > now ? d - now : 0;
-		struct timeval tv = { (time_t)(wait / 1000000000u),
-			(suseconds_t)(wait % 1000000000u) / 1000 };
-
-		evtimer_add(srv->request_timer, &tv);
-	}
-}
-
-/* Ends request r with status (and reply when status is BUTLER_OK). */
-static void
-complete(struct butler_server *srv, struct req *r, int status, void *reply)
-{
-	r->thunk(
-	    srv, status, status == BUTLER_OK ? reply : NULL, r->cb, r->user);
-	req_put(srv->pending, r);
-}
-
-/* ---- caller side ------------------------------------------------------ */
-
-int
-butler_call_progress(butler_hub *hub, unsigned server, unsigned kind,
-    const void *msg, size_t size, int timeout_ms, butler_reply_thunk thunk,
-    void (*cb)(void), butler_progress_thunk pthunk, void (*pcb)(void),
-    void *user, uint64_t *id)
-{
-	struct butler_server *self = hub ? butler__caller(hub) : NULL;
-	struct butler__req_hdr hdr = { 0 };
-	struct butler__pending *t;
-	const butler_server_desc *s;
-	struct req *r;
-	int rv;
-
-	if (id != NULL)
-		*id = 0;
-	if (hub == NULL || self == NULL || self->hub != hub || thunk == NULL
-	    || server >= hub->spec->n_servers)
-		return BUTLER_EINVAL;
-	s = &hub->spec->servers[server];
-	if (kind == 0 || kind > s->n_accepts
-	    || hub->spec->messages[s->accepts[kind - 1]].reply < 0)
-		return BUTLER_EINVAL;
-	t = table(self);
-	r = t != NULL ? req_get(t) : NULL;
-	if (r == NULL)
-		return BUTLER_ENOMEM;
-	r->id = self->next_request_id++;
-	r->since = butler__now_ns();
-	r->deadline = timeout_ms >= 0
-	    ? r->since + (uint64_t)timeout_ms * 1000000u
-	    : UINT64_MAX;
-	r->heap_at = timeout_ms >= 0 ? 0 : NO_DEADLINE;
-	r->thunk = thunk;
-	r->cb = cb;
-	r->pthunk = pthunk;
-	r->pcb = pcb;
-	r->user = user;
-	r->server = server;
-	r->kind = kind;
-	rv = insert(self, t, r);
-	if (rv != BUTLER_OK) {
-		req_put(t, r);
-		return rv;
-	}
-	hdr.id = r->id;
-	hdr.reply_to = self;
-	rv = butler__send_request(hub, server, kind, msg, size, &hdr);
-	if (rv != BUTLER_OK) {
-		req_put(t, take(self, hdr.id));
-		return rv;
-	}
-	if (r->heap_at == 0)
-		arm(self);
-	if (id != NULL)
-		*id = hdr.id;
-	return BUTLER_OK;
-}
-
-int
-butler_call(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
-    size_t size, int timeout_ms, butler_reply_thunk thunk, void (*cb)(void),
-    void *user, uint64_t *id)
-{
-	return butler_call_progress(hub, server, kind, msg, size, timeout_ms,
-	    thunk, cb, NULL, NULL, user, id);
-}
-
-int
-butler_cancel(butler_hub *hub, uint64_t id)
-{
-	struct butler_server *self = hub ? butler__caller(hub) : NULL;
-	struct req *r;
-
-	if (hub == NULL || self == NULL || self->hub != hub)
-		return BUTLER_EINVAL;
-	r = take(self, id);
-	if (r == NULL)
-		return BUTLER_ENOTFOUND;
-	arm(self);
-	complete(self, r, BUTLER_ECANCELED, NULL);
-	return BUTLER_OK;
-}
-
-void
-butler__request_on_reply(struct butler_server *srv, struct butler__rec *rec)
-{
-	const struct butler__req_hdr *hdr = butler__rec_req(rec);
-	struct req *r = take(srv, hdr->id);
-
-	/* Unknown id: the request timed out or was cancelled; the caller of
-	 * this function destroys the late reply. */
-	if (r == NULL)
-		return;
-	arm(srv);
-	complete(srv, r, hdr->status, butler__rec_payload(rec));
-}
-
-void
-butler__request_expire(struct butler_server *srv, uint64_t now_ns)
-{
-	struct butler__pending *t = srv->pending;
-
-	while (t != NULL && t->heap_n > 0 && t->heap[0]->deadline <= now_ns) {
-		struct req *r = take(srv, t->heap[0]->id);
-
-		complete(srv, r, BUTLER_ETIMEDOUT, NULL);
-	}
-	arm(srv);
-}
-
-int
-butler__request_next_timeout_ms(struct butler_server *srv, uint64_t now_ns)
-{
-	struct butler__pending *t = srv->pending;
-	uint64_t d;
-
-	if (t == NULL || t->heap_n == 0)
-		return -1;
-	d = t->heap[0]->deadline;
-	if (d <= now_ns)
-		return 0;
-	d = (d - now_ns + 999999u) / 1000000u;
-	return d > INT32_MAX ? INT32_MAX : (int)d;
-}
-
-void
-butler__request_fail_all(struct butler_server *srv, int status)
-{
-	struct butler__pending *t = srv->pending;
-	size_t i;
-
-	if (t == NULL)
-		return;
-	/* Callbacks may make new requests (they fail: we are closed), so
-	 * look at each bucket until it stays empty. */
-	for (i = 0; i < t->n_buckets; i++) {
-		while (t->bucket[i] != NULL) {
-			struct req *r = take(srv, t->bucket[i]->id);
-
-			if (status != BUTLER_OK)
-				complete(srv, r, status, NULL);
-			else
-				free(r);
-		}
-	}
-	if (srv->request_timer != NULL)
-		evtimer_del(srv->request_timer);
-}
-
-void
-butler__request_free(struct butler_server *srv)
-{
-	struct butler__pending *t = srv->pending;
-
-	if (t == NULL)
-		return;
-	butler__request_fail_all(srv, BUTLER_OK);
-	while (t->spare != NULL) {
-		struct req *r = t->spare;
-
-		t->spare = r->hnext;
-		free(r);
-	}
-	free(t->bucket);
-	free(t->heap);
-	free(t);
-	srv->pending = NULL;
-}
-
-size_t
-butler_hub_pending(butler_hub *hub, butler_pending_fn fn, void *user)
-{
-	uint64_t now = butler__now_ns();
-	size_t count = 0;
-	unsigned i;
-
-	if (hub == NULL)
-		return 0;
-	for (i = 0; i < hub->n_inst; i++) {
-		struct butler_server *srv = hub->inst[i];
-		struct butler__pending *t;
-		size_t b;
-
-		pthread_mutex_lock(&srv->pending_lock);
-		t = srv->pending;
-		for (b = 0; t != NULL && b < t->n_buckets; b++)
-			for (struct req *r = t->bucket[b]; r; r = r->hnext) {
-				const butler_server_desc *to
-				    = &hub->spec->servers[r->server];
-				butler_pending_info info = {
-					.id = r->id,
-					.caller = srv->desc->name,
-					.caller_instance = srv->instance,
-					.server = to->name,
-					.message
-					= hub->spec
-					      ->messages[to->accepts[r->kind
-					          - 1]]
-					      .name,
-					.waiting_ms
-					= (now - r->since) / 1000000u,
-					.timeout_in_ms
-					= r->deadline == UINT64_MAX ? -1
-					    : r->deadline > now
-					    ? (int64_t)((r->deadline - now)
-					        / 1000000u)
-					    : 0,
-				};
-				count++;
-				if (fn != NULL)
-					fn(&info, user);
-			}
-		pthread_mutex_unlock(&srv->pending_lock);
-	}
-	return count;
-}
-
-/* ---- progress --------------------------------------------------------- */
-
-/*
- * With "latest", a worker and its caller share a box holding the newest
- * undelivered progress message. Posting swaps the new message in; only a
- * post that finds the box empty sends a record, which tells the caller to
- * take whatever the box holds when it gets there. So at most one progress
- * record per request is ever queued, whatever the worker's pace.
- */
-struct butler__box {
-	atomic_uint refs;
-	void *_Atomic latest; /* malloc'd copy of a progress message */
-	const butler_msg_desc *msg;
-};
 
 static void
 destroy_copy(const butler_msg_desc *m, void *copy)
 {
 	if (copy == NULL)
 		return;
-	if (m->destroy != NULL)
-		m->destroy(copy);
+	destroy_payload(m, copy);
 	free(copy);
 }
 
 static void
-box_unref(struct butler__box *box)
+ticket_free(struct butler__ticket *t)
 {
-	if (box != NULL && atomic_fetch_sub(&box->refs, 1) == 1) {
-		destroy_copy(box->msg, atomic_load(&box->latest));
-		free(box);
+	destroy_copy(t->progress, atomic_load(&t->latest));
+	free(t);
+}
+
+static struct butler__ticket *
+ticket_new(size_t room)
+{
+	struct butler__ticket *t = malloc(sizeof *t + room);
+
+	if (t != NULL)
+		t->room = room;
+	return t;
+}
+
+/* Clears everything but the reply room. */
+static void
+ticket_reset(struct butler__ticket *t, unsigned refs)
+{
+	size_t room = t->room;
+
+	memset(t, 0, sizeof *t);
+	t->room = room;
+	atomic_init(&t->refs, refs);
+	atomic_init(&t->state, T_PENDING);
+	atomic_init(&t->progress_sent, 0);
+	atomic_init(&t->latest, NULL);
+	atomic_init(&t->deferred_by, 0);
+	atomic_init(&t->deferred_ns, 0);
+	t->heap_at = NO_HEAP;
+}
+
+/*
+ * unref drops one reference; the last one recycles the ticket into the
+ * caller's spares when dropped on the caller's thread (calls != NULL), and
+ * frees it otherwise.
+ */
+static void
+unref(struct butler__ticket *t, struct butler__calls *calls)
+{
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (calls == NULL || calls->n_spare >= SPARE_MAX
+	    || atomic_load_explicit(&t->latest, memory_order_relaxed)
+	        != NULL) {
+		ticket_free(t);
+		return;
 	}
+	t->hnext = calls->spare;
+	calls->spare = t;
+	calls->n_spare++;
+}
+
+static struct butler__ticket *
+ticket_get(struct butler__calls *calls, size_t room)
+{
+	struct butler__ticket *t = calls->spare;
+
+	if (t != NULL) {
+		calls->spare = t->hnext;
+		calls->n_spare--;
+		return t;
+	}
+	return ticket_new(room);
+}
+
+/* ---- the hub's part --------------------------------------------------- */
+
+int
+butler__reqhub_init(struct butler__reqhub *h,
+    const struct butler__router *router, const struct butler__logger *log,
+    size_t reply_room)
+{
+	h->router = router;
+	h->log = log;
+	h->reply_room = reply_room;
+	h->waits = NULL;
+	return pthread_mutex_init(&h->waits_lock, NULL) == 0 ? BUTLER_OK
+	                                                     : BUTLER_ESYS;
+}
+
+void
+butler__reqhub_release(struct butler__reqhub *h)
+{
+	pthread_mutex_destroy(&h->waits_lock);
+}
+
+/* ---- a caller's table ------------------------------------------------- */
+
+int
+butler__requests_init(struct butler__requests *rq, struct butler__reqhub *hub,
+    butler_server *owner, unsigned index, struct butler__channel *inbox)
+{
+	memset(rq, 0, sizeof *rq);
+	rq->hub = hub;
+	rq->owner = owner;
+	rq->index = index;
+	rq->inbox = inbox;
+	rq->next_id = 1;
+	rq->next_promise = 1;
+	rq->calls = calloc(1, sizeof *rq->calls);
+	rq->promises = calloc(1, sizeof *rq->promises);
+	if (rq->calls == NULL || rq->promises == NULL)
+		goto out_nomem;
+	/* The promise table starts with its buckets, so that deferring never
+	 * needs memory: a failed growth only makes chains longer. */
+	rq->promises->bucket
+	    = calloc(FIRST_BUCKETS, sizeof *rq->promises->bucket);
+	if (rq->promises->bucket == NULL)
+		goto out_nomem;
+	rq->promises->n_buckets = FIRST_BUCKETS;
+	if (pthread_mutex_init(&rq->lock, NULL) != 0) {
+		free(rq->promises->bucket);
+		free(rq->promises);
+		free(rq->calls);
+		return BUTLER_ESYS;
+	}
+	return BUTLER_OK;
+
+out_nomem:
+	if (rq->promises != NULL)
+		free(rq->promises->bucket);
+	free(rq->promises);
+	free(rq->calls);
+	return BUTLER_ENOMEM;
+}
+
+void
+butler__requests_release(struct butler__requests *rq)
+{
+	struct butler__calls *c = rq->calls;
+
+	if (c != NULL) {
+		while (c->spare != NULL) {
+			struct butler__ticket *t = c->spare;
+
+			c->spare = t->hnext;
+			ticket_free(t);
+		}
+		free(c->bucket);
+		free(c->heap);
+		free(c);
+	}
+	if (rq->promises != NULL)
+		free(rq->promises->bucket);
+	free(rq->promises);
+	pthread_mutex_destroy(&rq->lock);
+	memset(rq, 0, sizeof *rq);
+}
+
+static int
+calls_grow(struct butler__calls *c)
+{
+	size_t n = c->n_buckets ? c->n_buckets * 2 : FIRST_BUCKETS;
+	struct butler__ticket **b = calloc(n, sizeof *b), *t, *next;
+
+	if (b == NULL)
+		return BUTLER_ENOMEM;
+	for (size_t i = 0; i < c->n_buckets; i++)
+		for (t = c->bucket[i]; t != NULL; t = next) {
+			size_t s = slot(t->id, n);
+
+			next = t->hnext;
+			t->hnext = b[s];
+			b[s] = t;
+		}
+	free(c->bucket);
+	c->bucket = b;
+	c->n_buckets = n;
+	return BUTLER_OK;
+}
+
+static void
+heap_swap(struct butler__calls *c, size_t a, size_t b)
+{
+	struct butler__ticket *x = c->heap[a];
+
+	c->heap[a] = c->heap[b];
+	c->heap[b] = x;
+	c->heap[a]->heap_at = a;
+	c->heap[b]->heap_at = b;
+}
+
+static void
+heap_up(struct butler__calls *c, size_t i)
+{
+	while (i > 0
+	    && c->heap[(i - 1) / 2]->deadline_ns > c->heap[i]->deadline_ns) {
+		heap_swap(c, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+static void
+heap_down(struct butler__calls *c, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < c->heap_n
+		    && c->heap[l]->deadline_ns < c->heap[m]->deadline_ns)
+			m = l;
+		if (r < c->heap_n
+		    && c->heap[r]->deadline_ns < c->heap[m]->deadline_ns)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(c, i, m);
+		i = m;
+	}
+}
+
+static void
+heap_remove(struct butler__calls *c, struct butler__ticket *t)
+{
+	size_t i = t->heap_at;
+
+	if (i == NO_HEAP)
+		return;
+	c->heap_n--;
+	if (i != c->heap_n) {
+		c->heap[i] = c->heap[c->heap_n];
+		c->heap[i]->heap_at = i;
+		heap_down(c, i);
+		heap_up(c, i);
+	}
+	t->heap_at = NO_HEAP;
+}
+
+/* Inserts t (caller's lock held); ENOMEM leaves the table as it was. */
+static int
+calls_insert(struct butler__calls *c, struct butler__ticket *t)
+{
+	size_t s;
+
+	if (c->count + 1 > c->n_buckets && calls_grow(c) != BUTLER_OK)
+		return BUTLER_ENOMEM;
+	if (t->deadline_ns != UINT64_MAX && c->heap_n == c->heap_cap) {
+		size_t cap = c->heap_cap ? c->heap_cap * 2 : FIRST_BUCKETS;
+		struct butler__ticket **h = realloc(c->heap, cap * sizeof *h);
+
+		if (h == NULL)
+			return BUTLER_ENOMEM;
+		c->heap = h;
+		c->heap_cap = cap;
+	}
+	s = slot(t->id, c->n_buckets);
+	t->hnext = c->bucket[s];
+	c->bucket[s] = t;
+	c->count++;
+	if (t->deadline_ns != UINT64_MAX) {
+		t->heap_at = c->heap_n;
+		c->heap[c->heap_n++] = t;
+		heap_up(c, t->heap_at);
+	}
+	return BUTLER_OK;
+}
+
+static struct butler__ticket *
+calls_find(struct butler__calls *c, uint64_t id)
+{
+	if (c->n_buckets == 0)
+		return NULL;
+	for (struct butler__ticket *t = c->bucket[slot(id, c->n_buckets)];
+	     t != NULL; t = t->hnext)
+		if (t->id == id)
+			return t;
+	return NULL;
+}
+
+/* Removes t from the table (caller's lock held). */
+static void
+calls_remove(struct butler__calls *c, struct butler__ticket *t)
+{
+	struct butler__ticket **link = &c->bucket[slot(t->id, c->n_buckets)];
+
+	while (*link != t)
+		link = &(*link)->hnext;
+	*link = t->hnext;
+	c->count--;
+	heap_remove(c, t);
+}
+
+/* Arms the owner's timer for the earliest deadline. */
+static void
+arm(struct butler__requests *rq)
+{
+	struct butler__calls *c = rq->calls;
+	uint64_t wait = UINT64_MAX;
+
+	if (rq->arm == NULL)
+		return;
+	if (c->heap_n > 0) {
+		uint64_t now = butler__now_ns(), d = c->heap[0]->deadline_ns;
+
+		wait = d > now ? d - now : 0;
+	}
+	rq->arm(rq->arm_ctx, wait);
+}
+
+/*
+ * finish_call ends call t, already out of the table, on the caller's
+ * thread: the callback with `status` (and the reply on BUTLER_OK, destroyed
+ * after), and the caller's reference dropped.
+ */
+static void
+finish_call(struct butler__requests *rq, struct butler__ticket *t, int status)
+{
+	if (atomic_load(&t->state) == T_ANSWERED)
+		butler__count(&rq->inbox->replies, 1);
+	t->args.thunk(rq->owner, status,
+	    status == BUTLER_OK ? t->payload : NULL, t->args.cb, t->args.user);
+	if (status == BUTLER_OK)
+		destroy_payload(t->reply, t->payload);
+	unref(t, rq->calls);
+}
+
+/* end_call takes call t out of the table and finishes it. */
+static void
+end_call(struct butler__requests *rq, struct butler__ticket *t, int status)
+{
+	pthread_mutex_lock(&rq->lock);
+	calls_remove(rq->calls, t);
+	pthread_mutex_unlock(&rq->lock);
+	finish_call(rq, t, status);
+}
+
+/* give_up claims t for the caller (PENDING -> GONE); false: answered. */
+static bool
+give_up(struct butler__ticket *t)
+{
+	int expected = T_PENDING;
+
+	return atomic_compare_exchange_strong(&t->state, &expected, T_GONE);
+}
+
+/* ---- calls ------------------------------------------------------------ */
+
+/* Fills what a call's ticket says about the request it carries. */
+static int
+describe(struct butler__ticket *t, const struct butler__router *r,
+    unsigned server, unsigned kind, int timeout_ms)
+{
+	const struct butler__route *rt;
+	const butler_msg_desc *m;
+
+	if (server >= r->n_routes)
+		return BUTLER_EINVAL;
+	rt = &r->route[server];
+	if (kind == 0 || kind > rt->n_kinds)
+		return BUTLER_EINVAL;
+	m = rt->kind_msg[kind];
+	if (m->reply < 0)
+		return BUTLER_EINVAL;
+	t->request = m;
+	t->reply = &rt->spec->messages[m->reply];
+	t->progress
+	    = m->progress >= 0 ? &rt->spec->messages[m->progress] : NULL;
+	if (m->flags & BUTLER_MSG_PROGRESS_LATEST)
+		t->flags |= TF_LATEST;
+	t->server = server;
+	t->since_ns = butler__now_ns();
+	t->deadline_ns = timeout_ms >= 0
+	    ? t->since_ns + (uint64_t)timeout_ms * 1000000u
+	    : UINT64_MAX;
+	return BUTLER_OK;
+}
+
+int
+butler__call(struct butler__requests *rq, unsigned server, unsigned kind,
+    const void *msg, size_t size, int timeout_ms,
+    const struct butler__call_args *args, uint64_t *id)
+{
+	const struct butler__router *r = rq->hub->router;
+	struct butler__ticket *t;
+	int rv;
+
+	t = ticket_get(rq->calls, rq->hub->reply_room);
+	if (t == NULL)
+		return BUTLER_ENOMEM;
+	/* Two references: the caller's, and the request record's. */
+	ticket_reset(t, 2);
+	rv = describe(t, r, server, kind, timeout_ms);
+	if (rv != BUTLER_OK)
+		goto out_unused;
+	t->args = *args;
+	if (args->pthunk != NULL && t->progress != NULL)
+		t->flags |= TF_PROGRESS;
+	t->reply_inbox = rq->inbox;
+	t->reply_index = rq->index;
+	t->id = rq->next_id++;
+	pthread_mutex_lock(&rq->lock);
+	rv = calls_insert(rq->calls, t);
+	pthread_mutex_unlock(&rq->lock);
+	if (rv != BUTLER_OK)
+		goto out_unused;
+	rv = butler__send(r, server, kind, BUTLER__REC_REQUEST, t, msg, size,
+	    BUTLER__SERVER_POLICY);
+	if (rv != BUTLER_OK) {
+		pthread_mutex_lock(&rq->lock);
+		calls_remove(rq->calls, t);
+		pthread_mutex_unlock(&rq->lock);
+		goto out_unused;
+	}
+	if (t->deadline_ns != UINT64_MAX && t->heap_at == 0)
+		arm(rq);
+	*id = t->id;
+	return BUTLER_OK;
+
+out_unused:
+	/* Never seen by another thread: back to the spares as it is. */
+	atomic_store(&t->refs, 1);
+	unref(t, rq->calls);
+	return rv;
+}
+
+int
+butler__cancel(struct butler__requests *rq, uint64_t id)
+{
+	struct butler__ticket *t = calls_find(rq->calls, id);
+
+	if (t == NULL || t->parked || !give_up(t))
+		return BUTLER_ENOTFOUND;
+	end_call(rq, t, BUTLER_ECANCELED);
+	arm(rq);
+	return BUTLER_OK;
+}
+
+void
+butler__requests_expire(struct butler__requests *rq, uint64_t now_ns)
+{
+	struct butler__calls *c = rq->calls;
+
+	while (c->heap_n > 0 && c->heap[0]->deadline_ns <= now_ns) {
+		struct butler__ticket *t = c->heap[0];
+
+		if (give_up(t)) {
+			end_call(rq, t, BUTLER_ETIMEDOUT);
+		} else {
+			/* Answered just in time: the answer is on its way
+			 * and wins; it only stops counting as due. */
+			pthread_mutex_lock(&rq->lock);
+			heap_remove(c, t);
+			pthread_mutex_unlock(&rq->lock);
+		}
+	}
+	arm(rq);
+}
+
+int
+butler__requests_next_timeout_ms(struct butler__requests *rq, uint64_t now_ns)
+{
+	struct butler__calls *c = rq->calls;
+	uint64_t d;
+
+	if (c->heap_n == 0)
+		return -1;
+	d = c->heap[0]->deadline_ns;
+	if (d <= now_ns)
+		return 0;
+	d = (d - now_ns + 999999u) / 1000000u;
+	return d > INT32_MAX ? INT32_MAX : (int)d;
+}
+
+/* Delivers an answer whose progress records have all been taken. */
+static void
+deliver(struct butler__requests *rq, struct butler__ticket *t)
+{
+	end_call(rq, t, t->status);
+}
+
+void
+butler__requests_take_answers(
+    struct butler__requests *rq, struct butler__node *list)
+{
+	bool rearm = false;
+
+	while (list != NULL) {
+		struct butler__ticket *t = TICKET_OF(list);
+
+		list = list->next;
+		/* The answer's own reference is done with. */
+		atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);
+		if (atomic_load(&t->progress_sent) != t->progress_seen) {
+			pthread_mutex_lock(&rq->lock);
+			heap_remove(rq->calls, t);
+			pthread_mutex_unlock(&rq->lock);
+			t->parked = true;
+			continue;
+		}
+		rearm |= t->heap_at != NO_HEAP;
+		deliver(rq, t);
+	}
+	if (rearm)
+		arm(rq);
+}
+
+void
+butler__requests_progress(
+    struct butler__requests *rq, struct butler__rec *rec, bool deliver_it)
+{
+	struct butler__ticket *t = butler__rec_ticket(rec);
+	void *p = butler__rec_payload(rec);
+	bool boxed = (rec->flags & BUTLER__REC_BOXED) != 0;
+
+	if (boxed)
+		p = atomic_exchange(&t->latest, NULL);
+	/* A call its caller has given up on takes no progress any more. */
+	if (deliver_it && p != NULL && atomic_load(&t->state) != T_GONE) {
+		butler__count(&rq->inbox->progress, 1);
+		t->args.pthunk(rq->owner, p, t->args.pcb, t->args.user);
+	}
+	if (boxed)
+		destroy_copy(t->progress, p);
+	else
+		destroy_payload(t->progress, p);
+	t->progress_seen++;
+	if (t->parked && atomic_load(&t->progress_sent) == t->progress_seen) {
+		/* The answer was waiting for this record. */
+		t->parked = false;
+		atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);
+		deliver(rq, t);
+		return;
+	}
+	unref(t, rq->calls);
+}
+
+void
+butler__request_drop_progress(struct butler__rec *rec)
+{
+	struct butler__ticket *t = butler__rec_ticket(rec);
+
+	if (rec->flags & BUTLER__REC_BOXED)
+		destroy_copy(t->progress, atomic_exchange(&t->latest, NULL));
+	else
+		destroy_payload(t->progress, butler__rec_payload(rec));
+	unref(t, NULL);
+}
+
+/* ---- blocking calls --------------------------------------------------- */
+
+static void
+waits_add(struct butler__reqhub *h, struct butler__ticket *t)
+{
+	pthread_mutex_lock(&h->waits_lock);
+	t->wnext = h->waits;
+	t->wprev = &h->waits;
+	if (h->waits != NULL)
+		h->waits->wprev = &t->wnext;
+	h->waits = t;
+	pthread_mutex_unlock(&h->waits_lock);
+}
+
+static void
+waits_remove(struct butler__reqhub *h, struct butler__ticket *t)
+{
+	pthread_mutex_lock(&h->waits_lock);
+	*t->wprev = t->wnext;
+	if (t->wnext != NULL)
+		t->wnext->wprev = t->wprev;
+	pthread_mutex_unlock(&h->waits_lock);
+}
+
+static int
+waiter_init(struct waiter *w)
+{
+	pthread_condattr_t attr;
+	int rc;
+
+	w->done = false;
+	if (pthread_mutex_init(&w->lock, NULL) != 0)
+		return BUTLER_ESYS;
+	if (pthread_condattr_init(&attr) != 0)
+		goto out_lock;
+	(void)pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&w->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc != 0)
+		goto out_lock;
+	return BUTLER_OK;
+
+out_lock:
+	pthread_mutex_destroy(&w->lock);
+	return BUTLER_ESYS;
+}
+
+/* Waits for t's answer; gives up at its deadline if it can. */
+static int
+wait_answer(struct butler__ticket *t, struct waiter *w)
+{
+	struct timespec ts = { 0 };
+	bool timed = t->deadline_ns != UINT64_MAX;
+	int rv = BUTLER_OK;
+
+	if (timed) {
+		ts.tv_sec = (time_t)(t->deadline_ns / 1000000000u);
+		ts.tv_nsec = (long)(t->deadline_ns % 1000000000u);
+	}
+	pthread_mutex_lock(&w->lock);
+	while (!w->done) {
+		int rc = timed
+		    ? pthread_cond_timedwait(&w->cond, &w->lock, &ts)
+		    : pthread_cond_wait(&w->cond, &w->lock);
+
+		if (rc == ETIMEDOUT && !w->done) {
+			if (give_up(t)) {
+				rv = BUTLER_ETIMEDOUT;
+				break;
+			}
+			/* Answered just in time: wait for it, unbounded (it
+			 * is being written now). */
+			timed = false;
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	return rv;
+}
+
+int
+butler__call_wait(struct butler__reqhub *h, unsigned server, unsigned kind,
+    const void *msg, size_t size, int timeout_ms, void *reply,
+    size_t reply_size)
+{
+	struct butler__ticket *t;
+	struct waiter w;
+	int rv;
+
+	t = ticket_new(h->reply_room);
+	if (t == NULL)
+		return BUTLER_ENOMEM;
+	ticket_reset(t, 2);
+	rv = describe(t, h->router, server, kind, timeout_ms);
+	if (rv == BUTLER_OK && (reply == NULL || reply_size != t->reply->size))
+		rv = BUTLER_EINVAL;
+	if (rv != BUTLER_OK) {
+		ticket_free(t);
+		return rv;
+	}
+	rv = waiter_init(&w);
+	if (rv != BUTLER_OK) {
+		ticket_free(t);
+		return rv;
+	}
+	t->flags |= TF_WAIT;
+	t->waiter = &w;
+	waits_add(h, t);
+	rv = butler__send(h->router, server, kind, BUTLER__REC_REQUEST, t, msg,
+	    size, BUTLER__SERVER_POLICY);
+	if (rv == BUTLER_OK) {
+		rv = wait_answer(t, &w);
+		if (rv == BUTLER_OK) {
+			rv = t->status;
+			if (rv == BUTLER_OK)
+				memcpy(reply, t->payload, reply_size);
+		}
+	} else {
+		atomic_store(&t->refs, 1);
+	}
+	waits_remove(h, t);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	unref(t, NULL);
+	return rv;
+}
+
+/* ---- answering -------------------------------------------------------- */
+
+/*
+ * answer ends request t from its server's side: `size` bytes of `payload`
+ * (the reply, whose owned fields move with it) are copied into the ticket,
+ * then the ticket is claimed and posted to its caller, or the blocked caller
+ * woken. A caller that has gone loses nothing: the reply is destroyed.
+ * Never fails, never allocates. Drops the request's reference.
+ */
+static void
+answer(struct butler__ticket *t, int status, const void *payload, size_t size)
+{
+	int expected = T_PENDING;
+
+	if (payload != NULL && size > 0)
+		memcpy(t->payload, payload, size);
+	t->status = status;
+	if (!atomic_compare_exchange_strong(
+	        &t->state, &expected, T_ANSWERED)) {
+		if (payload != NULL)
+			destroy_payload(t->reply, t->payload);
+		unref(t, NULL);
+		return;
+	}
+	if (t->flags & TF_WAIT) {
+		struct waiter *w = t->waiter;
+
+		/* After the unlock the caller may return: w is not touched
+		 * again, and t only through our own reference. */
+		pthread_mutex_lock(&w->lock);
+		w->done = true;
+		pthread_cond_signal(&w->cond);
+		pthread_mutex_unlock(&w->lock);
+		unref(t, NULL);
+		return;
+	}
+	butler__channel_post(t->reply_inbox, &t->node);
 }
 
 bool
-butler__request_progress_rec(
-    struct butler_server *srv, struct butler__rec *rec, bool deliver)
+butler__request_begin(
+    struct butler__requests *rq, const struct butler__rec *rec)
 {
-	const struct butler__req_hdr *hdr = butler__rec_req(rec);
-	const butler_msg_desc *m;
-	struct req *r;
-	void *progress = butler__rec_payload(rec);
-	struct butler__box *box = NULL;
+	struct butler__ticket *t = butler__rec_ticket(rec);
 
-	if (!(rec->flags & BUTLER__REC_PROGRESS))
+	if (atomic_load_explicit(&t->state, memory_order_acquire) == T_GONE) {
+		unref(t, NULL);
 		return false;
-	m = &srv->hub->spec->messages[rec->kind];
-	if (rec->flags & BUTLER__REC_BOXED) {
-		memcpy(&box, progress, sizeof box);
-		progress = atomic_exchange(&box->latest, NULL);
 	}
-	r = deliver ? find(srv->pending, hdr->id) : NULL;
-	if (progress != NULL && r != NULL && r->pthunk != NULL)
-		r->pthunk(srv, progress, r->pcb, r->user);
-	if (box != NULL) {
-		destroy_copy(m, progress);
-		box_unref(box);
-	} else if (m->destroy != NULL) {
-		m->destroy(progress);
-	}
+	rq->current = t;
+	rq->current_state = HOLD_HANDLING;
+	rq->current_promise = 0;
 	return true;
 }
 
-/* ---- server side ------------------------------------------------------ */
+static struct butler__ticket *promise_take(
+    struct butler__requests *rq, uint64_t promise);
 
-/* Sends a record answering request req; the payload's fields move on OK.
- * Answers bypass the capacity check: they are bounded by the requests the
- * caller has in flight, and dropping one would leave a request that never
- * ends. */
-static int
-answer(struct butler_server *srv, const struct butler__req_hdr *req,
-    unsigned flags, int status, int msg_index, const void *payload,
-    size_t size)
+void
+butler__request_end(struct butler__requests *rq, int rv)
 {
-	struct butler__req_hdr hdr = { .id = req->id, .status = status };
+	struct butler__ticket *t = rq->current;
+	int state = rq->current_state;
 
-	return butler__push(srv->hub, req->reply_to,
-	    msg_index >= 0 ? (unsigned)msg_index : 0,
-	    BUTLER__REC_REPLY | flags, &hdr, payload, size, false, false, 0);
+	rq->current = NULL;
+	rq->current_state = HOLD_NONE;
+	if (state == HOLD_DEFERRED) {
+		/* t may be answered and gone already: look it up. */
+		if (rv != BUTLER_OK
+		    && (t = promise_take(rq, rq->current_promise)) != NULL)
+			answer(t, rv, NULL, 0);
+		return;
+	}
+	if (state != HOLD_HANDLING)
+		return;
+	if (rv == BUTLER_OK) {
+		butler__log(rq->hub->log, BUTLER_LOG_WARN,
+		    "handler of request '%s' returned without answering it",
+		    t->request->name);
+		rv = BUTLER_EHANDLER;
+	}
+	answer(t, rv, NULL, 0);
 }
 
-/* Destroys the owned fields of a message we were handed as const. */
+void
+butler__request_refuse(const struct butler__rec *rec, int status)
+{
+	answer(butler__rec_ticket(rec), status, NULL, 0);
+}
+
+int
+butler__reply(struct butler__requests *rq, const void *reply, size_t size)
+{
+	struct butler__ticket *t = rq->current;
+
+	if (t == NULL || reply == NULL || size != t->reply->size)
+		return BUTLER_EINVAL;
+	if (rq->current_state != HOLD_HANDLING)
+		return BUTLER_ESTATE;
+	rq->current_state = HOLD_ANSWERED;
+	answer(t, BUTLER_OK, reply, size);
+	return BUTLER_OK;
+}
+
+/* ---- promises --------------------------------------------------------- */
+
 static void
+promises_grow(struct butler__promises *p)
+{
+	size_t n = p->n_buckets * 2;
+	struct butler__ticket **b = calloc(n, sizeof *b), *t, *next;
+
+	if (b == NULL)
+		return; /* longer chains, still correct */
+	for (size_t i = 0; i < p->n_buckets; i++)
+		for (t = p->bucket[i]; t != NULL; t = next) {
+			size_t s = slot(t->promise, n);
+
+			next = t->pnext;
+			t->pnext = b[s];
+			b[s] = t;
+		}
+	free(p->bucket);
+	p->bucket = b;
+	p->n_buckets = n;
+}
+
+static struct butler__ticket *
+promise_find(struct butler__requests *rq, uint64_t promise)
+{
+	struct butler__promises *p = rq->promises;
+
+	if ((promise & PROMISE_INDEX_MASK) != (rq->index & PROMISE_INDEX_MASK))
+		return NULL;
+	for (struct butler__ticket *t = p->bucket[slot(promise, p->n_buckets)];
+	     t != NULL; t = t->pnext)
+		if (t->promise == promise)
+			return t;
+	return NULL;
+}
+
+static struct butler__ticket *
+promise_take(struct butler__requests *rq, uint64_t promise)
+{
+	struct butler__promises *p = rq->promises;
+	struct butler__ticket **link, *t;
+
+	if ((promise & PROMISE_INDEX_MASK) != (rq->index & PROMISE_INDEX_MASK))
+		return NULL;
+	pthread_mutex_lock(&rq->lock);
+	for (link = &p->bucket[slot(promise, p->n_buckets)]; (t = *link);
+	     link = &t->pnext)
+		if (t->promise == promise) {
+			*link = t->pnext;
+			p->count--;
+			break;
+		}
+	pthread_mutex_unlock(&rq->lock);
+	if (t != NULL)
+		atomic_store(&t->deferred_by, 0);
+	return t;
+}
+
+int
+butler__defer(struct butler__requests *rq, const butler_msg_desc *request,
+    uint64_t *promise)
+{
+	struct butler__promises *p = rq->promises;
+	struct butler__ticket *t = rq->current;
+	size_t s;
+
+	*promise = 0;
+	if (t == NULL || request == NULL || t->request != request)
+		return BUTLER_EINVAL;
+	if (rq->current_state != HOLD_HANDLING)
+		return BUTLER_ESTATE;
+	t->promise = (rq->next_promise++ << PROMISE_INDEX_BITS)
+	    | (rq->index & PROMISE_INDEX_MASK);
+	pthread_mutex_lock(&rq->lock);
+	if (p->count + 1 > 2 * p->n_buckets)
+		promises_grow(p);
+	s = slot(t->promise, p->n_buckets);
+	t->pnext = p->bucket[s];
+	p->bucket[s] = t;
+	p->count++;
+	pthread_mutex_unlock(&rq->lock);
+	atomic_store(&t->deferred_ns, butler__now_ns());
+	atomic_store(&t->deferred_by, rq->index + 1);
+	rq->current_state = HOLD_DEFERRED;
+	rq->current_promise = t->promise;
+	*promise = t->promise;
+	return BUTLER_OK;
+}
+
+/* Checks a promise's message and size before it is taken. */
+static int
+check_promise(struct butler__requests *rq, uint64_t promise,
+    const butler_msg_desc *request,
+    const butler_msg_desc *(*which)(const struct butler__ticket *),
+    size_t size)
+{
+	struct butler__ticket *t = promise_find(rq, promise);
+	const butler_msg_desc *m;
+
+	if (t == NULL)
+		return BUTLER_ESTATE;
+	if (t->request != request)
+		return BUTLER_EINVAL;
+	m = which != NULL ? which(t) : NULL;
+	if (which != NULL && (m == NULL || m->size != size))
+		return BUTLER_EINVAL;
+	return BUTLER_OK;
+}
+
+static const butler_msg_desc *
+reply_of(const struct butler__ticket *t)
+{
+	return t->reply;
+}
+
+static const butler_msg_desc *
+progress_of(const struct butler__ticket *t)
+{
+	return t->progress;
+}
+
+int
+butler__answer(struct butler__requests *rq, uint64_t promise,
+    const butler_msg_desc *request, const void *reply, size_t size)
+{
+	int rv;
+
+	if (reply == NULL)
+		return BUTLER_EINVAL;
+	rv = check_promise(rq, promise, request, reply_of, size);
+	if (rv != BUTLER_OK)
+		return rv;
+	answer(promise_take(rq, promise), BUTLER_OK, reply, size);
+	return BUTLER_OK;
+}
+
+int
+butler__fail(struct butler__requests *rq, uint64_t promise,
+    const butler_msg_desc *request, int code)
+{
+	int rv;
+
+	if (code == BUTLER_OK)
+		return BUTLER_EINVAL;
+	rv = check_promise(rq, promise, request, NULL, 0);
+	if (rv != BUTLER_OK)
+		return rv;
+	answer(promise_take(rq, promise), code, NULL, 0);
+	return BUTLER_OK;
+}
+
+/* ---- progress --------------------------------------------------------- */
+
+/* Pushes one progress record for t; the caller still owns `progress`
+ * unless this returns BUTLER_OK. */
+static int
+push_progress(struct butler__requests *rq, struct butler__ticket *t,
+    unsigned rec_flags, const void *progress, size_t size)
+{
+	int rv;
+
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	atomic_fetch_add(&t->progress_sent, 1);
+	rv = butler__push(rq->hub->router, t->reply_index, 0,
+	    BUTLER__REC_PROGRESS | rec_flags, t, progress, size,
+	    BUTLER__PUSH_ANSWER, 0);
+	if (rv != BUTLER_OK) {
+		atomic_fetch_sub(&t->progress_sent, 1);
+		atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);
+	}
+	return rv;
+}
+
+static int
+post_latest(struct butler__requests *rq, struct butler__ticket *t,
+    const void *progress, size_t size)
+{
+	void *copy = malloc(size > 0 ? size : 1), *old;
+	int rv;
+
+	if (copy == NULL)
+		return BUTLER_ENOMEM;
+	memcpy(copy, progress, size);
+	old = atomic_exchange(&t->latest, copy);
+	if (old != NULL) {
+		/* A record is on its way and will pick up `copy`. */
+		destroy_copy(t->progress, old);
+		return BUTLER_OK;
+	}
+	rv = push_progress(rq, t, BUTLER__REC_BOXED, NULL, 0);
+	if (rv == BUTLER_OK)
+		return BUTLER_OK;
+	/* No record will come for it: take it back. Only this thread
+	 * posts, so what the slot holds is our copy. */
+	copy = atomic_exchange(&t->latest, NULL);
+	if (rv == BUTLER_ENOMEM) {
+		free(copy); /* the fields are still the caller's */
+		return rv;
+	}
+	destroy_copy(t->progress, copy);
+	return BUTLER_OK;
+}
+
+/* Destroys the owned fields of a message we were handed as const; the
+ * caller still owns them if this fails. */
+static int
 destroy_const(const butler_msg_desc *m, const void *msg, size_t size)
 {
 	void *copy;
 
 	if (m->destroy == NULL)
-		return;
-	copy = malloc(size);
-	if (copy != NULL) {
-		memcpy(copy, msg, size);
-		m->destroy(copy);
-		free(copy);
-	}
-}
-
-int
-butler_reply(butler_server *self, const void *reply, size_t size)
-{
-	const butler_msg_desc *m;
-	int rv;
-
-	if (self == NULL || self->current_req == NULL
-	    || self->current_req_reply < 0 || reply == NULL)
-		return BUTLER_EINVAL;
-	m = &self->hub->spec->messages[self->current_req_reply];
-	if (size != m->size)
-		return BUTLER_EINVAL;
-	if (self->current_req_answered)
-		return BUTLER_ESTATE;
-	rv = answer(self, self->current_req, 0, BUTLER_OK,
-	    self->current_req_reply, reply, size);
-	self->current_req_answered = true;
-	/* The requester is gone: the reply is ours to destroy. */
-	if (rv != BUTLER_OK)
-		destroy_const(m, reply, size);
+		return BUTLER_OK;
+	copy = malloc(size > 0 ? size : 1);
+	if (copy == NULL)
+		return BUTLER_ENOMEM;
+	memcpy(copy, msg, size);
+	destroy_copy(m, copy);
 	return BUTLER_OK;
 }
 
 int
-butler_progress(butler_server *self, const void *progress, size_t size)
+butler__progress(struct butler__requests *rq, uint64_t promise,
+    const butler_msg_desc *request, const void *progress, size_t size)
 {
-	const butler_msg_desc *m;
-	struct butler__box *box;
-	void *copy, *old;
+	struct butler__ticket *t;
 	int rv;
 
-	if (self == NULL || self->current_req == NULL
-	    || self->current_req_progress < 0 || progress == NULL)
+	if (progress == NULL)
 		return BUTLER_EINVAL;
-	m = &self->hub->spec->messages[self->current_req_progress];
-	if (size != m->size)
-		return BUTLER_EINVAL;
-	if (!self->current_req_latest) {
-		rv = answer(self, self->current_req, BUTLER__REC_PROGRESS,
-		    BUTLER_OK, self->current_req_progress, progress, size);
+	if (promise != 0) {
+		rv = check_promise(rq, promise, request, progress_of, size);
 		if (rv != BUTLER_OK)
-			destroy_const(m, progress, size);
-		return rv == BUTLER_ENOMEM ? rv : BUTLER_OK;
+			return rv;
+		t = promise_find(rq, promise);
+	} else {
+		t = rq->current;
+		if (t == NULL || t->progress == NULL
+		    || size != t->progress->size)
+			return BUTLER_EINVAL;
 	}
-	box = self->current_box;
-	if (box == NULL) {
-		box = calloc(1, sizeof *box);
-		if (box == NULL)
-			return BUTLER_ENOMEM;
-		atomic_init(&box->refs, 1);
-		atomic_init(&box->latest, NULL);
-		box->msg = m;
-		self->current_box = box;
-	}
-	copy = malloc(size);
-	if (copy == NULL)
-		return BUTLER_ENOMEM;
-	memcpy(copy, progress, size);
-	old = atomic_exchange(&box->latest, copy);
-	if (old != NULL) {
-		/* A record is on its way and will pick up `copy`. */
-		destroy_copy(m, old);
-		return BUTLER_OK;
-	}
-	atomic_fetch_add(&box->refs, 1);
-	rv = answer(self, self->current_req,
-	    BUTLER__REC_PROGRESS | BUTLER__REC_BOXED, BUTLER_OK,
-	    self->current_req_progress, &box, sizeof box);
-	if (rv != BUTLER_OK) {
-		destroy_copy(m, atomic_exchange(&box->latest, NULL));
-		box_unref(box);
-	}
-	return rv == BUTLER_ENOMEM ? rv : BUTLER_OK;
+	/* Nobody listens: the message is ours to destroy. */
+	if (!(t->flags & TF_PROGRESS) || atomic_load(&t->state) == T_GONE)
+		return destroy_const(t->progress, progress, size);
+	if (t->flags & TF_LATEST)
+		return post_latest(rq, t, progress, size);
+	rv = push_progress(rq, t, 0, progress, size);
+	if (rv == BUTLER_ECLOSED) /* the caller has finished */
+		return destroy_const(t->progress, progress, size);
+	return rv;
+}
+
+/* ---- cancellation, as the server sees it ------------------------------ */
+
+static struct butler__ticket *
+held(struct butler__requests *rq, uint64_t promise)
+{
+	return promise != 0 ? promise_find(rq, promise) : rq->current;
+}
+
+bool
+butler__cancelled(struct butler__requests *rq, uint64_t promise)
+{
+	struct butler__ticket *t = held(rq, promise);
+
+	if (t == NULL)
+		return promise != 0;
+	return atomic_load_explicit(&t->state, memory_order_relaxed) == T_GONE
+	    || butler__channel_state(rq->inbox) == BUTLER__CLOSED;
+}
+
+int64_t
+butler__time_left_ms(struct butler__requests *rq, uint64_t promise)
+{
+	struct butler__ticket *t = held(rq, promise);
+	uint64_t now;
+
+	if (t == NULL)
+		return 0;
+	if (t->deadline_ns == UINT64_MAX)
+		return -1;
+	now = butler__now_ns();
+	return t->deadline_ns > now
+	    ? (int64_t)((t->deadline_ns - now) / 1000000u)
+	    : 0;
+}
+
+/* ---- stop ------------------------------------------------------------- */
+
+bool
+butler__requests_idle(struct butler__requests *rq)
+{
+	return rq->calls->count == 0 && rq->promises->count == 0
+	    && rq->current == NULL;
 }
 
 void
-butler__request_after_handler(struct butler_server *srv, int rv)
+butler__requests_counts(
+    struct butler__requests *rq, uint64_t *promises, uint64_t *calls)
 {
-	box_unref(srv->current_box);
-	srv->current_box = NULL;
-	if (srv->current_req_answered)
-		return;
-	if (rv == BUTLER_OK) {
-		butler__log(srv->hub, BUTLER_LOG_WARN,
-		    "server '%s': handler returned without replying "
-		    "to a request",
-		    srv->name);
-		rv = BUTLER_EHANDLER;
+	pthread_mutex_lock(&rq->lock);
+	*promises = rq->promises->count;
+	*calls = rq->calls->count;
+	pthread_mutex_unlock(&rq->lock);
+}
+
+bool
+butler__requests_finish(struct butler__requests *rq, int status)
+{
+	struct butler__calls *c = rq->calls;
+	struct butler__promises *p = rq->promises;
+	struct butler__ticket *ended = NULL;
+	bool in_flight = false;
+
+	for (size_t i = 0; i < p->n_buckets; i++)
+		while (p->bucket[i] != NULL)
+			answer(promise_take(rq, p->bucket[i]->promise), status,
+			    NULL, 0);
+	butler__requests_take_answers(rq, butler__channel_take(rq->inbox));
+	/* Claim every call first, then run the callbacks: they may make new
+	 * calls (refused now) and so change the table. */
+	pthread_mutex_lock(&rq->lock);
+	for (size_t i = 0; i < c->n_buckets; i++) {
+		struct butler__ticket **link = &c->bucket[i], *t;
+
+		while ((t = *link) != NULL) {
+			if (t->parked || !give_up(t)) {
+				in_flight = true;
+				link = &t->hnext;
+				continue;
+			}
+			*link = t->hnext;
+			c->count--;
+			heap_remove(c, t);
+			t->hnext = ended;
+			ended = t;
+		}
 	}
-	(void)answer(srv, srv->current_req, 0, rv, -1, NULL, 0);
-	srv->current_req_answered = true;
+	pthread_mutex_unlock(&rq->lock);
+	while (ended != NULL) {
+		struct butler__ticket *t = ended;
+
+		ended = t->hnext;
+		finish_call(rq, t, status);
+	}
+	if (!in_flight && rq->arm != NULL)
+		rq->arm(rq->arm_ctx, UINT64_MAX);
+	return !in_flight;
 }
 
 void
-butler__request_refuse(
-    struct butler_server *srv, const struct butler__req_hdr *req, int status)
+butler__requests_drop_answers(struct butler__node *list)
 {
-	(void)answer(srv, req, 0, status, -1, NULL, 0);
+	while (list != NULL) {
+		struct butler__ticket *t = TICKET_OF(list);
+
+		list = list->next;
+		if (t->status == BUTLER_OK)
+			destroy_payload(t->reply, t->payload);
+		unref(t, NULL);
+	}
+}
+
+/* ---- listings --------------------------------------------------------- */
+
+static void
+info_of(const struct butler__ticket *t, unsigned caller,
+    butler__call_info_fn fn, void *ctx)
+{
+	struct butler__call_info info = {
+		.id = t->id,
+		.caller = caller,
+		.server = t->server,
+		.request = t->request,
+		.since_ns = t->since_ns,
+		.deadline_ns = t->deadline_ns,
+		.deferred_by = atomic_load(&t->deferred_by),
+		.deferred_ns = atomic_load(&t->deferred_ns),
+	};
+
+	if (fn != NULL)
+		fn(&info, ctx);
+}
+
+size_t
+butler__requests_list(
+    struct butler__requests *rq, butler__call_info_fn fn, void *ctx)
+{
+	struct butler__calls *c = rq->calls;
+	size_t n = 0;
+
+	pthread_mutex_lock(&rq->lock);
+	for (size_t i = 0; i < c->n_buckets; i++)
+		for (struct butler__ticket *t = c->bucket[i]; t; t = t->hnext)
+			if (atomic_load(&t->state) == T_PENDING) {
+				info_of(t, rq->index, fn, ctx);
+				n++;
+			}
+	pthread_mutex_unlock(&rq->lock);
+	return n;
+}
+
+size_t
+butler__waits_list(
+    struct butler__reqhub *h, butler__call_info_fn fn, void *ctx)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&h->waits_lock);
+	for (struct butler__ticket *t = h->waits; t != NULL; t = t->wnext)
+		if (atomic_load(&t->state) == T_PENDING) {
+			info_of(t, UINT32_MAX, fn, ctx);
+			n++;
+		}
+	pthread_mutex_unlock(&h->waits_lock);
+	return n;
 }

@@ -1,22 +1,49 @@
 /*
  * server.c — running one server instance: the thread and its libevent loop
- * for threaded servers, the drain for external-loop servers, and what
- * happens to each record (handle it, or destroy it unhandled).
+ * for threaded servers, the drain for external-loop servers, what happens
+ * to each record (handle it, or destroy it unhandled), and how an instance
+ * finishes when its hub stops.
  */
-#include "internal.h"
+#include "server.h"
 
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
+/* ---- which server the calling thread runs ----------------------------- */
+
 static _Thread_local struct butler_server *current;
 
-void
-butler__set_current(struct butler_server *srv)
+/* Its address is unique to each thread: a thread identity that fits in an
+ * atomic, unlike pthread_t. */
+static _Thread_local char thread_token;
+
+static uintptr_t
+me(void)
+{
+	return (uintptr_t)&thread_token;
+}
+
+static void
+set_current(struct butler_server *srv)
 {
 	current = srv;
+	if (srv != NULL)
+		butler__send_set_inside(srv->env->router, &srv->ch);
+	else
+		butler__send_set_inside(NULL, NULL);
+}
+
+struct butler_server *
+butler__server_current(void)
+{
+	return current;
 }
 
 butler_server *
@@ -25,134 +52,200 @@ butler_server_self(void)
 	return current;
 }
 
-/* Its address is unique to each thread: a thread identity that fits in an
- * atomic, unlike pthread_t. */
-static _Thread_local char thread_token;
-
-uintptr_t
-butler__thread_token(void)
+bool
+butler__server_owned_by_me(const struct butler_server *srv)
 {
-	return (uintptr_t)&thread_token;
+	return srv->desc->loop == BUTLER_LOOP_EXTERNAL
+	    && atomic_load(&srv->owner) == me();
 }
 
-struct butler_server *
-butler__caller(struct butler_hub *hub)
-{
-	uintptr_t me = butler__thread_token();
-	unsigned i;
+/* ---- construction ----------------------------------------------------- */
 
-	if (current != NULL)
-		return current;
-	for (i = 0; i < hub->n_inst; i++)
-		if (hub->inst[i]->desc->loop == BUTLER_LOOP_EXTERNAL
-		    && atomic_load(&hub->inst[i]->owner) == me)
-			return hub->inst[i];
-	return NULL;
+static void
+arm_timer(void *ctx, uint64_t wait_ns)
+{
+	struct butler_server *srv = ctx;
+	struct timeval tv;
+
+	if (srv->request_timer == NULL)
+		return;
+	if (wait_ns == UINT64_MAX) {
+		evtimer_del(srv->request_timer);
+		return;
+	}
+	tv.tv_sec = (time_t)(wait_ns / 1000000000u);
+	tv.tv_usec = (suseconds_t)(wait_ns % 1000000000u) / 1000;
+	evtimer_add(srv->request_timer, &tv);
+}
+
+int
+butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
+    const struct butler__route *route, const struct butler__handlers *handlers,
+    unsigned id, unsigned instance, unsigned index, size_t max_record)
+{
+	const butler_server_desc *desc = route->desc;
+	int rv;
+
+	memset(srv, 0, sizeof *srv);
+	srv->env = env;
+	srv->desc = desc;
+	srv->handlers = handlers;
+	srv->kind_msg = route->kind_msg;
+	srv->id = id;
+	srv->instance = instance;
+	srv->index = index;
+	atomic_init(&srv->finished, false);
+	atomic_init(&srv->owner, 0);
+	atomic_init(&srv->busy_kind, 0);
+	atomic_init(&srv->busy_since_ns, 0);
+	/* Thread names are at most 15 bytes: keep the server's name and,
+	 * for a pool, the instance number. */
+	if (route->n > 1)
+		snprintf(srv->name, sizeof srv->name, "%.10s/%u", desc->name,
+		    instance % 10000u);
+	else
+		snprintf(srv->name, sizeof srv->name, "%.15s", desc->name);
+	rv = butler__channel_init(
+	    &srv->ch, desc->capacity, max_record, env->group);
+	if (rv != BUTLER_OK)
+		return rv;
+	rv = butler__requests_init(
+	    &srv->rq, env->reqhub, srv, index, &srv->ch);
+	if (rv != BUTLER_OK) {
+		butler__channel_release(&srv->ch, NULL, NULL);
+		return rv;
+	}
+	if (desc->loop == BUTLER_LOOP_THREAD) {
+		srv->rq.arm = arm_timer;
+		srv->rq.arm_ctx = srv;
+	}
+	return BUTLER_OK;
 }
 
 /* ---- records ---------------------------------------------------------- */
-
-static const butler_msg_desc *
-rec_msg(const struct butler_server *srv, const struct butler__rec *rec)
-{
-	const butler_spec *spec = srv->hub->spec;
-
-	if (rec->flags & BUTLER__REC_REPLY)
-		return rec->kind < spec->n_messages
-		    ? &spec->messages[rec->kind]
-		    : NULL;
-	return srv->kind_msg[rec->kind];
-}
 
 /* Frees a record's owned fields; the record's bytes stay in the lane. */
 static inline void
 destroy_payload(const butler_msg_desc *msg, struct butler__rec *rec)
 {
-	size_t header = (size_t)((unsigned char *)butler__rec_payload(rec)
-	    - (unsigned char *)rec);
-
-	if (msg != NULL && msg->destroy != NULL && rec->size > header)
+	if (msg->destroy != NULL && butler__rec_payload_size(rec) > 0)
 		msg->destroy(butler__rec_payload(rec));
 }
 
-/* butler__consume handles one record on the consumer's thread. */
-void
-butler__consume(void *ctx, struct butler__rec *rec)
+/* consume handles one record on the consumer's thread. */
+static void
+consume(void *ctx, struct butler__rec *rec)
 {
 	struct butler_server *srv = ctx;
 	const struct butler__handlers *h = srv->handlers;
-	const butler_msg_desc *msg = rec_msg(srv, rec);
+	const butler_msg_desc *msg;
 	int rv;
 
-	if (rec->flags & BUTLER__REC_REPLY) {
-		if (butler__request_progress_rec(srv, rec, true))
-			return;
-		butler__request_on_reply(srv, rec);
-		destroy_payload(msg, rec);
+	if (rec->flags & BUTLER__REC_PROGRESS) {
+		butler__requests_progress(&srv->rq, rec, true);
 		return;
 	}
-	if (rec->flags & BUTLER__REC_REQUEST) {
-		srv->current_req = butler__rec_req(rec);
-		srv->current_req_reply = msg->reply; /* message index */
-		srv->current_req_progress = msg->progress;
-		srv->current_req_latest
-		    = (msg->flags & BUTLER_MSG_PROGRESS_LATEST) != 0;
-		srv->current_req_answered = false;
+	msg = srv->kind_msg[rec->kind];
+	if ((rec->flags & BUTLER__REC_REQUEST)
+	    && !butler__request_begin(&srv->rq, rec)) {
+		/* Its caller has gone: not worth a handler. */
+		destroy_payload(msg, rec);
+		butler__count(&srv->ch.abandoned, 1);
+		return;
 	}
+	atomic_store_explicit(&srv->busy_since_ns,
+	    atomic_load_explicit(&srv->ch.clock_ns, memory_order_relaxed),
+	    memory_order_relaxed);
+	atomic_store_explicit(
+	    &srv->busy_kind, rec->kind, memory_order_relaxed);
 	rv = srv->desc->dispatch(
 	    srv, h->table, h->user, rec->kind, butler__rec_payload(rec));
+	atomic_store_explicit(&srv->busy_kind, 0, memory_order_relaxed);
 	if (rv == 0) {
 		butler__count(&srv->ch.handled, 1);
 	} else {
 		butler__count(&srv->ch.failed, 1);
-		butler__log(srv->hub, BUTLER_LOG_WARN,
+		butler__log(srv->env->log, BUTLER_LOG_WARN,
 		    "server '%s': handler for '%s' failed: %s (%d)", srv->name,
 		    msg->name, butler_strerror(rv), rv);
 	}
-	if (rec->flags & BUTLER__REC_REQUEST) {
-		butler__request_after_handler(srv, rv);
-		srv->current_req = NULL;
-	}
+	if (rec->flags & BUTLER__REC_REQUEST)
+		butler__request_end(&srv->rq, rv);
 	destroy_payload(msg, rec);
 }
 
-/* butler__drop destroys one record unhandled (stop, or a late sender). */
-void
-butler__drop(void *ctx, struct butler__rec *rec)
+/* drop destroys one record unhandled (a stop that discards). */
+static void
+drop(void *ctx, struct butler__rec *rec)
 {
 	struct butler_server *srv = ctx;
-	const butler_msg_desc *msg = rec_msg(srv, rec);
 
-	if (rec->flags & BUTLER__REC_REPLY) {
-		/* Our own request's answer, arriving as we stop: the request
-		 * is failed with ECLOSED by butler__request_fail_all. */
-		if (!butler__request_progress_rec(srv, rec, false))
-			destroy_payload(msg, rec);
+	if (rec->flags & BUTLER__REC_PROGRESS) {
+		if (srv->calls_done)
+			butler__request_drop_progress(rec);
+		else
+			butler__requests_progress(&srv->rq, rec, false);
 		return;
 	}
 	if (rec->flags & BUTLER__REC_REQUEST)
-		butler__request_refuse(
-		    srv, butler__rec_req(rec), BUTLER_ECLOSED);
-	destroy_payload(msg, rec);
+		butler__request_refuse(rec, BUTLER_ECLOSED);
+	destroy_payload(srv->kind_msg[rec->kind], rec);
 	butler__count(&srv->ch.dropped, 1);
 }
 
-/*
- * butler__server_finish applies the stop policy to what is queued and runs
- * on_stop, on the consumer's thread (or the stopping thread for external
- * servers). Requests this server made are answered with ECLOSED first.
- */
-void
-butler__server_finish(struct butler_server *srv, butler_stop_policy policy)
+/* Takes and delivers the answers posted to srv's inbox. */
+static void
+take_answers(struct butler_server *srv)
 {
+	if (atomic_load_explicit(&srv->ch.nodes, memory_order_relaxed) != NULL)
+		butler__requests_take_answers(
+		    &srv->rq, butler__channel_take(&srv->ch));
+}
+
+/* Reports srv quiet to a stopping hub when it owes and awaits nothing. */
+static void
+try_quiet(struct butler_server *srv)
+{
+	if (butler__channel_state(&srv->ch) != BUTLER__OPEN)
+		(void)butler__channel_try_quiet(
+		    &srv->ch, butler__requests_idle(&srv->rq));
+}
+
+void
+butler__server_check_quiet(struct butler_server *srv)
+{
+	try_quiet(srv);
+}
+
+/*
+ * finish is the end of an instance, on its consuming thread, once the hub
+ * has decided to close everything: what is queued is handled (DRAIN: the
+ * stragglers of a stop that went quiet) or destroyed (DISCARD), every
+ * request it holds or made ends, then on_stop runs.
+ */
+static void
+finish(struct butler_server *srv)
+{
+	butler__consume_fn fn
+	    = atomic_load(&srv->env->policy) == BUTLER_STOP_DRAIN ? consume
+	                                                          : drop;
 	bool more;
 
-	(void)butler__channel_drain(&srv->ch, UINT32_MAX, UINT64_MAX, false,
-	    policy == BUTLER_STOP_DRAIN ? butler__consume : butler__drop, srv,
-	    &more);
-	butler__request_fail_all(srv, BUTLER_ECLOSED);
+	for (;;) {
+		(void)butler__channel_drain(
+		    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
+		if (butler__requests_finish(&srv->rq, BUTLER_ECLOSED))
+			break;
+		/* An answer is being posted by another thread, or waits for
+		 * a progress record: let the poster finish. */
+		sched_yield();
+	}
+	srv->calls_done = true;
 	if (srv->handlers->on_stop != NULL)
 		srv->handlers->on_stop(srv, srv->handlers->user);
+	/* Records from late racers are left for the hub's sweep. */
+	atomic_store(&srv->finished, true);
+	butler__stopgroup_ring(srv->env->group);
 }
 
 /* ---- threaded servers ------------------------------------------------- */
@@ -160,15 +253,17 @@ butler__server_finish(struct butler_server *srv, butler_stop_policy policy)
 static void
 process(struct butler_server *srv)
 {
-	struct butler_hub *hub = srv->hub;
+	struct butler__serverenv *env = srv->env;
 	bool more;
 
-	if (atomic_load(&srv->ch.closed)) {
+	if (butler__channel_state(&srv->ch) == BUTLER__CLOSED) {
 		event_base_loopbreak(srv->base);
 		return;
 	}
-	(void)butler__channel_drain(&srv->ch, hub->batch_max,
-	    hub->batch_budget_ns, true, butler__consume, srv, &more);
+	take_answers(srv);
+	(void)butler__channel_drain(&srv->ch, env->batch_max,
+	    env->batch_budget_ns, BUTLER__DRAIN_STOP_ON_CLOSE, consume, srv,
+	    &more);
 	/* Spin policy: before paying for a sleep and a wake-up, watch the
 	 * lanes for a moment; work that arrives is drained right here. The
 	 * whole turn stays within the batch budget, so timers keep their
@@ -177,18 +272,19 @@ process(struct butler_server *srv)
 		uint64_t start = butler__now_ns(),
 		         until = start + srv->spin_ns;
 
-		while (!more && butler__spin_for_work(&srv->ch, until)
-		    && !atomic_load(&srv->ch.closed)) {
-			(void)butler__channel_drain(&srv->ch, hub->batch_max,
-			    hub->batch_budget_ns, true, butler__consume, srv,
-			    &more);
+		while (!more && butler__channel_spin(&srv->ch, until)
+		    && butler__channel_state(&srv->ch) != BUTLER__CLOSED) {
+			take_answers(srv);
+			(void)butler__channel_drain(&srv->ch, env->batch_max,
+			    env->batch_budget_ns, BUTLER__DRAIN_STOP_ON_CLOSE,
+			    consume, srv, &more);
 			until = butler__now_ns() + srv->spin_ns;
 			if (until - start
-			    > hub->batch_budget_ns + srv->spin_ns)
+			    > env->batch_budget_ns + srv->spin_ns)
 				more = true; /* yield to the loop now */
 		}
 	}
-	if (atomic_load(&srv->ch.closed)) {
+	if (butler__channel_state(&srv->ch) == BUTLER__CLOSED) {
 		event_base_loopbreak(srv->base);
 		return;
 	}
@@ -198,7 +294,9 @@ process(struct butler_server *srv)
 	if (more || !butler__channel_idle(&srv->ch)) {
 		static const struct timeval zero = { 0, 0 };
 		event_add(srv->rearm_ev, &zero);
+		return;
 	}
+	try_quiet(srv);
 }
 
 static void
@@ -227,31 +325,74 @@ on_request_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	butler__request_expire(srv, butler__now_ns());
+	butler__requests_expire(&srv->rq, butler__now_ns());
+	/* A timeout may have been the last thing this server waited for. */
+	if (butler__channel_idle(&srv->ch))
+		try_quiet(srv);
+	else
+		process(srv);
 }
 
 /* Reports on_start's result and waits for the hub's go or abort. */
 static bool
 report_start(struct butler_server *srv, int result)
 {
-	struct butler_hub *hub = srv->hub;
+	struct butler__serverenv *env = srv->env;
 	bool go;
 
-	pthread_mutex_lock(&hub->lock);
+	pthread_mutex_lock(&env->lock);
 	srv->start_result = result;
 	srv->start_reported = true;
-	pthread_cond_broadcast(&hub->cond);
-	while (hub->gate == BUTLER__GATE_WAIT)
-		pthread_cond_wait(&hub->cond, &hub->lock);
-	go = hub->gate == BUTLER__GATE_GO;
-	pthread_mutex_unlock(&hub->lock);
+	pthread_cond_broadcast(&env->cond);
+	while (env->gate == BUTLER__GATE_WAIT)
+		pthread_cond_wait(&env->cond, &env->lock);
+	go = env->gate == BUTLER__GATE_GO;
+	pthread_mutex_unlock(&env->lock);
 	return go;
+}
+
+/*
+ * new_base makes the server's libevent loop. libevent exits the process
+ * when it cannot make a loop's signal socketpair, and has no way to do
+ * without one (2.1), so under one process-wide lock the fds it needs are
+ * made and closed first: out of fds becomes BUTLER_ESYS, not exit(1). The
+ * loops are lock-free (EVENT_BASE_FLAG_NOLOCK): a server's base is used
+ * from its own thread only, and that saves the notification fd.
+ */
+static pthread_mutex_t base_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct event_base *
+new_base(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base = NULL;
+	int probe[2], epfd;
+
+	if (cfg == NULL)
+		return NULL;
+	(void)event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+	/* Only epoll: the other backends would fall back silently. */
+	(void)event_config_avoid_method(cfg, "poll");
+	(void)event_config_avoid_method(cfg, "select");
+	pthread_mutex_lock(&base_lock);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, probe) == 0) {
+		epfd = dup(probe[0]);
+		close(probe[0]);
+		close(probe[1]);
+		if (epfd >= 0) {
+			close(epfd);
+			base = event_base_new_with_config(cfg);
+		}
+	}
+	pthread_mutex_unlock(&base_lock);
+	event_config_free(cfg);
+	return base;
 }
 
 static int
 loop_setup(struct butler_server *srv)
 {
-	srv->base = event_base_new();
+	srv->base = new_base();
 	if (srv->base == NULL)
 		return BUTLER_ESYS;
 	srv->wake_ev = event_new(
@@ -288,15 +429,16 @@ server_main(void *arg)
 	int rv;
 
 	(void)pthread_setname_np(pthread_self(), srv->name);
-	butler__set_current(srv);
+	set_current(srv);
 	rv = loop_setup(srv);
 	if (rv != BUTLER_OK)
-		butler__log(srv->hub, BUTLER_LOG_ERROR,
-		    "server '%s': cannot set up its libevent loop", srv->name);
+		butler__log(srv->env->log, BUTLER_LOG_ERROR,
+		    "server '%s': cannot set up its libevent loop (%s)",
+		    srv->name, strerror(errno));
 	else if (h->on_start != NULL)
 		rv = h->on_start(srv, h->user);
 	if (rv != BUTLER_OK && rv != BUTLER_ESYS)
-		butler__log(srv->hub, BUTLER_LOG_ERROR,
+		butler__log(srv->env->log, BUTLER_LOG_ERROR,
 		    "server '%s': on_start failed: %s (%d)", srv->name,
 		    butler_strerror(rv), rv);
 
@@ -305,10 +447,15 @@ server_main(void *arg)
 		process(srv);
 		event_base_dispatch(srv->base);
 	}
-	if (rv == BUTLER_OK)
-		butler__server_finish(srv, srv->hub->policy);
+	if (rv == BUTLER_OK) {
+		finish(srv);
+	} else {
+		srv->calls_done = true;
+		atomic_store(&srv->finished, true);
+		butler__stopgroup_ring(srv->env->group);
+	}
 	loop_teardown(srv);
-	butler__set_current(NULL);
+	set_current(NULL);
 	return NULL;
 }
 
@@ -339,12 +486,151 @@ butler__server_join(struct butler_server *srv)
 	}
 }
 
-/* ---- accessors and external servers ----------------------------------- */
+void
+butler__server_wake(struct butler_server *srv)
+{
+	if (srv->desc->loop == BUTLER_LOOP_THREAD)
+		butler__channel_ring(&srv->ch);
+}
+
+/* ---- external servers ------------------------------------------------- */
+
+int
+butler__server_start_external(struct butler_server *srv)
+{
+	struct butler_server *outer = current;
+	int rv = BUTLER_OK;
+
+	atomic_store(&srv->owner, me());
+	if (srv->handlers->on_start != NULL) {
+		set_current(srv);
+		rv = srv->handlers->on_start(srv, srv->handlers->user);
+		set_current(outer);
+	}
+	srv->start_result = rv;
+	srv->start_reported = true;
+	if (rv != BUTLER_OK) {
+		srv->calls_done = true;
+		atomic_store(&srv->finished, true);
+	}
+	return rv;
+}
+
+void
+butler__server_finish_external(struct butler_server *srv)
+{
+	struct butler_server *outer = current;
+
+	if (atomic_load(&srv->finished))
+		return;
+	butler__channel_become_consumer(&srv->ch);
+	set_current(srv);
+	finish(srv);
+	set_current(outer);
+	butler__channel_leave_consumer(&srv->ch);
+}
+
+int
+butler__server_drain_external(
+    struct butler_server *srv, unsigned max, bool all, unsigned *handled)
+{
+	struct butler__serverenv *env = srv->env;
+	struct butler_server *outer;
+	unsigned n = 0;
+	int rv = BUTLER_OK;
+	bool more;
+
+	*handled = 0;
+	if (!butler__channel_try_consume(&srv->ch))
+		return BUTLER_EBUSY;
+	if (atomic_load(&srv->finished)
+	    || butler__channel_state(&srv->ch) == BUTLER__CLOSED) {
+		rv = BUTLER_ECLOSED;
+		goto out;
+	}
+	outer = current;
+	set_current(srv);
+	atomic_store(&srv->owner, me());
+	butler__channel_ack(&srv->ch);
+	do {
+		butler__requests_expire(&srv->rq, butler__now_ns());
+		take_answers(srv);
+		n += butler__channel_drain(&srv->ch, all ? UINT32_MAX : max,
+		    all ? UINT64_MAX : env->batch_budget_ns,
+		    BUTLER__DRAIN_STOP_ON_CLOSE, consume, srv, &more);
+	} while (all && (more || !butler__channel_empty(&srv->ch)));
+	/* Work left (or a sender that slipped in while we went idle): keep
+	 * the fd readable so the owner's loop comes back. */
+	if (more || !butler__channel_idle(&srv->ch))
+		butler__channel_ring(&srv->ch);
+	else
+		try_quiet(srv);
+	set_current(outer);
+out:
+	butler__channel_leave_consumer(&srv->ch);
+	*handled = n;
+	return rv;
+}
+
+int
+butler__server_next_timeout_ms(struct butler_server *srv)
+{
+	return butler__requests_next_timeout_ms(&srv->rq, butler__now_ns());
+}
+
+/* ---- after the threads ------------------------------------------------ */
+
+void
+butler__server_sweep(struct butler_server *srv)
+{
+	bool more;
+
+	butler__channel_become_consumer(&srv->ch);
+	srv->calls_done = true;
+	(void)butler__channel_drain(
+	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, drop, srv, &more);
+	butler__requests_drop_answers(butler__channel_take(&srv->ch));
+	butler__channel_leave_consumer(&srv->ch);
+	/* An external server's fd may still sit in its owner's poll set; it
+	 * is closed by butler_hub_free(). */
+	if (srv->desc->loop == BUTLER_LOOP_THREAD)
+		butler__channel_close_fd(&srv->ch);
+}
+
+void
+butler__server_release(struct butler_server *srv)
+{
+	srv->calls_done = true;
+	butler__channel_release(&srv->ch, drop, srv);
+	butler__requests_drop_answers(butler__channel_take(&srv->ch));
+	butler__requests_release(&srv->rq);
+}
+
+void
+butler__server_stuck(struct butler_server *srv, butler_stuck_info *info)
+{
+	unsigned kind = atomic_load(&srv->busy_kind);
+	uint64_t since = atomic_load(&srv->busy_since_ns), now;
+
+	memset(info, 0, sizeof *info);
+	info->server = srv->desc->name;
+	info->instance = srv->instance;
+	if (kind != 0 && kind <= srv->desc->n_accepts) {
+		now = butler__now_ns();
+		info->message = srv->kind_msg[kind]->name;
+		info->handler_ms = now > since ? (now - since) / 1000000u : 0;
+	}
+	info->queued = butler__channel_depth(&srv->ch);
+	butler__requests_counts(
+	    &srv->rq, &info->promises, &info->calls_pending);
+}
+
+/* ---- accessors -------------------------------------------------------- */
 
 butler_hub *
 butler_server_hub(const butler_server *self)
 {
-	return self->hub;
+	return self->env->hub;
 }
 
 unsigned
@@ -369,72 +655,4 @@ struct event_base *
 butler_server_base(butler_server *self)
 {
 	return self->base;
-}
-
-static struct butler_server *
-external(butler_hub *hub, unsigned server)
-{
-	if (hub == NULL || server >= hub->spec->n_servers
-	    || hub->spec->servers[server].loop != BUTLER_LOOP_EXTERNAL)
-		return NULL;
-	return hub->inst[hub->first_inst[server]];
-}
-
-int
-butler_server_fd(butler_hub *hub, unsigned server)
-{
-	struct butler_server *srv = external(hub, server);
-
-	return srv != NULL ? srv->ch.fd : -1;
-}
-
-int
-butler_server_drain(
-    butler_hub *hub, unsigned server, unsigned max, unsigned *handled)
-{
-	struct butler_server *srv = external(hub, server), *outer;
-	unsigned n = 0;
-	int state, rv = BUTLER_OK;
-	bool more;
-
-	if (handled != NULL)
-		*handled = 0;
-	if (srv == NULL)
-		return BUTLER_EINVAL;
-	state = atomic_load(&hub->state);
-	if (state < BUTLER__HUB_RUNNING)
-		return BUTLER_ESTATE;
-	if (atomic_exchange(&srv->ch.draining, 1))
-		return BUTLER_EBUSY;
-	if (atomic_load(&srv->ch.closed)) {
-		rv = BUTLER_ECLOSED;
-		goto out;
-	}
-	outer = current;
-	butler__set_current(srv);
-	atomic_store(&srv->owner, butler__thread_token());
-	butler__channel_ack(&srv->ch);
-	butler__request_expire(srv, butler__now_ns());
-	n = butler__channel_drain(&srv->ch, max ? max : hub->batch_max,
-	    hub->batch_budget_ns, true, butler__consume, srv, &more);
-	/* Work left (or a sender that slipped in while we went idle): keep
-	 * the fd readable so the owner's loop comes back. */
-	if (more || !butler__channel_idle(&srv->ch))
-		butler__channel_ring(&srv->ch);
-	butler__set_current(outer);
-out:
-	atomic_store(&srv->ch.draining, 0);
-	if (handled != NULL)
-		*handled = n;
-	return rv;
-}
-
-int
-butler_server_next_timeout(butler_hub *hub, unsigned server)
-{
-	struct butler_server *srv = external(hub, server);
-
-	if (srv == NULL)
-		return -1;
-	return butler__request_next_timeout_ms(srv, butler__now_ns());
 }

@@ -451,12 +451,12 @@ butler__gen_emit_header(const struct emit_in *in, struct sbuf *out)
 	    "<stddef.h>\n#include <stdint.h>\n\n"
 	    "#include <butler/butler.h>\n\n");
 	butler__gen_sb_puts(
-	    out, "#if BUTLER_GEN_ABI != 1\n#error \"regenerate ");
+	    out, "#if BUTLER_GEN_ABI != 2\n#error \"regenerate ");
 	butler__gen_emit_cstr(out, in->spec_path);
 	butler__gen_sb_puts(out,
 	    " with the butler-gen of the butler you "
 	    "build against (this file is for "
-	    "BUTLER_GEN_ABI 1)\"\n#endif\n\n");
+	    "BUTLER_GEN_ABI 2)\"\n#endif\n\n");
 	butler__gen_sb_puts(out,
 	    "#ifdef __cplusplus\nextern \"C\" {\n"
 	    "#endif\n\n");

@@ -162,8 +162,14 @@ fx_init(struct fx *f, unsigned n, unsigned capacity)
 			.dispatch = fx_dispatch,
 		};
 	}
-	f->spec = (butler_spec) { BUTLER_GEN_ABI, "fx", f->msgs, 4, f->servers,
-		n };
+	f->spec = (butler_spec) {
+		.abi = BUTLER_GEN_ABI,
+		.app = "fx",
+		.messages = f->msgs,
+		.n_messages = 4,
+		.servers = f->servers,
+		.n_servers = n,
+	};
 }
 
 static int

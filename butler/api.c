@@ -1,0 +1,252 @@
+/*
+ * api.c — the public messaging functions of butler/hub.h: each checks its
+ * arguments and the calling thread, then hands the work to the unit that
+ * owns it (send.c, request.c, server.c).
+ */
+#include "hub_internal.h"
+
+#include <string.h>
+
+/* ---- sending ---------------------------------------------------------- */
+
+int
+butler_send(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
+    size_t size)
+{
+	if (hub == NULL || msg == NULL)
+		return BUTLER_EINVAL;
+	return butler__send(&hub->router, server, kind, 0, NULL, msg, size,
+	    BUTLER__SERVER_POLICY);
+}
+
+int
+butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
+    const void *msg, size_t size, int timeout_ms)
+{
+	if (hub == NULL || msg == NULL)
+		return BUTLER_EINVAL;
+	return butler__send(&hub->router, server, kind, 0, NULL, msg, size,
+	    timeout_ms < 0 ? -1 : timeout_ms);
+}
+
+/* ---- calls ------------------------------------------------------------ */
+
+int
+butler_call_progress(butler_hub *hub, unsigned server, unsigned kind,
+    const void *msg, size_t size, int timeout_ms, butler_reply_thunk thunk,
+    void (*cb)(void), butler_progress_thunk pthunk, void (*pcb)(void),
+    void *user, uint64_t *id)
+{
+	const struct butler__call_args args = { thunk, cb, pthunk, pcb, user };
+	struct butler_server *self;
+	uint64_t made = 0;
+	int rv;
+
+	if (id != NULL)
+		*id = 0;
+	if (hub == NULL || thunk == NULL || msg == NULL)
+		return BUTLER_EINVAL;
+	/* The answer needs a loop to come back to. */
+	self = butler__hub_caller(hub);
+	if (self == NULL)
+		return BUTLER_ESTATE;
+	rv = butler__call(
+	    &self->rq, server, kind, msg, size, timeout_ms, &args, &made);
+	if (rv == BUTLER_OK && id != NULL)
+		*id = made;
+	return rv;
+}
+
+int
+butler_call(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
+    size_t size, int timeout_ms, butler_reply_thunk thunk, void (*cb)(void),
+    void *user, uint64_t *id)
+{
+	return butler_call_progress(hub, server, kind, msg, size, timeout_ms,
+	    thunk, cb, NULL, NULL, user, id);
+}
+
+int
+butler_call_wait(butler_hub *hub, unsigned server, unsigned kind,
+    const void *msg, size_t size, int timeout_ms, void *reply,
+    size_t reply_size)
+{
+	int state;
+
+	if (hub == NULL || msg == NULL || reply == NULL)
+		return BUTLER_EINVAL;
+	/* Blocking a loop would stall everything it serves, and may wait
+	 * for the loop itself. */
+	if (butler__server_current() != NULL
+	    || butler__hub_caller(hub) != NULL)
+		return BUTLER_EDEADLK;
+	state = atomic_load(&hub->state);
+	if (state == BUTLER__HUB_NEW || state == BUTLER__HUB_STARTING)
+		return BUTLER_ESTATE;
+	return butler__call_wait(&hub->reqhub, server, kind, msg, size,
+	    timeout_ms, reply, reply_size);
+}
+
+int
+butler_cancel(butler_hub *hub, uint64_t id)
+{
+	struct butler_server *self;
+	int rv;
+
+	if (hub == NULL)
+		return BUTLER_EINVAL;
+	self = butler__hub_caller(hub);
+	if (self == NULL)
+		return BUTLER_ESTATE;
+	rv = butler__cancel(&self->rq, id);
+	if (rv == BUTLER_OK)
+		butler__server_check_quiet(self);
+	return rv;
+}
+
+/* ---- answers ---------------------------------------------------------- */
+
+/* Whether the calling thread may touch self's requests. */
+static bool
+on_thread(const struct butler_server *self)
+{
+	return self != NULL
+	    && (butler__server_current() == self
+	        || butler__server_owned_by_me(self));
+}
+
+int
+butler_reply(butler_server *self, const void *reply, size_t size)
+{
+	if (!on_thread(self))
+		return BUTLER_EINVAL;
+	return butler__reply(&self->rq, reply, size);
+}
+
+int
+butler_progress(butler_server *self, const void *progress, size_t size)
+{
+	if (!on_thread(self))
+		return BUTLER_EINVAL;
+	return butler__progress(&self->rq, 0, NULL, progress, size);
+}
+
+int
+butler_defer(
+    butler_server *self, const butler_msg_desc *request, uint64_t *promise)
+{
+	if (promise == NULL)
+		return BUTLER_EINVAL;
+	*promise = 0;
+	if (!on_thread(self))
+		return BUTLER_EINVAL;
+	return butler__defer(&self->rq, request, promise);
+}
+
+int
+butler_answer(butler_server *self, uint64_t promise,
+    const butler_msg_desc *request, const void *reply, size_t size)
+{
+	int rv;
+
+	if (!on_thread(self))
+		return BUTLER_EINVAL;
+	rv = butler__answer(&self->rq, promise, request, reply, size);
+	if (rv == BUTLER_OK)
+		butler__server_check_quiet(self);
+	return rv;
+}
+
+int
+butler_fail(butler_server *self, uint64_t promise,
+    const butler_msg_desc *request, int code)
+{
+	int rv;
+
+	if (!on_thread(self))
+		return BUTLER_EINVAL;
+	rv = butler__fail(&self->rq, promise, request, code);
+	if (rv == BUTLER_OK)
+		butler__server_check_quiet(self);
+	return rv;
+}
+
+int
+butler_progress_promise(butler_server *self, uint64_t promise,
+    const butler_msg_desc *request, const void *progress, size_t size)
+{
+	if (!on_thread(self) || promise == 0)
+		return BUTLER_EINVAL;
+	return butler__progress(&self->rq, promise, request, progress, size);
+}
+
+bool
+butler_cancelled(const butler_server *self)
+{
+	return on_thread(self)
+	    && butler__cancelled((struct butler__requests *)&self->rq, 0);
+}
+
+int64_t
+butler_time_left_ms(const butler_server *self)
+{
+	if (!on_thread(self))
+		return 0;
+	return butler__time_left_ms((struct butler__requests *)&self->rq, 0);
+}
+
+bool
+butler_promise_cancelled(const butler_server *self, uint64_t promise)
+{
+	return !on_thread(self) || promise == 0
+	    || butler__cancelled(
+	        (struct butler__requests *)&self->rq, promise);
+}
+
+int64_t
+butler_promise_time_left_ms(const butler_server *self, uint64_t promise)
+{
+	if (!on_thread(self) || promise == 0)
+		return 0;
+	return butler__time_left_ms(
+	    (struct butler__requests *)&self->rq, promise);
+}
+
+/* ---- external servers ------------------------------------------------- */
+
+int
+butler_server_fd(butler_hub *hub, unsigned server)
+{
+	struct butler_server *srv = butler__hub_external(hub, server);
+
+	return srv != NULL ? srv->ch.fd : -1;
+}
+
+int
+butler_server_drain(
+    butler_hub *hub, unsigned server, unsigned max, unsigned *handled)
+{
+	struct butler_server *srv = butler__hub_external(hub, server);
+	unsigned n = 0;
+	int rv;
+
+	if (handled != NULL)
+		*handled = 0;
+	if (srv == NULL)
+		return BUTLER_EINVAL;
+	if (atomic_load(&hub->state) < BUTLER__HUB_RUNNING)
+		return BUTLER_ESTATE;
+	rv = butler__server_drain_external(
+	    srv, max ? max : hub->env.batch_max, false, &n);
+	if (handled != NULL)
+		*handled = n;
+	return rv;
+}
+
+int
+butler_server_next_timeout(butler_hub *hub, unsigned server)
+{
+	struct butler_server *srv = butler__hub_external(hub, server);
+
+	return srv != NULL ? butler__server_next_timeout_ms(srv) : -1;
+}

@@ -1,0 +1,292 @@
+/*
+ * butler/channel.h — the inbox of one server instance: its lanes (one per
+ * sending thread), the wake-up token and the pending flag that limits token
+ * writes to the moments the consumer may be asleep, capacity and blocking
+ * senders, answers posted as nodes, closing in two steps, who consumes it,
+ * and its counters. Built on lane.h; knows nothing of requests or servers.
+ */
+#ifndef BUTLER_INTERNAL_CHANNEL_H
+#define BUTLER_INTERNAL_CHANNEL_H
+
+#include <pthread.h>
+
+#include <butler/hub.h>
+
+#include "lane.h"
+
+/*
+ * An inbox closes in two steps (hub.c drives them, for every inbox of a hub
+ * at once): CLOSING refuses senders from outside the hub while the hub's own
+ * handlers finish their work; CLOSED refuses everyone.
+ */
+enum butler__open {
+	BUTLER__OPEN = 0,
+	BUTLER__CLOSING = 1,
+	BUTLER__CLOSED = 2
+};
+
+/* How a record is pushed into an inbox. */
+enum butler__push_flags {
+	BUTLER__PUSH_ROOM = 1u << 0,   /* respect capacity */
+	BUTLER__PUSH_BLOCK = 1u << 1,  /* with ROOM: wait for room */
+	BUTLER__PUSH_INSIDE = 1u << 2, /* sender runs one of the hub's servers:
+	                                  accepted while CLOSING */
+	BUTLER__PUSH_ANSWER = 1u << 3  /* progress to a caller: accepted while
+	                                  CLOSING */
+};
+
+/*
+ * A node is an intrusive link for what is posted to an inbox without a lane
+ * (the final answers of requests): any thread posts, the consumer takes them
+ * all at once.
+ */
+struct butler__node {
+	struct butler__node *next;
+};
+
+/*
+ * The stop group of a hub: while it stops, every inbox of the hub reports
+ * here when it is quiet (nothing queued, nothing owed, nothing awaited), and
+ * senders from inside the hub mark their target busy under the same lock
+ * before publishing, so "every inbox quiet" is never seen while a message is
+ * on its way. The stopper waits on `wake_fd` (readable when the last inbox
+ * went quiet, or a server finished).
+ */
+struct butler__stopgroup {
+	/* Read by every sender on every send; written twice per stop. One
+	 * word for the whole hub, so every inbox closes in the same step. */
+	_Alignas(BUTLER__CACHE_LINE) atomic_int open; /* butler__open */
+	_Alignas(BUTLER__CACHE_LINE) pthread_mutex_t lock;
+	unsigned n;       /* inboxes */
+	unsigned n_quiet; /* of them quiet */
+	bool draining;    /* the drain phase: quiet reports count */
+	bool final;       /* decided: everything closes */
+	int wake_fd;      /* eventfd (or pipe read end) */
+	int wake_wfd;
+};
+
+int butler__stopgroup_init(struct butler__stopgroup *g, unsigned n);
+void butler__stopgroup_release(struct butler__stopgroup *g);
+/* butler__stopgroup_ring makes wake_fd readable. Any thread. */
+void butler__stopgroup_ring(struct butler__stopgroup *g);
+/* butler__stopgroup_ack empties wake_fd. */
+void butler__stopgroup_ack(struct butler__stopgroup *g);
+/* butler__stopgroup_all_quiet says whether every inbox is quiet. */
+bool butler__stopgroup_all_quiet(struct butler__stopgroup *g);
+
+struct butler__channel {
+	/* Read by every sender on every send. */
+	_Alignas(BUTLER__CACHE_LINE) struct butler__stopgroup *group;
+	unsigned capacity;
+	size_t seg_bytes;
+	uint64_t pool_max; /* segments a lane keeps for reuse */
+	int fd;            /* eventfd (or pipe read end), -1 once closed */
+	int wfd; /* where tokens are written: fd itself, or the pipe's */
+
+	/* Wake-up protocol state; written on idle<->busy transitions. */
+	_Alignas(BUTLER__CACHE_LINE) atomic_int pending;
+	atomic_int fd_users; /* senders inside a token write */
+	atomic_int fd_closed;
+	struct butler__node *_Atomic nodes; /* posted, newest first */
+
+	/* Lanes: pushed at the front under lanes_lock; the consumer reads
+	 * the list without the lock and is the only one removing. */
+	struct butler__lane *_Atomic lanes;
+	pthread_mutex_t lanes_lock;
+
+	/* Senders waiting for room (full policy BLOCK). */
+	atomic_int waiters;
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cond;
+
+	/* Consumer-owned counters, readable from any thread. */
+	atomic_uint_fast64_t handled, failed, dropped, abandoned, replies,
+	    progress, wakeups, handler_ns, high_water;
+	atomic_uint_fast64_t sent_reclaimed, aux_reclaimed, rejected_reclaimed;
+	atomic_uint_fast64_t clock_ns; /* the drain's latest clock reading */
+	atomic_int draining;           /* a thread is consuming it */
+	bool quiet;                    /* under group->lock */
+};
+
+/*
+ * butler__channel_init makes an inbox for records of up to max_record bytes
+ * in lanes of `capacity` records each, in stop group `group`. Returns
+ * BUTLER_OK or BUTLER_ESYS (no fd, no mutex).
+ */
+int butler__channel_init(struct butler__channel *ch, unsigned capacity,
+    size_t max_record, struct butler__stopgroup *group);
+
+/* Called by a drain for every record; handles or destroys it. */
+typedef void (*butler__consume_fn)(void *ctx, struct butler__rec *rec);
+
+/*
+ * butler__channel_release destroys what is still queued through `drop`
+ * and frees everything. The posted nodes must have been taken already.
+ */
+void butler__channel_release(
+    struct butler__channel *ch, butler__consume_fn drop, void *ctx);
+
+/* butler__channel_lane returns sender's lane into ch, creating it; NULL
+ * when out of memory. Any thread (takes lanes_lock). */
+struct butler__lane *butler__channel_lane(
+    struct butler__channel *ch, struct butler__sender *sender);
+
+/*
+ * butler__channel_reserve_slow is butler__channel_reserve()'s slow path:
+ * the inbox is not OPEN, or the lane is full. It applies the closing and
+ * capacity rules (waiting up to timeout_ms for room with
+ * BUTLER__PUSH_BLOCK; -1: no limit) and returns room, or NULL with *err
+ * set. While the hub stops, a sender from inside enters the stop group
+ * here (*gated set true): it must call butler__channel_gate_leave() after
+ * butler__channel_commit().
+ */
+struct butler__rec *butler__channel_reserve_slow(struct butler__channel *ch,
+    struct butler__lane *lane, size_t rec_size, unsigned flags, int timeout_ms,
+    int *err, bool *gated);
+
+/*
+ * butler__channel_reserve returns room for a record of rec_size bytes in
+ * lane, or NULL with *err set (BUTLER_ECLOSED, EFULL, ETIMEDOUT, ENOMEM).
+ * `flags` are butler__push_flags. Producer of lane.
+ */
+static inline struct butler__rec *
+butler__channel_reserve(struct butler__channel *ch, struct butler__lane *lane,
+    size_t rec_size, unsigned flags, int timeout_ms, int *err, bool *gated)
+{
+	if (atomic_load_explicit(&ch->group->open, memory_order_relaxed)
+	        == BUTLER__OPEN
+	    && (!(flags & BUTLER__PUSH_ROOM)
+	        || lane->tail_local - lane->head_cache < ch->capacity)) {
+		struct butler__rec *rec = butler__lane_reserve(lane, rec_size);
+
+		if (rec == NULL)
+			*err = BUTLER_ENOMEM;
+		return rec;
+	}
+	return butler__channel_reserve_slow(
+	    ch, lane, rec_size, flags, timeout_ms, err, gated);
+}
+
+/* butler__channel_gate_leave ends what reserve_slow began (*gated). */
+void butler__channel_gate_leave(struct butler__channel *ch);
+
+/* butler__channel_announce tells an idle consumer that lane has work. */
+void butler__channel_announce(
+    struct butler__channel *ch, struct butler__lane *lane);
+
+/* butler__channel_commit publishes a reserved record and wakes ch. */
+static inline void
+butler__channel_commit(
+    struct butler__channel *ch, struct butler__lane *lane, size_t rec_size)
+{
+	butler__lane_publish(lane, rec_size);
+	if (atomic_load(&lane->scheduled) == 0)
+		butler__channel_announce(ch, lane);
+}
+
+/*
+ * butler__channel_post posts node to ch and wakes its consumer. Never
+ * fails, whatever the inbox's state: what is posted is taken by the
+ * consumer or by butler__channel_take() at the end. Any thread.
+ */
+void butler__channel_post(struct butler__channel *ch, struct butler__node *n);
+
+/* butler__channel_take returns every posted node, oldest first. Consumer. */
+struct butler__node *butler__channel_take(struct butler__channel *ch);
+
+/* butler__count adds n to a counter only the consumer writes: no RMW. */
+static inline void
+butler__count(atomic_uint_fast64_t *counter, uint64_t n)
+{
+	atomic_store_explicit(counter,
+	    atomic_load_explicit(counter, memory_order_relaxed) + n,
+	    memory_order_relaxed);
+}
+
+/* How a drain runs. */
+enum butler__drain_flags {
+	BUTLER__DRAIN_STOP_ON_CLOSE = 1u << 0 /* cut the batch when CLOSED */
+};
+
+/*
+ * butler__channel_drain runs fn on up to `max` queued records, for at most
+ * about budget_ns, taking each lane's records in order and the lanes in
+ * turn; *more says whether it stopped with work left. Returns the number of
+ * records taken. A record is taken (counts no more against capacity)
+ * before fn runs. Consumer.
+ */
+unsigned butler__channel_drain(struct butler__channel *ch, unsigned max,
+    uint64_t budget_ns, unsigned flags, butler__consume_fn fn, void *ctx,
+    bool *more);
+
+/*
+ * butler__channel_idle prepares the consumer to sleep: it clears the
+ * pending and scheduled flags and returns true when nothing is queued or
+ * posted; false (flags set again) when something slipped in. Consumer.
+ */
+bool butler__channel_idle(struct butler__channel *ch);
+
+/* butler__channel_empty says whether nothing is queued or posted. */
+bool butler__channel_empty(struct butler__channel *ch);
+
+/* Polls the lanes until one has work (true) or the clock passes `until`. */
+bool butler__channel_spin(struct butler__channel *ch, uint64_t until_ns);
+
+/* butler__channel_ring writes a token (wakes the consumer). Any thread. */
+void butler__channel_ring(struct butler__channel *ch);
+
+/* butler__channel_ack reads the token after a wake-up. Consumer. */
+void butler__channel_ack(struct butler__channel *ch);
+
+/*
+ * butler__stopgroup_set_open moves every inbox of the group to `state`
+ * (butler__open, never back) in one step; with BUTLER__CLOSED it also
+ * decides `final`. Then call butler__channel_wake_blocked() on each inbox.
+ */
+void butler__stopgroup_set_open(struct butler__stopgroup *g, int state);
+
+/* butler__channel_wake_blocked wakes senders waiting for room, so that
+ * those the inbox now refuses return BUTLER_ECLOSED. */
+void butler__channel_wake_blocked(struct butler__channel *ch);
+
+/* butler__channel_state returns ch's butler__open state. */
+static inline int
+butler__channel_state(const struct butler__channel *ch)
+{
+	return atomic_load_explicit(&ch->group->open, memory_order_acquire);
+}
+
+/*
+ * butler__channel_try_quiet reports ch quiet to its stop group, when the
+ * hub is draining for a stop, nothing is queued or posted and `owes_nothing`
+ * (the consumer's own state: no answer owed, none awaited). Returns true
+ * when that made every inbox quiet (the stopper is then woken). Consumer.
+ */
+bool butler__channel_try_quiet(struct butler__channel *ch, bool owes_nothing);
+
+/* butler__channel_close_fd closes the token fd (no sender can write it
+ * after this returns). */
+void butler__channel_close_fd(struct butler__channel *ch);
+
+/*
+ * butler__channel_become_consumer waits until no other thread consumes ch
+ * and takes its place; _try_consume does not wait (false: busy);
+ * _leave_consumer gives it up.
+ */
+void butler__channel_become_consumer(struct butler__channel *ch);
+bool butler__channel_try_consume(struct butler__channel *ch);
+void butler__channel_leave_consumer(struct butler__channel *ch);
+
+/*
+ * butler__channel_stats adds ch's counters to *out (high_water: the
+ * larger of the two). Any thread.
+ */
+void butler__channel_stats(struct butler__channel *ch, butler_stats *out);
+
+/* butler__channel_depth returns the records queued now; approximate. */
+uint64_t butler__channel_depth(struct butler__channel *ch);
+
+/* butler__now_ns reads CLOCK_MONOTONIC. */
+uint64_t butler__now_ns(void);
+
+#endif /* BUTLER_INTERNAL_CHANNEL_H */

@@ -1,0 +1,278 @@
+/*
+ * send.c — routes, the per-thread lane cache, and the push of one record.
+ *
+ * A send finds its lane through the calling thread's cache (way 0 is the
+ * inline fast path), checks the inbox is open and the lane has room, copies
+ * the record and publishes it: no lock, no shared cache line written, no
+ * malloc once warm. A hub is recognised in the cache by address and serial,
+ * so a new hub at a freed hub's address never inherits stale lanes. The
+ * cache is only a cache: on a miss the thread finds its lane in the inbox's
+ * list (under that inbox's lock) before creating one, which keeps one lane
+ * per pair and so FIFO.
+ */
+#include "send.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+_Thread_local struct butler__thread_state butler__tls;
+#define tls butler__tls
+#define CACHE_WAYS BUTLER__CACHE_WAYS
+
+static atomic_uint_fast64_t next_serial = 1;
+
+uint64_t
+butler__router_serial(void)
+{
+	return atomic_fetch_add_explicit(
+	    &next_serial, 1, memory_order_relaxed);
+}
+
+/* ---- the calling thread's sender and lane caches ---------------------- */
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static void
+cache_drop(struct butler__lane_cache *c)
+{
+	free(c->lanes);
+	free(c->rr);
+	memset(c, 0, sizeof *c);
+}
+
+/* Runs when a thread that has sent exits: its lanes become reclaimable. */
+static void
+thread_exit(void *arg)
+{
+	struct butler__sender *me = arg;
+
+	for (unsigned i = 0; i < CACHE_WAYS; i++)
+		cache_drop(&tls.way[i]);
+	if (tls.me == me)
+		tls.me = NULL;
+	butler__sender_exit(me);
+}
+
+static void
+make_exit_key(void)
+{
+	/* One key for the process: it only carries each thread's own
+	 * sender to its destructor, no state shared between hubs. */
+	(void)pthread_key_create(&exit_key, thread_exit);
+}
+
+static struct butler__sender *
+sender_self(void)
+{
+	struct butler__sender *me = tls.me;
+
+	if (me != NULL)
+		return me;
+	if (pthread_once(&exit_key_once, make_exit_key) != 0)
+		return NULL;
+	me = butler__sender_new();
+	if (me == NULL)
+		return NULL;
+	if (pthread_setspecific(exit_key, me) != 0) {
+		butler__sender_unref(me);
+		return NULL;
+	}
+	tls.me = me;
+	return me;
+}
+
+/* Finds r's cache entry and moves it to way 0, the inline fast path. */
+static struct butler__lane_cache *
+cache_find(const struct butler__router *r)
+{
+	for (unsigned i = 0; i < CACHE_WAYS; i++)
+		if (tls.way[i].router == r && tls.way[i].serial == r->serial) {
+			if (i > 0) {
+				struct butler__lane_cache hit = tls.way[i];
+
+				memmove(
+				    &tls.way[1], &tls.way[0], i * sizeof hit);
+				tls.way[0] = hit;
+			}
+			return &tls.way[0];
+		}
+	return NULL;
+}
+
+/* Adds an entry for r at way 0, evicting the least recently used. */
+static struct butler__lane_cache *
+cache_add(const struct butler__router *r)
+{
+	struct butler__lane_cache *c = &tls.way[0];
+
+	cache_drop(&tls.way[CACHE_WAYS - 1]);
+	memmove(&tls.way[1], &tls.way[0], (CACHE_WAYS - 1) * sizeof *c);
+	memset(c, 0, sizeof *c);
+	c->lanes = calloc(r->n_inboxes, sizeof *c->lanes);
+	c->rr = calloc(r->n_routes, sizeof *c->rr);
+	if (c->lanes == NULL || c->rr == NULL) {
+		cache_drop(c);
+		return NULL;
+	}
+	c->router = r;
+	c->serial = r->serial;
+	return c;
+}
+
+static struct butler__lane_cache *
+cache_get(const struct butler__router *r)
+{
+	struct butler__lane_cache *c = cache_find(r);
+
+	if (c == NULL && sender_self() != NULL)
+		c = cache_add(r);
+	return c;
+}
+
+struct butler__lane *
+butler__lane_for(const struct butler__router *r, unsigned index)
+{
+	struct butler__lane_cache *c = cache_get(r);
+	struct butler__lane *lane;
+
+	if (c == NULL)
+		return NULL;
+	if ((lane = c->lanes[index]) != NULL)
+		return lane;
+	lane = butler__channel_lane(r->inbox[index], tls.me);
+	c->lanes[index] = lane;
+	return lane;
+}
+
+/* rr_next returns this thread's next round-robin start for server. */
+static unsigned
+rr_next(const struct butler__router *r, unsigned server)
+{
+	struct butler__lane_cache *c = cache_get(r);
+
+	return c != NULL ? c->rr[server]++ : 0;
+}
+
+void
+butler__send_forget(const struct butler__router *r)
+{
+	struct butler__lane_cache *c = cache_find(r);
+
+	if (c != NULL) {
+		cache_drop(c);
+		/* Keep the used ways first: way 0 is the fast path. */
+		memmove(
+		    &tls.way[0], &tls.way[1], (CACHE_WAYS - 1) * sizeof *c);
+		memset(&tls.way[CACHE_WAYS - 1], 0, sizeof *c);
+	}
+	for (unsigned i = 0; i < CACHE_WAYS; i++)
+		if (tls.way[i].router != NULL)
+			return;
+	/* Nothing cached and no lane refers to our sender: free it, so a
+	 * program's main thread ends with nothing allocated. */
+	if (tls.me != NULL && butler__sender_refs(tls.me) == 1) {
+		(void)pthread_setspecific(exit_key, NULL);
+		butler__sender_unref(tls.me);
+		tls.me = NULL;
+	}
+}
+
+/* ---- pushing a record ------------------------------------------------- */
+
+/*
+ * push copies one record into inbox `index` through the calling thread's
+ * lane. Inline: it is the whole fast path of a send.
+ */
+static inline __attribute__((always_inline)) int
+push(const struct butler__router *r, unsigned index, unsigned kind,
+    unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
+    size_t size, unsigned flags, int timeout_ms)
+{
+	size_t header = butler__rec_header(rec_flags);
+	size_t rec_size = butler__rec_round(header + size);
+	struct butler__lane_cache *c = &tls.way[0];
+	struct butler__channel *ch = r->inbox[index];
+	struct butler__lane *lane;
+	struct butler__rec *rec;
+	bool gated = false;
+	int err;
+
+	if (c->router != r || c->serial != r->serial
+	    || (lane = c->lanes[index]) == NULL) {
+		lane = butler__lane_for(r, index);
+		if (lane == NULL)
+			return BUTLER_ENOMEM;
+	}
+	if (tls.inside == r) {
+		flags |= BUTLER__PUSH_INSIDE;
+		/* Waiting for room in our own inbox would wait forever. */
+		if (tls.own == ch)
+			flags &= ~(unsigned)BUTLER__PUSH_BLOCK;
+	}
+	rec = butler__channel_reserve(
+	    ch, lane, rec_size, flags, timeout_ms, &err, &gated);
+	if (rec == NULL)
+		return err;
+	rec->size = (uint32_t)rec_size;
+	rec->kind = (uint16_t)kind;
+	rec->flags = (uint16_t)rec_flags;
+	if (header > sizeof *rec)
+		((struct butler__rec_ticket *)(void *)(rec + 1))->ticket
+		    = ticket;
+	if (size > 0)
+		memcpy((unsigned char *)rec + header, msg, size);
+	butler__channel_commit(ch, lane, rec_size);
+	if (rec_flags & BUTLER__REC_PROGRESS)
+		butler__lane_count_aux(lane);
+	if (gated)
+		butler__channel_gate_leave(ch);
+	return BUTLER_OK;
+}
+
+int
+butler__push(const struct butler__router *r, unsigned index, unsigned kind,
+    unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
+    size_t size, unsigned flags, int timeout_ms)
+{
+	return push(
+	    r, index, kind, rec_flags, ticket, msg, size, flags, timeout_ms);
+}
+
+int
+butler__send(const struct butler__router *r, unsigned server, unsigned kind,
+    unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
+    size_t size, int timeout_ms)
+{
+	const struct butler__route *rt;
+	unsigned flags = BUTLER__PUSH_ROOM, pick, i;
+	int rv = BUTLER_EINVAL;
+
+	if (server >= r->n_routes)
+		return BUTLER_EINVAL;
+	rt = &r->route[server];
+	if (kind == 0 || kind > rt->n_kinds || size != rt->kind_size[kind]
+	    || (msg == NULL && size > 0))
+		return BUTLER_EINVAL;
+	if (timeout_ms == BUTLER__SERVER_POLICY) {
+		if (rt->block)
+			flags |= BUTLER__PUSH_BLOCK;
+		timeout_ms = rt->block_ms;
+	} else {
+		flags |= BUTLER__PUSH_BLOCK;
+	}
+	if (rt->n == 1)
+		return push(r, rt->first, kind, rec_flags, ticket, msg, size,
+		    flags, timeout_ms);
+	pick = rr_next(r, server) % rt->n;
+	for (i = 0; i < rt->n; i++) {
+		rv = push(r, rt->first + (pick + i) % rt->n, kind, rec_flags,
+		    ticket, msg, size, BUTLER__PUSH_ROOM, 0);
+		if (rv != BUTLER_EFULL)
+			return rv;
+	}
+	if (flags & BUTLER__PUSH_BLOCK)
+		rv = push(r, rt->first + pick, kind, rec_flags, ticket, msg,
+		    size, flags, timeout_ms);
+	return rv;
+}

@@ -1,0 +1,117 @@
+/*
+ * butler/send.h — how a message reaches an inbox: the routes of a hub (per
+ * server: its instances' inboxes, the size of each kind, the full policy),
+ * each thread's cache of its lanes, and the push of one record. Built on
+ * channel.h; knows nothing of requests or server threads.
+ */
+#ifndef BUTLER_INTERNAL_SEND_H
+#define BUTLER_INTERNAL_SEND_H
+
+#include "channel.h"
+
+/* How to reach one server of a hub: what a send needs, in one place. */
+struct butler__route {
+	unsigned first;          /* hub-wide index of instance 0 */
+	unsigned n;              /* instances */
+	unsigned n_kinds;        /* kinds it accepts, 1..n_kinds */
+	const size_t *kind_size; /* [kind] */
+	const butler_msg_desc *const *kind_msg; /* [kind] */
+	const butler_spec *spec;                /* the spec it comes from */
+	const butler_server_desc *desc;
+	bool block; /* full policy BLOCK */
+	int block_ms;
+};
+
+/*
+ * A router is the part of a hub that senders read: it is built once, before
+ * any send, and read-only afterwards. `serial` tells a new hub from a freed
+ * one at the same address in the per-thread lane caches.
+ */
+struct butler__router {
+	uint64_t serial;
+	unsigned n_routes;
+	const struct butler__route *route; /* [server] */
+	unsigned n_inboxes;
+	struct butler__channel *const *inbox; /* [instance] */
+};
+
+/*
+ * butler__router_serial returns a number no other router of the process has
+ * had (a relaxed atomic counter).
+ */
+uint64_t butler__router_serial(void);
+
+/*
+ * Each thread caches, per router it sends through, its lanes indexed by
+ * instance and a round-robin cursor per server. way[0] is the most recently
+ * used router, checked inline on every send.
+ */
+#define BUTLER__CACHE_WAYS 4
+
+struct butler__lane_cache {
+	const struct butler__router *router;
+	uint64_t serial;
+	struct butler__lane **lanes; /* [n_inboxes] */
+	unsigned *rr;                /* [n_routes] */
+};
+
+/*
+ * What send.c keeps per thread: its sender identity, its lane caches, and
+ * which router it is "inside" (the thread runs one of that hub's servers:
+ * a threaded server's thread, or an external server's owner during a
+ * drain) and which inbox it consumes. server.c sets the last two.
+ */
+struct butler__thread_state {
+	struct butler__sender *me;
+	const struct butler__router *inside;
+	const struct butler__channel *own;
+	struct butler__lane_cache way[BUTLER__CACHE_WAYS];
+};
+
+extern _Thread_local struct butler__thread_state butler__tls;
+
+/* butler__send_set_inside records what the calling thread runs. */
+static inline void
+butler__send_set_inside(
+    const struct butler__router *r, const struct butler__channel *own)
+{
+	butler__tls.inside = r;
+	butler__tls.own = own;
+}
+
+/* butler__lane_for returns the calling thread's lane into inbox `index` of
+ * router r, creating what is missing; NULL when out of memory. */
+struct butler__lane *butler__lane_for(
+    const struct butler__router *r, unsigned index);
+
+/* butler__send_forget drops the calling thread's cached lanes of r and,
+ * when it caches nothing any more, its sender. */
+void butler__send_forget(const struct butler__router *r);
+
+/*
+ * butler__push copies one record (kind, butler__rec_flags, optional ticket
+ * header, `size` bytes of msg) into inbox `index` of router r through the
+ * calling thread's lane. `flags` are butler__push_flags; INSIDE is added
+ * when the calling thread runs a server of r's hub, and BLOCK is dropped
+ * for the thread's own inbox (it would wait for itself). Returns BUTLER_OK
+ * or the code of channel.h's butler__channel_reserve().
+ */
+int butler__push(const struct butler__router *r, unsigned index, unsigned kind,
+    unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
+    size_t size, unsigned flags, int timeout_ms);
+
+/* butler__send_timeout's timeout_ms meaning "as the server's policy says". */
+#define BUTLER__SERVER_POLICY (-2)
+
+/*
+ * butler__send routes one record to server `server` of router r, choosing
+ * the pool instance: round-robin from a per-thread cursor, skipping full
+ * instances, applying the full policy (or waiting up to timeout_ms, -1: no
+ * limit, when it is not BUTLER__SERVER_POLICY) only when every instance is
+ * full. Checks the server, kind and size (BUTLER_EINVAL). Any thread.
+ */
+int butler__send(const struct butler__router *r, unsigned server,
+    unsigned kind, unsigned rec_flags, struct butler__ticket *ticket,
+    const void *msg, size_t size, int timeout_ms);
+
+#endif /* BUTLER_INTERNAL_SEND_H */
