@@ -55,6 +55,7 @@ if [ ! -x "$template/bin/bash" ]; then
   tmp=$(mktemp -d /var/tmp/fresh-debian.XXXXXX)
   debootstrap --variant=minbase bookworm "$tmp" "$mirror" >"$tmp.log" 2>&1 \
     || { echo "deb-fresh: debootstrap failed: see $tmp.log" >&2; exit 2; }
+  rm -f "$tmp.log"
   if [ -e "$template" ]; then rm -rf "$tmp"; else mv "$tmp" "$template"; fi
 fi
 
@@ -87,6 +88,8 @@ say "installing and building in $run"
 chroot "$run" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin \
   DEBIAN_FRONTEND=noninteractive /bin/bash -euo pipefail -c '
 cd /root
+# The chroot has no _apt sandbox user worth the warnings.
+echo "APT::Sandbox::User \"root\";" >/etc/apt/apt.conf.d/99butler-sandbox
 apt-get update -qq >/dev/null
 # apt-get resolves the packages'"'"' dependencies from the mirror.
 apt-get install -y -qq --no-install-recommends ./debs/*.deb >/dev/null
