@@ -1,22 +1,30 @@
 # ButlerGenerate.cmake — butler_generate(), C from butler specs at build time.
 #
-#   butler_generate(<target> <spec.json>... [OUT_DIR <dir>] [DEPENDS <file>...])
+#   butler_generate(<target> <spec.json>... [OUT_DIR <dir>]
+#                   [RUNTIME <library target>] [DEPENDS <file>...])
 #
 # For each spec, runs butler-gen at build time into OUT_DIR (default
 # ${CMAKE_CURRENT_BINARY_DIR}/butler_gen, never the source tree) producing
 # <base>.butler.h and <base>.butler.c, adds both to <target>, puts OUT_DIR on
 # its include path (PUBLIC: users of the target include the header too) and
-# links it with butler::butler. Generation re-runs when the spec, butler-gen
+# links it with RUNTIME: butler::butler, the shared library, by default, or
+# butler::butler_static. Generation re-runs when the spec, butler-gen
 # itself or a DEPENDS file changes. butler-gen rewrites an output only when
 # its content changes, so an edit to a spec that does not change the C code
 # rebuilds nothing (with Ninja, which re-checks timestamps).
+#
+# The generated files name the spec by its path relative to the top source
+# directory (CMAKE_SOURCE_DIR; a spec in the build tree: relative to
+# CMAKE_BINARY_DIR; elsewhere: its absolute path), so that they do not
+# depend on where the tree is checked out. butler-gen's diagnostics give
+# the absolute path, which editors and IDEs can open.
 #
 # Call it in the directory that created <target>: CMake attaches custom
 # command outputs only to targets of the same directory.
 include_guard(GLOBAL)
 
 function(butler_generate target)
-  cmake_parse_arguments(PARSE_ARGV 1 BG "" "OUT_DIR" "DEPENDS")
+  cmake_parse_arguments(PARSE_ARGV 1 BG "" "OUT_DIR;RUNTIME" "DEPENDS")
   if(NOT TARGET ${target})
     message(SEND_ERROR "butler_generate: '${target}' is not a target")
     return()
@@ -29,6 +37,9 @@ function(butler_generate target)
     message(SEND_ERROR "butler_generate: butler::gen is not defined; "
                        "use find_package(butler) first")
     return()
+  endif()
+  if(NOT BG_RUNTIME)
+    set(BG_RUNTIME butler::butler)
   endif()
   if(NOT BG_OUT_DIR)
     set(BG_OUT_DIR ${CMAKE_CURRENT_BINARY_DIR}/butler_gen)
@@ -53,6 +64,17 @@ function(butler_generate target)
       continue()
     endif()
     list(APPEND bases ${base})
+    # The build tree is checked first: it often lies inside the source
+    # tree, under a name of the user's choosing.
+    cmake_path(IS_PREFIX CMAKE_BINARY_DIR "${abs}" NORMALIZE in_build)
+    cmake_path(IS_PREFIX CMAKE_SOURCE_DIR "${abs}" NORMALIZE in_source)
+    if(in_build)
+      file(RELATIVE_PATH spec_name ${CMAKE_BINARY_DIR} ${abs})
+    elseif(in_source)
+      file(RELATIVE_PATH spec_name ${CMAKE_SOURCE_DIR} ${abs})
+    else()
+      set(spec_name ${abs})
+    endif()
     set(h ${BG_OUT_DIR}/${base}.butler.h)
     set(c ${BG_OUT_DIR}/${base}.butler.c)
     # DEPENDS names the generator target as well as the spec: a
@@ -60,12 +82,13 @@ function(butler_generate target)
     # butler-gen is rebuilt.
     add_custom_command(
       OUTPUT ${h} ${c}
-      COMMAND butler::gen --out-dir ${BG_OUT_DIR} ${abs}
+      COMMAND butler::gen --out-dir ${BG_OUT_DIR} --spec-name ${spec_name}
+              ${abs}
       DEPENDS ${abs} butler::gen ${BG_DEPENDS}
       COMMENT "butler-gen ${spec}"
       VERBATIM)
     target_sources(${target} PRIVATE ${h} ${c})
   endforeach()
   target_include_directories(${target} PUBLIC ${BG_OUT_DIR})
-  target_link_libraries(${target} PUBLIC butler::butler)
+  target_link_libraries(${target} PUBLIC ${BG_RUNTIME})
 endfunction()

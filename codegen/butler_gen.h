@@ -20,8 +20,14 @@
 extern "C" {
 #endif
 
-/* BUTLER_GEN_VERSION is butler-gen's version, the runtime's. */
-#define BUTLER_GEN_VERSION "0.1.0"
+/*
+ * BUTLER_GEN_VERSION is butler-gen's version, the runtime's: the build
+ * defines it from project(VERSION) (codegen/CMakeLists.txt), the one place
+ * the version is written.
+ */
+#ifndef BUTLER_GEN_VERSION
+#error "define BUTLER_GEN_VERSION (codegen/CMakeLists.txt does)"
+#endif
 
 /* butler_gen_status is what the butler_gen_* functions return. */
 typedef enum butler_gen_status {
@@ -38,11 +44,23 @@ typedef struct butler_gen butler_gen;
 /*
  * butler_gen_new creates a generator for the spec at `path`. The path is
  * copied; it is printed in front of every diagnostic and in the generated
- * banner exactly as given, and the output base name is derived from it
+ * banner exactly as given (see butler_gen_set_spec_name()), and the output
+ * base name is derived from it
  * (`dir/app.json` gives `app.butler.h` and `app.butler.c`). Returns
  * BUTLER_GEN_OK or BUTLER_GEN_ENOMEM.
  */
 int butler_gen_new(butler_gen **out /* OUT */, const char *path);
+
+/*
+ * butler_gen_set_spec_name makes the generated files (banner, #error
+ * message) name the spec `name` instead of the path given to
+ * butler_gen_new(); diagnostics keep that path. butler_generate() passes
+ * the spec's path relative to the top source directory, so that the output
+ * does not depend on where the tree is checked out. The name is copied.
+ * Returns BUTLER_GEN_ESTATE after butler_gen_emit() or butler_gen_write(),
+ * BUTLER_GEN_ENOMEM.
+ */
+int butler_gen_set_spec_name(butler_gen *g, const char *name);
 
 /* butler_gen_free frees `g`. NULL is a no-op. */
 void butler_gen_free(butler_gen *g);

@@ -21,6 +21,7 @@
 
 struct butler_gen {
 	char *path;
+	char *spec_name; /* for the generated files; NULL: path */
 	char *header_name;
 	char *source_name;
 	bool bad_base; /* the base name cannot name C files */
@@ -100,8 +101,24 @@ butler_gen_free(butler_gen *g)
 	free(g->text);
 	free(g->header_name);
 	free(g->source_name);
+	free(g->spec_name);
 	free(g->path);
 	free(g);
+}
+
+int
+butler_gen_set_spec_name(butler_gen *g, const char *name)
+{
+	char *copy;
+
+	if (g->emitted)
+		return BUTLER_GEN_ESTATE;
+	copy = strdup(name);
+	if (copy == NULL)
+		return BUTLER_GEN_ENOMEM;
+	free(g->spec_name);
+	g->spec_name = copy;
+	return BUTLER_GEN_OK;
 }
 
 void
@@ -205,7 +222,7 @@ emit(butler_gen *g)
 		for (unsigned k = 0; k < g->spec.srvs[i].n_accepts; k++)
 			n_accepting[g->spec.srvs[i].accepts[k]]++;
 	in.spec = &g->spec;
-	in.spec_path = g->path;
+	in.spec_path = g->spec_name != NULL ? g->spec_name : g->path;
 	in.header_name = g->header_name;
 	in.n_accepting = n_accepting;
 	butler__gen_emit_header(&in, &g->header);

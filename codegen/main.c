@@ -20,6 +20,9 @@ static const char usage[]
       "                       creating it if needed; files whose content\n"
       "                       is unchanged are not touched\n"
       "  -c, --check          check the spec only; write nothing\n"
+      "      --spec-name NAME name the spec NAME in the generated files\n"
+      "                       (default: SPEC.json as given); diagnostics\n"
+      "                       still use SPEC.json\n"
       "      --max-errors N   show at most N errors (default 20, 0: all)\n"
       "      --werror         treat warnings as errors\n"
       "  -h, --help           show this help and exit\n"
@@ -34,6 +37,7 @@ static const char usage[]
 struct opts {
 	const char *out_dir;
 	const char *spec;
+	const char *spec_name;
 	unsigned max_errors;
 	bool check;
 	bool werror;
@@ -82,6 +86,12 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->out_dir = argv[i];
 		} else if (strncmp(a, "--out-dir=", 10) == 0) {
 			o->out_dir = a + 10;
+		} else if (strcmp(a, "--spec-name") == 0) {
+			if (++i == argc)
+				return bad_usage("missing name after", a);
+			o->spec_name = argv[i];
+		} else if (strncmp(a, "--spec-name=", 12) == 0) {
+			o->spec_name = a + 12;
 		} else if (strcmp(a, "--max-errors") == 0
 		    || strncmp(a, "--max-errors=", 13) == 0) {
 			const char *v = a[12] == '=' ? a + 13 : argv[++i];
@@ -106,6 +116,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		return bad_usage("no spec file given", NULL);
 	if (o->out_dir != NULL && o->out_dir[0] == '\0')
 		return bad_usage("empty output directory", NULL);
+	if (o->spec_name != NULL && o->spec_name[0] == '\0')
+		return bad_usage("empty spec name", NULL);
 	return -1;
 }
 
@@ -121,6 +133,9 @@ main(int argc, char **argv)
 	if (status >= 0)
 		return status;
 	if (butler_gen_new(&g, o.spec) != BUTLER_GEN_OK)
+		goto out_oom;
+	if (o.spec_name != NULL
+	    && butler_gen_set_spec_name(g, o.spec_name) != BUTLER_GEN_OK)
 		goto out_oom;
 	butler_gen_set_max_errors(g, o.max_errors);
 	rv = butler_gen_load(g);

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * butler/error.h — the one error vocabulary of butler.
  *
  * Every butler function that can fail returns an int that is either
@@ -9,11 +10,13 @@
 #ifndef BUTLER_ERROR_H
 #define BUTLER_ERROR_H
 
+#include <butler/export.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/*
+/**
  * BUTLER_ERR_MAP lists every code with its message, once. It expands into
  * the enum below and into the table behind butler_strerror(), so the two can
  * never drift apart.
@@ -36,7 +39,7 @@ extern "C" {
 	X(EHANDLER, "handler reported a failure")                             \
 	X(ENOTFOUND, "no such request")
 
-/*
+/**
  * butler_err is the set of result codes. BUTLER_OK is zero, so `if (rv)`
  * tests for failure. Handlers may return BUTLER_EHANDLER, any other code, or
  * any positive value of their own: the runtime counts every non-zero result
@@ -49,18 +52,18 @@ typedef enum butler_err {
 	    BUTLER_ERR_COUNT_
 } butler_err;
 
-/*
+/**
  * butler_strerror returns a static, lower-case description of err. Unknown
  * values (including a handler's own positive codes) give "unknown error".
  * Any thread.
  */
-const char *butler_strerror(int err);
+BUTLER_API const char *butler_strerror(int err);
 
-/*
+/**
  * butler_errname returns the symbolic name of err without its prefix
  * ("EFULL"), or "UNKNOWN". Meant for logs and test messages. Any thread.
  */
-const char *butler_errname(int err);
+BUTLER_API const char *butler_errname(int err);
 
 #ifdef __cplusplus
 }

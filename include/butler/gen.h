@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * butler/gen.h — the contract between butler-gen's output and the runtime.
  *
  * Generated code fills the descriptor tables below (one butler_spec per spec
@@ -36,7 +37,7 @@
 extern "C" {
 #endif
 
-/*
+/**
  * BUTLER_GEN_ABI is the version of this contract. It changes whenever a
  * descriptor layout or a function that generated code calls changes.
  */
@@ -47,31 +48,37 @@ extern "C" {
  * beyond them (file:line:col) and butler_hub_new() refuses a table beyond
  * them (BUTLER_EINVAL), so a spec that generates also runs.
  */
-#define BUTLER_MAX_MESSAGES 65535u       /* messages per spec */
-#define BUTLER_MAX_ACCEPTS 65535u        /* messages one server accepts */
-#define BUTLER_MAX_MESSAGE_SIZE 1048576u /* sizeof one message struct */
-#define BUTLER_MAX_INSTANCES 4096u       /* instances of one pool */
-#define BUTLER_MAX_CAPACITY 16777216u    /* capacity of one inbox (2^24) */
-#define BUTLER_MAX_IMPORTS 64u           /* specs one hub is built from */
+/** BUTLER_MAX_MESSAGES: messages per spec. */
+#define BUTLER_MAX_MESSAGES 65535u
+/** BUTLER_MAX_ACCEPTS: messages one server accepts. */
+#define BUTLER_MAX_ACCEPTS 65535u
+/** BUTLER_MAX_MESSAGE_SIZE: sizeof one message struct, in bytes. */
+#define BUTLER_MAX_MESSAGE_SIZE 1048576u
+/** BUTLER_MAX_INSTANCES: instances of one pool. */
+#define BUTLER_MAX_INSTANCES 4096u
+/** BUTLER_MAX_CAPACITY: capacity of one inbox (2^24). */
+#define BUTLER_MAX_CAPACITY 16777216u
+/** BUTLER_MAX_IMPORTS: specs one hub is built from, its own included. */
+#define BUTLER_MAX_IMPORTS 64u
 
-/*
+/**
  * BUTLER_INSTANCES_AUTO in butler_server_desc.instances (spec:
  * "instances": "auto") sizes a pool to the number of online CPUs when the
  * hub is created.
  */
 #define BUTLER_INSTANCES_AUTO 0u
 
-/* butler_server is one running server instance (see butler/hub.h). */
+/** butler_server is one running server instance (see butler/hub.h). */
 typedef struct butler_server butler_server;
 
-/*
+/**
  * butler_destroy_fn frees the owned fields (strings, bytes, buffers) of one
  * message in place. It never frees the message struct itself and accepts a
  * message whose owned pointers are NULL.
  */
 typedef void (*butler_destroy_fn)(void *msg);
 
-/*
+/**
  * butler_dispatch_fn runs the handler for message kind `kind` (1-based,
  * server-local) from the handler table `handlers` (the hub's copy of the
  * table given to butler_hub_set_handlers()). It returns the handler's result,
@@ -81,23 +88,23 @@ typedef void (*butler_destroy_fn)(void *msg);
 typedef int (*butler_dispatch_fn)(butler_server *self, const void *handlers,
     void *user, unsigned kind, void *msg);
 
-/*
+/**
  * butler_check_fn returns the name of the first message in `handlers` that
  * has no handler, or NULL when the table is complete.
  */
 typedef const char *(*butler_check_fn)(const void *handlers);
 
-/*
+/**
  * butler_start_fn is a server's on_start: the first thing to run on its
  * thread. A non-zero result aborts butler_hub_start(), which returns it.
  */
 typedef int (*butler_start_fn)(butler_server *self, void *user);
 
-/* butler_stop_fn is a server's on_stop: the last thing to run on its thread.
+/** butler_stop_fn is a server's on_stop: the last thing to run on its thread.
  */
 typedef void (*butler_stop_fn)(butler_server *self, void *user);
 
-/*
+/**
  * butler_reply_thunk is generated once per request message. It converts the
  * type-erased callback `cb` back to its typed form and calls it. `reply` is
  * the reply message when status is BUTLER_OK and NULL otherwise; it is
@@ -107,54 +114,54 @@ typedef void (*butler_stop_fn)(butler_server *self, void *user);
 typedef void (*butler_reply_thunk)(butler_server *self, int status,
     void *reply, void (*cb)(void), void *user);
 
-/* BUTLER_MSG_PROGRESS_LATEST: only the latest undelivered progress counts. */
+/** BUTLER_MSG_PROGRESS_LATEST: only the latest undelivered progress counts. */
 #define BUTLER_MSG_PROGRESS_LATEST 0x1u
 
-/* butler_msg_desc describes one message type of a spec. */
+/** butler_msg_desc describes one message type of a spec. */
 typedef struct butler_msg_desc {
-	const char *name;          /* spec name, for logs and listings */
-	size_t size;               /* sizeof the generated struct */
-	butler_destroy_fn destroy; /* frees owned fields; NULL if none */
-	int reply;                 /* message index of the reply, or -1 */
-	int progress;              /* message index of progress, or -1 */
-	unsigned flags;            /* BUTLER_MSG_* */
+	const char *name;          /**< spec name, for logs and listings */
+	size_t size;               /**< sizeof the generated struct */
+	butler_destroy_fn destroy; /**< frees owned fields; NULL if none */
+	int reply;                 /**< message index of the reply, or -1 */
+	int progress;              /**< message index of progress, or -1 */
+	unsigned flags;            /**< BUTLER_MSG_* */
 } butler_msg_desc;
 
-/* butler_loop says who runs a server's loop. */
+/** butler_loop says who runs a server's loop. */
 typedef enum butler_loop {
 	BUTLER_LOOP_THREAD
-	= 0, /* butler starts a thread with a libevent loop */
-	BUTLER_LOOP_EXTERNAL = 1 /* the application's thread drains it */
+	= 0, /**< butler starts a thread with a libevent loop */
+	BUTLER_LOOP_EXTERNAL = 1 /**< the application's thread drains it */
 } butler_loop;
 
-/* butler_full says what a send to a full inbox does. */
+/** butler_full says what a send to a full inbox does. */
 typedef enum butler_full {
-	BUTLER_FULL_FAIL = 0, /* return BUTLER_EFULL at once */
-	BUTLER_FULL_BLOCK = 1 /* wait up to block_timeout_ms for room */
+	BUTLER_FULL_FAIL = 0, /**< return BUTLER_EFULL at once */
+	BUTLER_FULL_BLOCK = 1 /**< wait up to block_timeout_ms for room */
 } butler_full;
 
-/*
+/**
  * butler_server_desc describes one server of a spec. Kind k (1-based) of
  * this server is message accepts[k - 1].
  */
 typedef struct butler_server_desc {
-	const char *name;        /* spec name; names the thread */
-	butler_loop loop;        /* thread or external */
-	unsigned instances;      /* pool size, or BUTLER_INSTANCES_AUTO;
+	const char *name;   /**< spec name; names the thread */
+	butler_loop loop;   /**< thread or external */
+	unsigned instances; /**< pool size, or BUTLER_INSTANCES_AUTO;
 	                            external: exactly 1 */
-	unsigned capacity; /* messages one sending thread may have queued and
+	unsigned capacity; /**< messages one sending thread may have queued and
 	                      not yet taken, >= 1: the one being handled does
 	                      not count, so 4 lets 4 wait behind it */
-	butler_full full;        /* policy for a full inbox */
-	int block_timeout_ms;    /* BLOCK only: -1 waits until room or stop */
-	const unsigned *accepts; /* message indexes, n_accepts of them */
-	unsigned n_accepts;
-	size_t handlers_size;  /* sizeof the generated handler table */
-	butler_check_fn check; /* completeness check of a handler table */
-	butler_dispatch_fn dispatch; /* the generated switch */
+	butler_full full;  /**< policy for a full inbox */
+	int block_timeout_ms; /**< BLOCK only: -1 waits until room or stop */
+	const unsigned *accepts; /**< message indexes, n_accepts of them */
+	unsigned n_accepts;      /**< length of accepts */
+	size_t handlers_size;    /**< sizeof the generated handler table */
+	butler_check_fn check;   /**< completeness check of a handler table */
+	butler_dispatch_fn dispatch; /**< the generated switch */
 } butler_server_desc;
 
-/*
+/**
  * butler_spec is the descriptor table of one spec file. A spec may import
  * others (a first-party server's spec, say): a hub built from it runs the
  * servers of every spec it reaches through `imports`, each spec once, with
@@ -162,14 +169,14 @@ typedef struct butler_server_desc {
  * server indexes inside a table are local to that table.
  */
 typedef struct butler_spec {
-	unsigned abi;                    /* BUTLER_GEN_ABI when generated */
-	const char *app;                 /* the spec's app prefix */
-	const butler_msg_desc *messages; /* n_messages of them */
-	unsigned n_messages;
-	const butler_server_desc *servers; /* n_servers of them */
-	unsigned n_servers;
-	const struct butler_spec *const *imports; /* n_imports of them */
-	unsigned n_imports;
+	unsigned abi;                    /**< BUTLER_GEN_ABI when generated */
+	const char *app;                 /**< the spec's app prefix */
+	const butler_msg_desc *messages; /**< n_messages of them */
+	unsigned n_messages;             /**< length of messages */
+	const butler_server_desc *servers;        /**< n_servers of them */
+	unsigned n_servers;                       /**< length of servers */
+	const struct butler_spec *const *imports; /**< n_imports of them */
+	unsigned n_imports;                       /**< length of imports */
 } butler_spec;
 
 #ifdef __cplusplus

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * butler/glib.h — run an external-loop butler server on a GLib main context
  * (a GTK application's main loop, or any GMainLoop).
  *
@@ -14,13 +15,14 @@
 
 #include <glib.h>
 
+#include <butler/export.h>
 #include <butler/hub.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/*
+/**
  * BUTLER_GLIB_PRIORITY is the adapter's default source priority: just below
  * GTK's redraw (G_PRIORITY_HIGH_IDLE + 20), so that however many replies
  * arrive, GTK still paints and input (G_PRIORITY_DEFAULT) comes first; and
@@ -28,7 +30,7 @@ extern "C" {
  */
 #define BUTLER_GLIB_PRIORITY (G_PRIORITY_HIGH_IDLE + 30)
 
-/*
+/**
  * butler_glib_attach attaches external-loop server `server` of `hub` to
  * `context` (NULL: the default main context) and returns the new source in
  * *out (may be NULL if you only need the attachment; the context then holds
@@ -39,8 +41,9 @@ extern "C" {
  * butler_hub_free(). When the hub stops, the source removes itself.
  * Returns BUTLER_EINVAL for a threaded server or a bad index, BUTLER_ENOMEM.
  */
-int butler_glib_attach(butler_hub *hub, unsigned server, GMainContext *context,
-    unsigned batch, GSource **out /* OUT: a reference, may be NULL */);
+BUTLER_API int butler_glib_attach(butler_hub *hub, unsigned server,
+    GMainContext *context, unsigned batch,
+    GSource **out /* OUT: a reference, may be NULL */);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/*
+/**
+ * @file
  * butler/hub.h — the hub, its servers, and sending messages between threads.
  *
  * A hub is built from a descriptor table (butler/gen.h), usually the one
@@ -33,19 +34,20 @@
 #include <stdint.h>
 
 #include <butler/error.h>
+#include <butler/export.h>
 #include <butler/gen.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* butler_hub connects every thread to every server of one spec. */
+/** butler_hub connects every thread to every server of one spec. */
 typedef struct butler_hub butler_hub;
 
-/* struct event_base is libevent's loop; see butler_server_base(). */
+/** struct event_base is libevent's loop; see butler_server_base(). */
 struct event_base;
 
-/*
+/**
  * butler_stop_policy says what butler_hub_stop() does with accepted work.
  * DRAIN: nothing new is accepted from outside the hub; everything already
  * accepted is handled (message the hub's own handlers send each other while
@@ -55,11 +57,11 @@ struct event_base;
  * unhandled, unanswered requests end with BUTLER_ECLOSED.
  */
 typedef enum butler_stop_policy {
-	BUTLER_STOP_DRAIN = 0,  /* finish accepted work, then stop */
-	BUTLER_STOP_DISCARD = 1 /* destroy what is queued unhandled */
+	BUTLER_STOP_DRAIN = 0,  /**< finish accepted work, then stop */
+	BUTLER_STOP_DISCARD = 1 /**< destroy what is queued unhandled */
 } butler_stop_policy;
 
-/* butler_log_level orders log messages by importance. */
+/** butler_log_level orders log messages by importance. */
 typedef enum butler_log_level {
 	BUTLER_LOG_ERROR = 0,
 	BUTLER_LOG_WARN = 1,
@@ -67,7 +69,7 @@ typedef enum butler_log_level {
 	BUTLER_LOG_DEBUG = 3
 } butler_log_level;
 
-/*
+/**
  * butler_log_fn receives the hub's log messages. It may be called from any
  * of the hub's threads, concurrently, never on a send's fast path. `msg` is
  * valid only during the call.
@@ -75,7 +77,7 @@ typedef enum butler_log_level {
 typedef void (*butler_log_fn)(
     butler_log_level level, const char *msg, void *user);
 
-/*
+/**
  * butler_stats is a snapshot of one server's counters, summed over its
  * instances (high_water: the largest of its instances). Counters are read
  * without stopping the server, so a snapshot taken while messages flow is
@@ -83,23 +85,23 @@ typedef void (*butler_log_fn)(
  * sent == handled + failed + dropped + abandoned.
  */
 typedef struct butler_stats {
-	uint64_t sent;      /* messages and requests accepted into the inbox */
-	uint64_t rejected;  /* sends refused with BUTLER_EFULL or ETIMEDOUT */
-	uint64_t handled;   /* handler calls that returned 0 */
-	uint64_t failed;    /* handler calls that returned non-zero */
-	uint64_t dropped;   /* accepted messages destroyed unhandled (stop) */
-	uint64_t abandoned; /* requests destroyed unhandled: caller gone */
-	uint64_t replies;   /* answers received to requests it made */
-	uint64_t progress;  /* progress messages received for them */
-	uint64_t depth;     /* messages queued now */
-	uint64_t high_water; /* largest depth of one instance seen by its
+	uint64_t sent; /**< messages and requests accepted into the inbox */
+	uint64_t rejected; /**< sends refused with BUTLER_EFULL or ETIMEDOUT */
+	uint64_t handled;  /**< handler calls that returned 0 */
+	uint64_t failed;   /**< handler calls that returned non-zero */
+	uint64_t dropped;  /**< accepted messages destroyed unhandled (stop) */
+	uint64_t abandoned;  /**< requests destroyed unhandled: caller gone */
+	uint64_t replies;    /**< answers received to requests it made */
+	uint64_t progress;   /**< progress messages received for them */
+	uint64_t depth;      /**< messages queued now */
+	uint64_t high_water; /**< largest depth of one instance seen by its
 	                        consumer (sampled every pass over the inbox
 	                        and after every slow handler) */
-	uint64_t wakeups;    /* times the consumer was woken from sleep */
-	uint64_t handler_ns; /* time spent handling messages */
+	uint64_t wakeups;    /**< times the consumer was woken from sleep */
+	uint64_t handler_ns; /**< time spent handling messages */
 } butler_stats;
 
-/*
+/**
  * butler_hub_new creates a hub for `spec` (usually the generated
  * app_spec) and every spec it imports. The spec tables must outlive the
  * hub. No thread is started and no handler is set; messages sent before
@@ -108,30 +110,30 @@ typedef struct butler_stats {
  * BUTLER_MAX_* limits of butler/gen.h, two imported specs with the same app
  * prefix, an import cycle), BUTLER_ENOMEM or BUTLER_ESYS. Any thread.
  */
-int butler_hub_new(
+BUTLER_API int butler_hub_new(
     butler_hub **out /* OUT: the new hub */, const butler_spec *spec);
 
-/* BUTLER_NO_SERVER is what butler_hub_server() returns for no server. */
+/** BUTLER_NO_SERVER is what butler_hub_server() returns for no server. */
 #define BUTLER_NO_SERVER 0xffffffffu
 
-/*
+/**
  * butler_hub_server returns the hub-wide index of server `server` (an index
  * into spec->servers) of `spec`, which must be the hub's spec or one it
  * imports; BUTLER_NO_SERVER otherwise. Any thread.
  */
-unsigned butler_hub_server(
+BUTLER_API unsigned butler_hub_server(
     const butler_hub *hub, const butler_spec *spec, unsigned server);
 
-/*
+/**
  * butler_hub_free stops the hub if it is running (BUTLER_STOP_DISCARD),
  * destroys every message still queued, closes every fd and frees the hub.
  * NULL is a no-op. No other thread may use the hub during or after the
  * call; destroy GLib sources attached to it first. Any thread except one of
  * the hub's own servers (from there it logs an error and frees nothing).
  */
-void butler_hub_free(butler_hub *hub);
+BUTLER_API void butler_hub_free(butler_hub *hub);
 
-/*
+/**
  * butler_hub_set_handlers installs the handler table of server `server`
  * (an index into spec->servers). `handlers` points to `size` bytes laid out
  * as the generated app_S_handlers struct; the hub keeps a copy. on_start and
@@ -139,19 +141,19 @@ void butler_hub_free(butler_hub *hub);
  * app_S_register() functions call this. Before butler_hub_start() only;
  * returns BUTLER_ESTATE afterwards.
  */
-int butler_hub_set_handlers(butler_hub *hub, unsigned server,
+BUTLER_API int butler_hub_set_handlers(butler_hub *hub, unsigned server,
     const void *handlers, size_t size, butler_start_fn on_start,
     butler_stop_fn on_stop, void *user);
 
-/*
+/**
  * butler_hub_set_log directs the hub's log messages to `fn` for levels up to
  * `max_level`. The default writes warnings and errors to stderr; fn NULL
  * silences the hub. Before butler_hub_start() only.
  */
-void butler_hub_set_log(
+BUTLER_API void butler_hub_set_log(
     butler_hub *hub, butler_log_fn fn, butler_log_level max_level, void *user);
 
-/*
+/**
  * butler_hub_set_spin sets the wait policy of threaded server `server`: after
  * handling messages, its thread watches its inbox for up to spin_us
  * microseconds before going to sleep, so a reply or the next message of a
@@ -161,9 +163,10 @@ void butler_hub_set_log(
  * sleeps at once. Returns BUTLER_EINVAL for an external-loop server.
  * Before butler_hub_start() only (BUTLER_ESTATE afterwards).
  */
-int butler_hub_set_spin(butler_hub *hub, unsigned server, unsigned spin_us);
+BUTLER_API int butler_hub_set_spin(
+    butler_hub *hub, unsigned server, unsigned spin_us);
 
-/*
+/**
  * butler_hub_start starts every threaded server (one thread each, named
  * after the server) and runs each on_start first on its own thread. External
  * servers' on_start runs on the calling thread. If any on_start fails,
@@ -174,32 +177,32 @@ int butler_hub_set_spin(butler_hub *hub, unsigned server, unsigned spin_us);
  * if the hub was started before. Call it from the thread that will drain the
  * external-loop servers.
  */
-int butler_hub_start(butler_hub *hub);
+BUTLER_API int butler_hub_start(butler_hub *hub);
 
-/*
+/**
  * butler_hub_stop stops every server, waiting as long as that takes; it is
  * butler_hub_stop_timeout(hub, policy, -1, NULL, NULL).
  */
-int butler_hub_stop(butler_hub *hub, butler_stop_policy policy);
+BUTLER_API int butler_hub_stop(butler_hub *hub, butler_stop_policy policy);
 
-/*
+/**
  * butler_stuck_info describes one server instance that kept a stop from
  * finishing in time. Strings are the spec's names, valid as long as the hub.
  */
 typedef struct butler_stuck_info {
-	const char *server;     /* spec name of the server */
-	unsigned instance;      /* its instance in a pool */
-	const char *message;    /* kind its handler is running, or NULL */
-	uint64_t handler_ms;    /* how long that handler has run */
-	uint64_t queued;        /* messages still in its inbox */
-	uint64_t promises;      /* deferred requests it has not answered */
-	uint64_t calls_pending; /* requests it made still unanswered */
+	const char *server;     /**< spec name of the server */
+	unsigned instance;      /**< its instance in a pool */
+	const char *message;    /**< kind its handler is running, or NULL */
+	uint64_t handler_ms;    /**< how long that handler has run */
+	uint64_t queued;        /**< messages still in its inbox */
+	uint64_t promises;      /**< deferred requests it has not answered */
+	uint64_t calls_pending; /**< requests it made still unanswered */
 } butler_stuck_info;
 
-/* butler_stuck_fn receives one butler_stuck_info per stuck instance. */
+/** butler_stuck_fn receives one butler_stuck_info per stuck instance. */
 typedef void (*butler_stuck_fn)(const butler_stuck_info *info, void *user);
 
-/*
+/**
  * butler_hub_stop_timeout stops every server within timeout_ms (-1: no
  * limit). In one step every server stops accepting messages from outside
  * the hub (sends return BUTLER_ECLOSED, blocked senders wake with it, and
@@ -225,10 +228,11 @@ typedef void (*butler_stuck_fn)(const butler_stuck_info *info, void *user);
  * BUTLER_EDEADLK when called from one of the hub's own handlers. Call it
  * from the thread that drains the external-loop servers.
  */
-int butler_hub_stop_timeout(butler_hub *hub, butler_stop_policy policy,
-    int timeout_ms, butler_stuck_fn report, void *user);
+BUTLER_API int butler_hub_stop_timeout(butler_hub *hub,
+    butler_stop_policy policy, int timeout_ms, butler_stuck_fn report,
+    void *user);
 
-/*
+/**
  * butler_send copies message `msg` (`size` bytes, the size of the message
  * type that kind `kind` of server `server` accepts) into the server's inbox.
  * For a pool, the instance is chosen round-robin among those with room.
@@ -240,26 +244,26 @@ int butler_hub_stop_timeout(butler_hub *hub, butler_stop_policy policy,
  * owns the message. Generated app_send_S_M() functions call this. Any
  * thread; lock-free unless the policy is BLOCK and the inbox is full.
  */
-int butler_send(butler_hub *hub, unsigned server, unsigned kind,
+BUTLER_API int butler_send(butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size);
 
-/*
+/**
  * butler_send_timeout is butler_send() that waits up to timeout_ms (-1:
  * until room or stop) for room in a full inbox, whatever the server's full
  * policy. Never call it from a thread that must not block (a GUI thread).
  * Any thread.
  */
-int butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
-    const void *msg, size_t size, int timeout_ms);
+BUTLER_API int butler_send_timeout(butler_hub *hub, unsigned server,
+    unsigned kind, const void *msg, size_t size, int timeout_ms);
 
-/*
+/**
  * butler_call sends request `msg` (kind `kind` of server `server`) and
  * arranges for exactly one answer to come back to the calling server's own
- * thread: the reply (status BUTLER_OK), the handler's failure, BUTLER_ETIMEDOUT
- * after timeout_ms (-1: no timeout), BUTLER_ECLOSED if the server stops
- * first, or BUTLER_ECANCELED after butler_cancel(). The answer arrives as
- * thunk(self, status, reply, cb, user). The deadline travels with the
- * request (butler_time_left_ms()), and a request whose caller has given up
+ * thread: the reply (status BUTLER_OK), the handler's failure,
+ * BUTLER_ETIMEDOUT after timeout_ms (-1: no timeout), BUTLER_ECLOSED if the
+ * server stops first, or BUTLER_ECANCELED after butler_cancel(). The answer
+ * arrives as thunk(self, status, reply, cb, user). The deadline travels with
+ * the request (butler_time_left_ms()), and a request whose caller has given up
  * before it was handled is destroyed unhandled (counted as abandoned). What
  * the answer needs is reserved here, so once accepted a request always ends.
  *
@@ -273,12 +277,12 @@ int butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
  * on failure nothing will be delivered and the caller still owns the
  * message. Generated app_call_S_M() functions call this.
  */
-int butler_call(butler_hub *hub, unsigned server, unsigned kind,
+BUTLER_API int butler_call(butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size, int timeout_ms, butler_reply_thunk thunk,
     void (*cb)(void), void *user,
     uint64_t *id /* OUT: request id, may be NULL */);
 
-/*
+/**
  * butler_progress_thunk is generated once per request message that declares
  * progress: it converts `cb` back to its typed form and calls it with one
  * progress message, which is destroyed after the call.
@@ -286,7 +290,7 @@ int butler_call(butler_hub *hub, unsigned server, unsigned kind,
 typedef void (*butler_progress_thunk)(
     butler_server *self, void *progress, void (*cb)(void), void *user);
 
-/*
+/**
  * butler_call_progress is butler_call() for a request whose spec declares
  * progress messages: each progress message the server posts with
  * butler_progress() arrives, before the answer, as
@@ -295,12 +299,12 @@ typedef void (*butler_progress_thunk)(
  * a fast worker cannot flood a slow caller. Generated app_call_S_M()
  * functions of such requests call this.
  */
-int butler_call_progress(butler_hub *hub, unsigned server, unsigned kind,
-    const void *msg, size_t size, int timeout_ms, butler_reply_thunk thunk,
-    void (*cb)(void), butler_progress_thunk pthunk, void (*pcb)(void),
-    void *user, uint64_t *id /* OUT: may be NULL */);
+BUTLER_API int butler_call_progress(butler_hub *hub, unsigned server,
+    unsigned kind, const void *msg, size_t size, int timeout_ms,
+    butler_reply_thunk thunk, void (*cb)(void), butler_progress_thunk pthunk,
+    void (*pcb)(void), void *user, uint64_t *id /* OUT: may be NULL */);
 
-/*
+/**
  * butler_call_wait sends request `msg` (kind `kind` of server `server`) and
  * blocks the calling thread until its answer: BUTLER_OK with the reply
  * copied into `reply` (`reply_size` bytes of the request's reply type; the
@@ -317,11 +321,11 @@ int butler_call_progress(butler_hub *hub, unsigned server, unsigned kind,
  * stays the caller's; once accepted the hub owns it, whatever the outcome.
  * Generated app_call_S_M_wait() functions call this. Any thread.
  */
-int butler_call_wait(butler_hub *hub, unsigned server, unsigned kind,
-    const void *msg, size_t size, int timeout_ms,
+BUTLER_API int butler_call_wait(butler_hub *hub, unsigned server,
+    unsigned kind, const void *msg, size_t size, int timeout_ms,
     void *reply /* OUT: on BUTLER_OK only */, size_t reply_size);
 
-/*
+/**
  * butler_progress posts progress message `progress` (`size` bytes of the
  * request's progress type) to the caller of the request that server `self`
  * is handling now. On BUTLER_OK the hub owns its owned fields (a message
@@ -331,31 +335,32 @@ int butler_call_wait(butler_hub *hub, unsigned server, unsigned kind,
  * size is wrong, BUTLER_ENOMEM. Generated app_progress_M() functions call
  * this. The handling server's thread only.
  */
-int butler_progress(butler_server *self, const void *progress, size_t size);
+BUTLER_API int butler_progress(
+    butler_server *self, const void *progress, size_t size);
 
-/*
+/**
  * butler_pending_info describes one request still waiting for its answer.
  * The strings are the spec's names, valid as long as the hub.
  */
 typedef struct butler_pending_info {
-	uint64_t id;              /* as returned by butler_call(); 0: a wait */
-	const char *caller;       /* server that asked; NULL: a thread in
+	uint64_t id;        /**< as returned by butler_call(); 0: a wait */
+	const char *caller; /**< server that asked; NULL: a thread in
 	                             butler_call_wait() */
-	unsigned caller_instance; /* its instance in a pool */
-	const char *server;       /* server asked */
-	const char *message;      /* request message */
-	uint64_t waiting_ms;      /* time since the call */
-	int64_t timeout_in_ms;    /* time left before it times out; -1: none */
-	const char *deferred_by;  /* server holding its deferred answer, or
-	                             NULL when not deferred */
-	unsigned deferred_instance; /* that server's instance */
-	uint64_t deferred_ms;       /* time since it was deferred */
+	unsigned caller_instance; /**< its instance in a pool */
+	const char *server;       /**< server asked */
+	const char *message;      /**< request message */
+	uint64_t waiting_ms;      /**< time since the call */
+	int64_t timeout_in_ms; /**< time left before it times out; -1: none */
+	const char *deferred_by;    /**< server holding its deferred answer, or
+	                                NULL when not deferred */
+	unsigned deferred_instance; /**< that server's instance */
+	uint64_t deferred_ms;       /**< time since it was deferred */
 } butler_pending_info;
 
-/* butler_pending_fn receives one butler_pending_info per waiting request. */
+/** butler_pending_fn receives one butler_pending_info per waiting request. */
 typedef void (*butler_pending_fn)(const butler_pending_info *info, void *user);
 
-/*
+/**
  * butler_hub_pending calls fn once for every request of the hub still
  * waiting for its answer (who asked, whom, what, since when, and who holds
  * it deferred: the tool for finding stuck work), blocking calls included,
@@ -363,9 +368,10 @@ typedef void (*butler_pending_fn)(const butler_pending_info *info, void *user);
  * request table is locked: it must not call into the hub. fn may be NULL to
  * only count. Any thread.
  */
-size_t butler_hub_pending(butler_hub *hub, butler_pending_fn fn, void *user);
+BUTLER_API size_t butler_hub_pending(
+    butler_hub *hub, butler_pending_fn fn, void *user);
 
-/*
+/**
  * butler_reply answers the request that server `self` is handling now with
  * reply message `reply` (`size` bytes of the request's reply type). A
  * handler answers before it returns, or defers (butler_defer()): if it
@@ -378,9 +384,10 @@ size_t butler_hub_pending(butler_hub *hub, butler_pending_fn fn, void *user);
  * reply's owned fields; on failure the caller still does. Generated
  * app_reply_M() functions call this. The handling server's thread only.
  */
-int butler_reply(butler_server *self, const void *reply, size_t size);
+BUTLER_API int butler_reply(
+    butler_server *self, const void *reply, size_t size);
 
-/*
+/**
  * butler_defer takes the request that server `self` is handling now (a
  * request of message `request`, the descriptor in its spec's table) out of
  * its handler: the handler may return 0 without answering, and the request
@@ -396,10 +403,10 @@ int butler_reply(butler_server *self, const void *reply, size_t size);
  * 0). Generated app_defer_M() functions call this. The handling server's
  * thread only.
  */
-int butler_defer(butler_server *self, const butler_msg_desc *request,
-    uint64_t *promise /* OUT: 0 on failure */);
+BUTLER_API int butler_defer(butler_server *self,
+    const butler_msg_desc *request, uint64_t *promise /* OUT: 0 on failure */);
 
-/*
+/**
  * butler_answer answers deferred request `promise` (a request of message
  * `request`) with reply `reply` (`size` bytes of its reply type), exactly
  * once. Returns BUTLER_ESTATE if the promise was answered already (or ended
@@ -409,60 +416,61 @@ int butler_defer(butler_server *self, const butler_msg_desc *request,
  * the caller still does. Generated app_answer_M() functions call this.
  * The thread of the server that deferred it only.
  */
-int butler_answer(butler_server *self, uint64_t promise,
+BUTLER_API int butler_answer(butler_server *self, uint64_t promise,
     const butler_msg_desc *request, const void *reply, size_t size);
 
-/*
+/**
  * butler_fail ends deferred request `promise` with failure `code`
  * (non-zero: a butler_err or the server's own positive code), exactly once.
  * Errors as butler_answer(), plus BUTLER_EINVAL for code 0. Generated
  * app_fail_M() functions call this. The thread of the server that deferred
  * it only.
  */
-int butler_fail(butler_server *self, uint64_t promise,
+BUTLER_API int butler_fail(butler_server *self, uint64_t promise,
     const butler_msg_desc *request, int code);
 
-/*
+/**
  * butler_progress_promise is butler_progress() for deferred request
  * `promise`. Errors as butler_answer() and butler_progress(). Generated
  * app_progress_M_promise() functions call this. The thread of the server
  * that deferred it only.
  */
-int butler_progress_promise(butler_server *self, uint64_t promise,
+BUTLER_API int butler_progress_promise(butler_server *self, uint64_t promise,
     const butler_msg_desc *request, const void *progress, size_t size);
 
-/*
+/**
  * butler_cancelled says whether the caller of the request that server
  * `self` is handling now has given up on it (cancelled, timed out, stopped,
  * or the hub's stop discards), so that a long handler can stop early. One
  * atomic load, no lock. False when no request is being handled. The
  * handling server's thread only.
  */
-bool butler_cancelled(const butler_server *self);
+BUTLER_API bool butler_cancelled(const butler_server *self);
 
-/*
+/**
  * butler_time_left_ms returns how long the caller of the request that
  * server `self` is handling now will still wait for its answer: -1 for no
  * deadline, 0 once it has passed (or no request is being handled). The
  * handling server's thread only.
  */
-int64_t butler_time_left_ms(const butler_server *self);
+BUTLER_API int64_t butler_time_left_ms(const butler_server *self);
 
-/*
+/**
  * butler_promise_cancelled is butler_cancelled() for deferred request
  * `promise`; true also for a promise that has ended. The thread of the
  * server that deferred it only.
  */
-bool butler_promise_cancelled(const butler_server *self, uint64_t promise);
+BUTLER_API bool butler_promise_cancelled(
+    const butler_server *self, uint64_t promise);
 
-/*
+/**
  * butler_promise_time_left_ms is butler_time_left_ms() for deferred
  * request `promise`. The thread of the server that deferred it only.
  */
-int64_t butler_promise_time_left_ms(
+BUTLER_API int64_t butler_promise_time_left_ms(
     const butler_server *self, uint64_t promise);
 
-/*
+/**
  * butler_cancel cancels request `id` made by the calling server: its
  * callback runs once, with BUTLER_ECANCELED, before butler_cancel() returns,
  * and a reply arriving later is destroyed. If the request is still queued
@@ -470,9 +478,9 @@ int64_t butler_promise_time_left_ms(
  * BUTLER_ENOTFOUND when the request has already been answered (its answer
  * is on its way to the callback). The calling server's thread only.
  */
-int butler_cancel(butler_hub *hub, uint64_t id);
+BUTLER_API int butler_cancel(butler_hub *hub, uint64_t id);
 
-/*
+/**
  * butler_server_fd returns the pollable fd of external-loop server
  * `server`: it becomes readable when the inbox has work, and
  * butler_server_drain() makes it unreadable again once the work is done.
@@ -480,9 +488,9 @@ int butler_cancel(butler_hub *hub, uint64_t id);
  * valid until butler_hub_free(). Returns -1 for a threaded server or a bad
  * index. Any thread.
  */
-int butler_server_fd(butler_hub *hub, unsigned server);
+BUTLER_API int butler_server_fd(butler_hub *hub, unsigned server);
 
-/*
+/**
  * butler_server_drain handles up to `max` queued messages of external-loop
  * server `server` on the calling thread (0 means a default batch) and, if
  * work remains, leaves its fd readable. *handled (may be NULL) receives the
@@ -490,57 +498,57 @@ int butler_server_fd(butler_hub *hub, unsigned server);
  * BUTLER_EBUSY if another thread is draining it, BUTLER_ESTATE before
  * butler_hub_start(). Call it from the one thread that owns the server.
  */
-int butler_server_drain(butler_hub *hub, unsigned server, unsigned max,
-    unsigned *handled /* OUT: may be NULL */);
+BUTLER_API int butler_server_drain(butler_hub *hub, unsigned server,
+    unsigned max, unsigned *handled /* OUT: may be NULL */);
 
-/*
+/**
  * butler_server_next_timeout returns how many milliseconds the owner of
  * external-loop server `server` may sleep before it must call
  * butler_server_drain() even if the fd stayed quiet (a request it made is
  * due to time out), or -1 when nothing is due. Pass it as the poll timeout.
  * The owning thread only.
  */
-int butler_server_next_timeout(butler_hub *hub, unsigned server);
+BUTLER_API int butler_server_next_timeout(butler_hub *hub, unsigned server);
 
-/*
+/**
  * butler_server_stats fills *out with server `server`'s counters summed over
  * its instances. Any thread.
  */
-int butler_server_stats(
+BUTLER_API int butler_server_stats(
     butler_hub *hub, unsigned server, butler_stats *out /* OUT */);
 
-/*
+/**
  * butler_server_count returns the number of servers in the hub's spec.
  * Any thread.
  */
-unsigned butler_server_count(const butler_hub *hub);
+BUTLER_API unsigned butler_server_count(const butler_hub *hub);
 
-/*
+/**
  * butler_server_self returns the server whose handler (or on_start/on_stop,
  * or external drain) the calling thread is running, or NULL. Any thread.
  */
-butler_server *butler_server_self(void);
+BUTLER_API butler_server *butler_server_self(void);
 
-/* butler_server_hub returns the hub that `self` belongs to. */
-butler_hub *butler_server_hub(const butler_server *self);
+/** butler_server_hub returns the hub that `self` belongs to. */
+BUTLER_API butler_hub *butler_server_hub(const butler_server *self);
 
-/* butler_server_id returns `self`'s server index in the spec. */
-unsigned butler_server_id(const butler_server *self);
+/** butler_server_id returns `self`'s server index in the spec. */
+BUTLER_API unsigned butler_server_id(const butler_server *self);
 
-/* butler_server_instance returns `self`'s instance number in its pool. */
-unsigned butler_server_instance(const butler_server *self);
+/** butler_server_instance returns `self`'s instance number in its pool. */
+BUTLER_API unsigned butler_server_instance(const butler_server *self);
 
-/* butler_server_name returns `self`'s spec name. */
-const char *butler_server_name(const butler_server *self);
+/** butler_server_name returns `self`'s spec name. */
+BUTLER_API const char *butler_server_name(const butler_server *self);
 
-/*
+/**
  * butler_server_base returns the libevent loop of threaded server `self`,
  * for adding its own timers and I/O (include <event2/event.h>), or NULL for
  * an external-loop server. Use it from `self`'s thread only; the loop exits
  * when the hub stops, and events still added are freed by their owner in
  * on_stop.
  */
-struct event_base *butler_server_base(butler_server *self);
+BUTLER_API struct event_base *butler_server_base(butler_server *self);
 
 #ifdef __cplusplus
 }

@@ -66,3 +66,22 @@ foreach(f minimal.butler.h minimal.butler.c)
     message(FATAL_ERROR "butler-gen -o ${OUT}/a/b wrote no ${f}")
   endif()
 endforeach()
+
+# --spec-name names the spec in the generated files (butler_generate()
+# passes a path relative to the source tree there); diagnostics keep the
+# path as given, which an editor can open.
+expect(0 "^$" "^$" -o ${OUT}/named --spec-name=some/where.json ok/minimal.json)
+foreach(f minimal.butler.h minimal.butler.c)
+  file(STRINGS ${OUT}/named/${f} banner LIMIT_COUNT 1)
+  if(NOT banner MATCHES " from some/where\\.json\\. DO NOT EDIT\\. ")
+    message(FATAL_ERROR "--spec-name: ${f} starts with: ${banner}")
+  endif()
+endforeach()
+file(READ ${OUT}/named/minimal.butler.h header)
+if(NOT header MATCHES "regenerate some/where\\.json with")
+  message(FATAL_ERROR "--spec-name: the ABI #error does not name the spec")
+endif()
+expect(1 "^$" "^bad/syntax_empty.json:1:1: error: "
+       --spec-name other.json bad/syntax_empty.json)
+expect(2 "^$" "missing name after '--spec-name'" ok/minimal.json --spec-name)
+expect(2 "^$" "empty spec name" --spec-name= ok/minimal.json)
