@@ -31,6 +31,8 @@
  */
 #include "channel.h"
 
+#include "alloc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -66,6 +68,8 @@ butler__now_ns(void)
 static int
 token_open(int *rfd, int *wfd)
 {
+	if (butler__fault_hit(BUTLER__FAULT_FD))
+		return BUTLER_ESYS;
 #ifdef __linux__
 	*rfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (*rfd >= 0) {
@@ -210,6 +214,7 @@ butler__channel_init(struct butler__channel *ch, unsigned capacity,
 	atomic_init(&ch->waiters, 0);
 	atomic_init(&ch->draining, 0);
 	atomic_init(&ch->clock_ns, 0);
+	atomic_init(&ch->retired, false);
 
 	rv = token_open(&ch->fd, &ch->wfd);
 	if (rv != BUTLER_OK)
@@ -725,6 +730,37 @@ butler__channel_spin(struct butler__channel *ch, uint64_t until_ns)
 #endif
 	} while ((++i & 63) != 0 || butler__now_ns() < until_ns);
 	return false;
+}
+
+void
+butler__channel_set_drop(
+    struct butler__channel *ch, butler__consume_fn drop, void *ctx)
+{
+	ch->drop = drop;
+	ch->drop_ctx = ctx;
+}
+
+void
+butler__channel_retire(struct butler__channel *ch)
+{
+	atomic_store(&ch->retired, true);
+}
+
+void
+butler__channel_straggle(struct butler__channel *ch)
+{
+	struct timespec nap = { 0, 1000000 };
+	bool more;
+
+	for (unsigned spins = 0; !atomic_load(&ch->retired); spins++)
+		if (spins < 100)
+			sched_yield();
+		else
+			nanosleep(&nap, NULL); /* a handler still runs there */
+	butler__channel_become_consumer(ch);
+	(void)butler__channel_drain(
+	    ch, UINT32_MAX, UINT64_MAX, 0, ch->drop, ch->drop_ctx, &more);
+	butler__channel_leave_consumer(ch);
 }
 
 /* ---- consumer ownership ----------------------------------------------- */

@@ -74,6 +74,9 @@ void butler__stopgroup_ack(struct butler__stopgroup *g);
 /* butler__stopgroup_all_quiet says whether every inbox is quiet. */
 bool butler__stopgroup_all_quiet(struct butler__stopgroup *g);
 
+/* Called by a drain for every record; handles or destroys it. */
+typedef void (*butler__consume_fn)(void *ctx, struct butler__rec *rec);
+
 struct butler__channel {
 	/* Read by every sender on every send. */
 	_Alignas(BUTLER__CACHE_LINE) struct butler__stopgroup *group;
@@ -105,7 +108,10 @@ struct butler__channel {
 	atomic_uint_fast64_t sent_reclaimed, aux_reclaimed, rejected_reclaimed;
 	atomic_uint_fast64_t clock_ns; /* the drain's latest clock reading */
 	atomic_int draining;           /* a thread is consuming it */
-	bool quiet;                    /* under group->lock */
+	atomic_bool retired; /* its consumer will never take a record again */
+	butler__consume_fn drop; /* destroys a record unhandled */
+	void *drop_ctx;
+	bool quiet; /* under group->lock */
 };
 
 /*
@@ -116,8 +122,24 @@ struct butler__channel {
 int butler__channel_init(struct butler__channel *ch, unsigned capacity,
     size_t max_record, struct butler__stopgroup *group);
 
-/* Called by a drain for every record; handles or destroys it. */
-typedef void (*butler__consume_fn)(void *ctx, struct butler__rec *rec);
+/* butler__channel_set_drop sets how a record is destroyed unhandled (by a
+ * straggler, see below). Before any send. */
+void butler__channel_set_drop(
+    struct butler__channel *ch, butler__consume_fn drop, void *ctx);
+
+/* butler__channel_retire says the consumer will never take a record
+ * again (it has finished). Consumer. */
+void butler__channel_retire(struct butler__channel *ch);
+
+/*
+ * butler__channel_straggle is for a sender that published a record and then
+ * saw the hub CLOSED: its record may have arrived after the consumer's last
+ * look. It waits until the consumer has retired and destroys whatever is
+ * left, so the record is handled or destroyed exactly once and the stop's
+ * counters add up when the send returns. Rare: only a send that raced the
+ * closing store gets here.
+ */
+void butler__channel_straggle(struct butler__channel *ch);
 
 /*
  * butler__channel_release destroys what is still queued through `drop`

@@ -5,6 +5,8 @@
  */
 #include "hub_internal.h"
 
+#include "alloc.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
@@ -185,9 +187,9 @@ init_routes(struct butler_hub *hub, size_t *max_payload, size_t *reply_room)
 			const butler_server_desc *s = &spec->servers[i];
 			struct butler__route *r = &hub->route[g];
 			size_t *sizes
-			    = calloc(s->n_accepts + 1, sizeof *sizes);
+			    = butler__calloc(s->n_accepts + 1, sizeof *sizes);
 			const butler_msg_desc **msgs
-			    = calloc(s->n_accepts + 1, sizeof *msgs);
+			    = butler__calloc(s->n_accepts + 1, sizeof *msgs);
 
 			r->kind_size = sizes;
 			r->kind_msg = msgs;
@@ -234,7 +236,7 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 	for (unsigned i = 0; i < n_specs; i++)
 		n_servers += list[i]->n_servers;
 
-	hub = calloc(1, sizeof *hub);
+	hub = butler__calloc(1, sizeof *hub);
 	if (hub == NULL)
 		return BUTLER_ENOMEM;
 	hub->spec = spec;
@@ -243,10 +245,10 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 	butler__logger_init(&hub->log);
 	atomic_init(&hub->state, BUTLER__HUB_NEW);
 	rv = BUTLER_ENOMEM;
-	hub->specs = calloc(n_specs, sizeof *hub->specs);
-	hub->spec_base = calloc(n_specs, sizeof *hub->spec_base);
-	hub->route = calloc(n_servers, sizeof *hub->route);
-	hub->handlers = calloc(n_servers, sizeof *hub->handlers);
+	hub->specs = butler__calloc(n_specs, sizeof *hub->specs);
+	hub->spec_base = butler__calloc(n_specs, sizeof *hub->spec_base);
+	hub->route = butler__calloc(n_servers, sizeof *hub->route);
+	hub->handlers = butler__calloc(n_servers, sizeof *hub->handlers);
 	if (hub->specs == NULL || hub->spec_base == NULL || hub->route == NULL
 	    || hub->handlers == NULL)
 		goto out_destroy;
@@ -255,8 +257,8 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 	if (rv != BUTLER_OK)
 		goto out_destroy;
 	rv = BUTLER_ENOMEM;
-	hub->inst = calloc(hub->n_inst, sizeof *hub->inst);
-	hub->inbox = calloc(hub->n_inst, sizeof *hub->inbox);
+	hub->inst = butler__calloc(hub->n_inst, sizeof *hub->inst);
+	hub->inbox = butler__calloc(hub->n_inst, sizeof *hub->inbox);
 	if (hub->inst == NULL || hub->inbox == NULL)
 		goto out_destroy;
 	hub->router = (struct butler__router) {
@@ -309,7 +311,7 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 			                  + BUTLER__CACHE_LINE - 1)
 			    & ~(size_t)(BUTLER__CACHE_LINE - 1);
 			struct butler_server *srv
-			    = aligned_alloc(BUTLER__CACHE_LINE, size);
+			    = butler__aligned_alloc(BUTLER__CACHE_LINE, size);
 
 			if (srv == NULL) {
 				rv = BUTLER_ENOMEM;
@@ -359,7 +361,7 @@ butler_hub_set_handlers(butler_hub *hub, unsigned server, const void *handlers,
 		return BUTLER_EINVAL;
 	if (atomic_load(&hub->state) != BUTLER__HUB_NEW)
 		return BUTLER_ESTATE;
-	copy = malloc(size);
+	copy = butler__malloc(size);
 	if (copy == NULL)
 		return BUTLER_ENOMEM;
 	memcpy(copy, handlers, size);
@@ -504,6 +506,7 @@ butler_hub_start(butler_hub *hub)
 			    "server '%s': cannot start its thread", srv->name);
 			srv->start_result = rv;
 			srv->start_reported = true;
+			butler__channel_retire(&srv->ch);
 			atomic_store(&srv->finished, true);
 		}
 	}

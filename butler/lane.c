@@ -11,6 +11,8 @@
  */
 #include "lane.h"
 
+#include "alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,7 +21,7 @@
 struct butler__sender *
 butler__sender_new(void)
 {
-	struct butler__sender *me = malloc(sizeof *me);
+	struct butler__sender *me = butler__malloc(sizeof *me);
 
 	if (me == NULL)
 		return NULL;
@@ -68,7 +70,7 @@ free_chain(struct butler__segment *seg)
 static struct butler__segment *
 segment_new(size_t cap)
 {
-	struct butler__segment *seg = malloc(sizeof *seg + cap);
+	struct butler__segment *seg = butler__malloc(sizeof *seg + cap);
 
 	if (seg == NULL)
 		return NULL;
@@ -84,7 +86,7 @@ butler__lane_new(
 	struct butler__lane *lane;
 	struct butler__segment *seg;
 
-	lane = aligned_alloc(BUTLER__CACHE_LINE,
+	lane = butler__aligned_alloc(BUTLER__CACHE_LINE,
 	    (sizeof *lane + BUTLER__CACHE_LINE - 1)
 	        & ~(size_t)(BUTLER__CACHE_LINE - 1));
 	if (lane == NULL)

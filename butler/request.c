@@ -29,6 +29,8 @@
  */
 #include "request.h"
 
+#include "alloc.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +155,7 @@ ticket_free(struct butler__ticket *t)
 static struct butler__ticket *
 ticket_new(size_t room)
 {
-	struct butler__ticket *t = malloc(sizeof *t + room);
+	struct butler__ticket *t = butler__malloc(sizeof *t + room);
 
 	if (t != NULL)
 		t->room = room;
@@ -245,14 +247,14 @@ butler__requests_init(struct butler__requests *rq, struct butler__reqhub *hub,
 	rq->inbox = inbox;
 	rq->next_id = 1;
 	rq->next_promise = 1;
-	rq->calls = calloc(1, sizeof *rq->calls);
-	rq->promises = calloc(1, sizeof *rq->promises);
+	rq->calls = butler__calloc(1, sizeof *rq->calls);
+	rq->promises = butler__calloc(1, sizeof *rq->promises);
 	if (rq->calls == NULL || rq->promises == NULL)
 		goto out_nomem;
 	/* The promise table starts with its buckets, so that deferring never
 	 * needs memory: a failed growth only makes chains longer. */
 	rq->promises->bucket
-	    = calloc(FIRST_BUCKETS, sizeof *rq->promises->bucket);
+	    = butler__calloc(FIRST_BUCKETS, sizeof *rq->promises->bucket);
 	if (rq->promises->bucket == NULL)
 		goto out_nomem;
 	rq->promises->n_buckets = FIRST_BUCKETS;
@@ -299,7 +301,7 @@ static int
 calls_grow(struct butler__calls *c)
 {
 	size_t n = c->n_buckets ? c->n_buckets * 2 : FIRST_BUCKETS;
-	struct butler__ticket **b = calloc(n, sizeof *b), *t, *next;
+	struct butler__ticket **b = butler__calloc(n, sizeof *b), *t, *next;
 
 	if (b == NULL)
 		return BUTLER_ENOMEM;
@@ -384,7 +386,8 @@ calls_insert(struct butler__calls *c, struct butler__ticket *t)
 		return BUTLER_ENOMEM;
 	if (t->deadline_ns != UINT64_MAX && c->heap_n == c->heap_cap) {
 		size_t cap = c->heap_cap ? c->heap_cap * 2 : FIRST_BUCKETS;
-		struct butler__ticket **h = realloc(c->heap, cap * sizeof *h);
+		struct butler__ticket **h
+		    = butler__realloc(c->heap, cap * sizeof *h);
 
 		if (h == NULL)
 			return BUTLER_ENOMEM;
@@ -920,7 +923,7 @@ static void
 promises_grow(struct butler__promises *p)
 {
 	size_t n = p->n_buckets * 2;
-	struct butler__ticket **b = calloc(n, sizeof *b), *t, *next;
+	struct butler__ticket **b = butler__calloc(n, sizeof *b), *t, *next;
 
 	if (b == NULL)
 		return; /* longer chains, still correct */
@@ -1092,7 +1095,7 @@ static int
 post_latest(struct butler__requests *rq, struct butler__ticket *t,
     const void *progress, size_t size)
 {
-	void *copy = malloc(size > 0 ? size : 1), *old;
+	void *copy = butler__malloc(size > 0 ? size : 1), *old;
 	int rv;
 
 	if (copy == NULL)
@@ -1127,7 +1130,7 @@ destroy_const(const butler_msg_desc *m, const void *msg, size_t size)
 
 	if (m->destroy == NULL)
 		return BUTLER_OK;
-	copy = malloc(size > 0 ? size : 1);
+	copy = butler__malloc(size > 0 ? size : 1);
 	if (copy == NULL)
 		return BUTLER_ENOMEM;
 	memcpy(copy, msg, size);

@@ -12,6 +12,8 @@
  */
 #include "send.h"
 
+#include "alloc.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,8 +111,8 @@ cache_add(const struct butler__router *r)
 	cache_drop(&tls.way[CACHE_WAYS - 1]);
 	memmove(&tls.way[1], &tls.way[0], (CACHE_WAYS - 1) * sizeof *c);
 	memset(c, 0, sizeof *c);
-	c->lanes = calloc(r->n_inboxes, sizeof *c->lanes);
-	c->rr = calloc(r->n_routes, sizeof *c->rr);
+	c->lanes = butler__calloc(r->n_inboxes, sizeof *c->lanes);
+	c->rr = butler__calloc(r->n_routes, sizeof *c->rr);
 	if (c->lanes == NULL || c->rr == NULL) {
 		cache_drop(c);
 		return NULL;
@@ -225,8 +227,15 @@ push(const struct butler__router *r, unsigned index, unsigned kind,
 	butler__channel_commit(ch, lane, rec_size);
 	if (rec_flags & BUTLER__REC_PROGRESS)
 		butler__lane_count_aux(lane);
-	if (gated)
+	if (gated) {
 		butler__channel_gate_leave(ch);
+	} else if (__builtin_expect(
+	               atomic_load(&ch->group->open) == BUTLER__CLOSED, 0)) {
+		/* We published after the hub closed for good (the store and
+		 * this load are seq_cst): the consumer may have looked for
+		 * the last time already. */
+		butler__channel_straggle(ch);
+	}
 	return BUTLER_OK;
 }
 

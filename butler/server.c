@@ -6,6 +6,8 @@
  */
 #include "server.h"
 
+#include "alloc.h"
+
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -61,6 +63,8 @@ butler__server_owned_by_me(const struct butler_server *srv)
 
 /* ---- construction ----------------------------------------------------- */
 
+static void drop(void *ctx, struct butler__rec *rec);
+
 static void
 arm_timer(void *ctx, uint64_t wait_ns)
 {
@@ -109,6 +113,7 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 	    &srv->ch, desc->capacity, max_record, env->group);
 	if (rv != BUTLER_OK)
 		return rv;
+	butler__channel_set_drop(&srv->ch, drop, srv);
 	rv = butler__requests_init(
 	    &srv->rq, env->reqhub, srv, index, &srv->ch);
 	if (rv != BUTLER_OK) {
@@ -231,6 +236,9 @@ finish(struct butler_server *srv)
 	                                                          : drop;
 	bool more;
 
+	/* Pairs with the senders' seq_cst publish: every record published
+	 * before the hub closed is seen by the drain below. */
+	atomic_thread_fence(memory_order_seq_cst);
 	for (;;) {
 		(void)butler__channel_drain(
 		    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
@@ -243,7 +251,9 @@ finish(struct butler_server *srv)
 	srv->calls_done = true;
 	if (srv->handlers->on_stop != NULL)
 		srv->handlers->on_stop(srv, srv->handlers->user);
-	/* Records from late racers are left for the hub's sweep. */
+	/* Records from late racers are destroyed by the racer itself or by
+	 * the hub's sweep. */
+	butler__channel_retire(&srv->ch);
 	atomic_store(&srv->finished, true);
 	butler__stopgroup_ring(srv->env->group);
 }
@@ -370,6 +380,10 @@ new_base(void)
 
 	if (cfg == NULL)
 		return NULL;
+	if (butler__fault_hit(BUTLER__FAULT_FD)) {
+		event_config_free(cfg);
+		return NULL;
+	}
 	(void)event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
 	/* Only epoll: the other backends would fall back silently. */
 	(void)event_config_avoid_method(cfg, "poll");
@@ -451,6 +465,7 @@ server_main(void *arg)
 		finish(srv);
 	} else {
 		srv->calls_done = true;
+		butler__channel_retire(&srv->ch);
 		atomic_store(&srv->finished, true);
 		butler__stopgroup_ring(srv->env->group);
 	}
@@ -467,6 +482,8 @@ butler__server_spawn(struct butler_server *srv)
 
 	/* Server threads take no asynchronous signals: a Ctrl-C belongs to
 	 * the application's own thread. */
+	if (butler__fault_hit(BUTLER__FAULT_THREAD))
+		return BUTLER_ESYS;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&srv->thread, NULL, server_main, srv);
@@ -511,6 +528,7 @@ butler__server_start_external(struct butler_server *srv)
 	srv->start_reported = true;
 	if (rv != BUTLER_OK) {
 		srv->calls_done = true;
+		butler__channel_retire(&srv->ch);
 		atomic_store(&srv->finished, true);
 	}
 	return rv;
@@ -590,6 +608,7 @@ butler__server_sweep(struct butler_server *srv)
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, drop, srv, &more);
 	butler__requests_drop_answers(butler__channel_take(&srv->ch));
+	butler__channel_retire(&srv->ch);
 	butler__channel_leave_consumer(&srv->ch);
 	/* An external server's fd may still sit in its owner's poll set; it
 	 * is closed by butler_hub_free(). */
