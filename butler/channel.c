@@ -3,10 +3,10 @@
  * capacity and blocking senders, posted answers, closing, and the stop
  * group that tells when a stopping hub has gone quiet.
  *
- * Wake-up protocol (extended from research/channels.md §3.2 to lanes; see
- * docs/ARCHITECTURE.md). The token (one eventfd write) is only needed when
- * the consumer may be asleep. Each lane has a `scheduled` flag and the
- * channel a `pending` flag:
+ * Wake-up protocol (docs/ARCHITECTURE.md, "The wake-up protocol"). The
+ * token (one eventfd write) is only needed when the consumer may be
+ * asleep. Each lane has a `scheduled` flag and the channel a `pending`
+ * flag:
  *
  *   producer: publish the record (seq_cst store of tail);
  *             if lane.scheduled was 0 and we set it (xchg), and

@@ -8,7 +8,7 @@
  * is documented so that this is possible.
  *
  * Naming scheme of generated code, for app `imaging`, message `resize` and
- * server `worker` (DESIGN.md §3):
+ * server `worker` (docs/ARCHITECTURE.md, codegen/SPEC.md):
  *
  *   struct imaging_resize                 the message's fields
  *   enum imaging_msg_id / IMAGING_MSG_RESIZE      index in imaging_spec
