@@ -82,6 +82,7 @@ struct butler__ticket {
 	struct butler__call_args args;
 	unsigned progress_seen;
 	bool parked; /* answered; its last progress is still on its way */
+	bool ended;  /* its callback has run */
 	struct butler__ticket *wnext, **wprev; /* blocking calls list */
 
 	/* The holder's side: only its thread. */
@@ -448,6 +449,24 @@ arm(struct butler__requests *rq)
 	rq->arm(rq->arm_ctx, wait);
 }
 
+/* give_up claims t for the caller (PENDING -> GONE); false: answered. */
+static bool
+give_up(struct butler__ticket *t)
+{
+	int expected = T_PENDING;
+
+	return atomic_compare_exchange_strong(&t->state, &expected, T_GONE);
+}
+
+/* take_out removes call t from the caller's table. */
+static void
+take_out(struct butler__requests *rq, struct butler__ticket *t)
+{
+	pthread_mutex_lock(&rq->lock);
+	calls_remove(rq->calls, t);
+	pthread_mutex_unlock(&rq->lock);
+}
+
 /*
  * finish_call ends call t, already out of the table, on the caller's
  * thread: the callback with `status` (and the reply on BUTLER_OK, destroyed
@@ -456,8 +475,7 @@ arm(struct butler__requests *rq)
 static void
 finish_call(struct butler__requests *rq, struct butler__ticket *t, int status)
 {
-	if (atomic_load(&t->state) == T_ANSWERED)
-		butler__count(&rq->inbox->replies, 1);
+	t->ended = true;
 	t->args.thunk(rq->owner, status,
 	    status == BUTLER_OK ? t->payload : NULL, t->args.cb, t->args.user);
 	if (status == BUTLER_OK)
@@ -465,23 +483,22 @@ finish_call(struct butler__requests *rq, struct butler__ticket *t, int status)
 	unref(t, rq->calls);
 }
 
-/* end_call takes call t out of the table and finishes it. */
+/*
+ * end_early ends call t, already out of the table, with `status` before
+ * its answer is delivered (timeout, cancel, stop): the callback runs now,
+ * whatever the server is doing. If the server has claimed the ticket
+ * already, its answer is destroyed: now if it is here (parked), or when
+ * it arrives.
+ */
 static void
-end_call(struct butler__requests *rq, struct butler__ticket *t, int status)
+end_early(struct butler__requests *rq, struct butler__ticket *t, int status)
 {
-	pthread_mutex_lock(&rq->lock);
-	calls_remove(rq->calls, t);
-	pthread_mutex_unlock(&rq->lock);
+	if (!give_up(t) && t->parked) {
+		t->parked = false;
+		if (t->status == BUTLER_OK)
+			destroy_payload(t->reply, t->payload);
+	}
 	finish_call(rq, t, status);
-}
-
-/* give_up claims t for the caller (PENDING -> GONE); false: answered. */
-static bool
-give_up(struct butler__ticket *t)
-{
-	int expected = T_PENDING;
-
-	return atomic_compare_exchange_strong(&t->state, &expected, T_GONE);
 }
 
 /* ---- calls ------------------------------------------------------------ */
@@ -569,9 +586,10 @@ butler__cancel(struct butler__requests *rq, uint64_t id)
 {
 	struct butler__ticket *t = calls_find(rq->calls, id);
 
-	if (t == NULL || t->parked || !give_up(t))
+	if (t == NULL)
 		return BUTLER_ENOTFOUND;
-	end_call(rq, t, BUTLER_ECANCELED);
+	take_out(rq, t);
+	end_early(rq, t, BUTLER_ECANCELED);
 	arm(rq);
 	return BUTLER_OK;
 }
@@ -584,15 +602,8 @@ butler__requests_expire(struct butler__requests *rq, uint64_t now_ns)
 	while (c->heap_n > 0 && c->heap[0]->deadline_ns <= now_ns) {
 		struct butler__ticket *t = c->heap[0];
 
-		if (give_up(t)) {
-			end_call(rq, t, BUTLER_ETIMEDOUT);
-		} else {
-			/* Answered just in time: the answer is on its way
-			 * and wins; it only stops counting as due. */
-			pthread_mutex_lock(&rq->lock);
-			heap_remove(c, t);
-			pthread_mutex_unlock(&rq->lock);
-		}
+		take_out(rq, t);
+		end_early(rq, t, BUTLER_ETIMEDOUT);
 	}
 	arm(rq);
 }
@@ -612,13 +623,6 @@ butler__requests_next_timeout_ms(struct butler__requests *rq, uint64_t now_ns)
 	return d > INT32_MAX ? INT32_MAX : (int)d;
 }
 
-/* Delivers an answer whose progress records have all been taken. */
-static void
-deliver(struct butler__requests *rq, struct butler__ticket *t)
-{
-	end_call(rq, t, t->status);
-}
-
 void
 butler__requests_take_answers(
     struct butler__requests *rq, struct butler__node *list)
@@ -629,6 +633,14 @@ butler__requests_take_answers(
 		struct butler__ticket *t = TICKET_OF(list);
 
 		list = list->next;
+		butler__count(&rq->inbox->replies, 1);
+		if (t->ended) {
+			/* Its call ended before it came: destroy it. */
+			if (t->status == BUTLER_OK)
+				destroy_payload(t->reply, t->payload);
+			unref(t, rq->calls);
+			continue;
+		}
 		/* The answer's own reference is done with. */
 		atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);
 		if (atomic_load(&t->progress_sent) != t->progress_seen) {
@@ -639,7 +651,8 @@ butler__requests_take_answers(
 			continue;
 		}
 		rearm |= t->heap_at != NO_HEAP;
-		deliver(rq, t);
+		take_out(rq, t);
+		finish_call(rq, t, t->status);
 	}
 	if (rearm)
 		arm(rq);
@@ -655,8 +668,8 @@ butler__requests_progress(
 
 	if (boxed)
 		p = atomic_exchange(&t->latest, NULL);
-	/* A call its caller has given up on takes no progress any more. */
-	if (deliver_it && p != NULL && atomic_load(&t->state) != T_GONE) {
+	/* A call that has ended takes no progress any more. */
+	if (deliver_it && p != NULL && !t->ended) {
 		butler__count(&rq->inbox->progress, 1);
 		t->args.pthunk(rq->owner, p, t->args.pcb, t->args.user);
 	}
@@ -669,7 +682,8 @@ butler__requests_progress(
 		/* The answer was waiting for this record. */
 		t->parked = false;
 		atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);
-		deliver(rq, t);
+		take_out(rq, t);
+		finish_call(rq, t, t->status);
 		return;
 	}
 	unref(t, rq->calls);
@@ -1223,48 +1237,38 @@ butler__requests_counts(
 	pthread_mutex_unlock(&rq->lock);
 }
 
-bool
+void
 butler__requests_finish(struct butler__requests *rq, int status)
 {
 	struct butler__calls *c = rq->calls;
 	struct butler__promises *p = rq->promises;
 	struct butler__ticket *ended = NULL;
-	bool in_flight = false;
 
 	for (size_t i = 0; i < p->n_buckets; i++)
 		while (p->bucket[i] != NULL)
 			answer(promise_take(rq, p->bucket[i]->promise), status,
 			    NULL, 0);
 	butler__requests_take_answers(rq, butler__channel_take(rq->inbox));
-	/* Claim every call first, then run the callbacks: they may make new
-	 * calls (refused now) and so change the table. */
+	/* Take every call out first, then run the callbacks: they may make
+	 * new calls (refused now) and so touch the table. */
 	pthread_mutex_lock(&rq->lock);
-	for (size_t i = 0; i < c->n_buckets; i++) {
-		struct butler__ticket **link = &c->bucket[i], *t;
+	for (size_t i = 0; i < c->n_buckets; i++)
+		while (c->bucket[i] != NULL) {
+			struct butler__ticket *t = c->bucket[i];
 
-		while ((t = *link) != NULL) {
-			if (t->parked || !give_up(t)) {
-				in_flight = true;
-				link = &t->hnext;
-				continue;
-			}
-			*link = t->hnext;
-			c->count--;
-			heap_remove(c, t);
+			calls_remove(c, t);
 			t->hnext = ended;
 			ended = t;
 		}
-	}
 	pthread_mutex_unlock(&rq->lock);
 	while (ended != NULL) {
 		struct butler__ticket *t = ended;
 
 		ended = t->hnext;
-		finish_call(rq, t, status);
+		end_early(rq, t, status);
 	}
-	if (!in_flight && rq->arm != NULL)
+	if (rq->arm != NULL)
 		rq->arm(rq->arm_ctx, UINT64_MAX);
-	return !in_flight;
 }
 
 void

@@ -161,12 +161,10 @@ void butler__requests_counts(
 /*
  * butler__requests_finish ends everything rq's instance still has open, at
  * stop: every promise is failed with `status`, answers already posted are
- * delivered, and every other call ends with `status` (its callback runs).
- * Returns false while some answers are still on their way (claimed by
- * their server and being posted, or waiting for a progress record): take
- * the inbox's records and call it again.
+ * delivered, and every other call ends with `status` (its callback runs;
+ * an answer still on its way is destroyed when it arrives).
  */
-bool butler__requests_finish(struct butler__requests *rq, int status);
+void butler__requests_finish(struct butler__requests *rq, int status);
 
 /* butler__requests_drop_answers releases answers posted to a finished
  * instance (after its thread is gone). */

@@ -239,15 +239,9 @@ finish(struct butler_server *srv)
 	/* Pairs with the senders' seq_cst publish: every record published
 	 * before the hub closed is seen by the drain below. */
 	atomic_thread_fence(memory_order_seq_cst);
-	for (;;) {
-		(void)butler__channel_drain(
-		    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
-		if (butler__requests_finish(&srv->rq, BUTLER_ECLOSED))
-			break;
-		/* An answer is being posted by another thread, or waits for
-		 * a progress record: let the poster finish. */
-		sched_yield();
-	}
+	(void)butler__channel_drain(
+	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
+	butler__requests_finish(&srv->rq, BUTLER_ECLOSED);
 	srv->calls_done = true;
 	if (srv->handlers->on_stop != NULL)
 		srv->handlers->on_stop(srv, srv->handlers->user);

@@ -475,8 +475,9 @@ BUTLER_API int64_t butler_promise_time_left_ms(
  * callback runs once, with BUTLER_ECANCELED, before butler_cancel() returns,
  * and a reply arriving later is destroyed. If the request is still queued
  * its handler never runs; a running handler sees butler_cancelled(). Returns
- * BUTLER_ENOTFOUND when the request has already been answered (its answer
- * is on its way to the callback). The calling server's thread only.
+ * BUTLER_ENOTFOUND when the request has ended already (its callback ran),
+ * BUTLER_ESTATE when the calling thread speaks for no server of the hub.
+ * The calling server's thread only.
  */
 BUTLER_API int butler_cancel(butler_hub *hub, uint64_t id);
 

@@ -702,6 +702,34 @@ Test(cancel, a_long_handler_sees_it_and_stops_early, .timeout = 60)
 	butler_hub_free(hub);
 }
 
+Test(cancel, an_answer_not_yet_delivered_is_destroyed, .timeout = 60)
+{
+	struct fx_handlers gate = fx_handlers_default(), back = gate;
+	uint64_t id;
+	butler_hub *hub;
+	butler_stats st;
+
+	back.ask = back_ask;
+	hub = new_hub(64, &gate, &back, NULL);
+	ASSERT_OK(butler_hub_start(hub));
+	ASSERT_OK(client_call(hub, BACK_A, 4, 0, -1, &id));
+	/* Answered and posted, not yet taken by this (the client's) loop. */
+	do
+		ASSERT_OK(butler_server_stats(hub, BACK_A, &st));
+	while (st.handled < 1);
+	ASSERT_OK(butler_cancel(hub, id));
+	cr_assert_eq(G.answers, 1);
+	cr_assert_eq(G.last_status, BUTLER_ECANCELED);
+	ASSERT_ERR(butler_cancel(hub, id), BUTLER_ENOTFOUND);
+	/* The answer arrives and is destroyed, never delivered. */
+	ASSERT_OK(butler_server_drain(hub, CLIENT, 0, NULL));
+	ASSERT_OK(butler_hub_stop(hub, BUTLER_STOP_DRAIN));
+	cr_assert_eq(G.answers, 1);
+	ASSERT_OK(butler_server_stats(hub, CLIENT, &st));
+	cr_assert_eq(st.replies, 1);
+	butler_hub_free(hub);
+}
+
 /* ---- the stop --------------------------------------------------------- */
 
 static atomic_ulong piped;
