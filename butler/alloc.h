@@ -18,11 +18,16 @@ enum butler__fault_site {
 	BUTLER__FAULT_SITES
 };
 
+#define BUTLER__STR2_(x) #x
+#define BUTLER__STR_(x) BUTLER__STR2_(x)
+/* BUTLER__HERE names a call site: "file.c:123". */
+#define BUTLER__HERE __FILE__ ":" BUTLER__STR_(__LINE__)
+
 #ifdef BUTLER_FAULT_INJECTION
 
 /*
- * butler__fault_arm makes the nth request of `site` from now fail (1: the
- * next one), and every later one too when `sticky`; 0 disarms. Counts
+ * butler__fault_arm makes the nth request of kind `site` from now fail (1:
+ * the next one), and every later one too when `sticky`; 0 disarms. Counts
  * restart at 0. Test builds only; any thread.
  */
 void butler__fault_arm(int site, unsigned long nth, bool sticky);
@@ -30,44 +35,36 @@ void butler__fault_arm(int site, unsigned long nth, bool sticky);
 /* butler__fault_calls returns the requests of `site` since the last arm. */
 unsigned long butler__fault_calls(int site);
 
-/* butler__fault_hit counts one request of `site`; true: fail it. */
-bool butler__fault_hit(int site);
+/* butler__fault_places returns how many distinct call sites of `site`
+ * have been reached since the process started. */
+unsigned butler__fault_places(int site);
+
+/* butler__fault_hit counts one request of `site` made at `where`; true:
+ * fail it. */
+bool butler__fault_hit(int site, const char *where);
 
 #else
 
 static inline bool
-butler__fault_hit(int site)
+butler__fault_hit(int site, const char *where)
 {
 	(void)site;
+	(void)where;
 	return false;
 }
 
 #endif
 
-static inline void *
-butler__malloc(size_t n)
-{
-	return butler__fault_hit(BUTLER__FAULT_ALLOC) ? NULL : malloc(n);
-}
+#define BUTLER__FAULT(site) butler__fault_hit((site), BUTLER__HERE)
 
-static inline void *
-butler__calloc(size_t n, size_t size)
-{
-	return butler__fault_hit(BUTLER__FAULT_ALLOC) ? NULL : calloc(n, size);
-}
-
-static inline void *
-butler__realloc(void *p, size_t n)
-{
-	return butler__fault_hit(BUTLER__FAULT_ALLOC) ? NULL : realloc(p, n);
-}
-
-static inline void *
-butler__aligned_alloc(size_t align, size_t n)
-{
-	return butler__fault_hit(BUTLER__FAULT_ALLOC)
-	    ? NULL
-	    : aligned_alloc(align, n);
-}
+#define butler__malloc(n)                                                     \
+	(BUTLER__FAULT(BUTLER__FAULT_ALLOC) ? NULL : malloc(n))
+#define butler__calloc(n, size)                                               \
+	(BUTLER__FAULT(BUTLER__FAULT_ALLOC) ? NULL : calloc((n), (size)))
+#define butler__realloc(p, n)                                                 \
+	(BUTLER__FAULT(BUTLER__FAULT_ALLOC) ? NULL : realloc((p), (n)))
+#define butler__aligned_alloc(align, n)                                       \
+	(BUTLER__FAULT(BUTLER__FAULT_ALLOC) ? NULL                            \
+	                                    : aligned_alloc((align), (n)))
 
 #endif /* BUTLER_INTERNAL_ALLOC_H */

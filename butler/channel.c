@@ -68,7 +68,7 @@ butler__now_ns(void)
 static int
 token_open(int *rfd, int *wfd)
 {
-	if (butler__fault_hit(BUTLER__FAULT_FD))
+	if (BUTLER__FAULT(BUTLER__FAULT_FD))
 		return BUTLER_ESYS;
 #ifdef __linux__
 	*rfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -1,17 +1,24 @@
 /*
  * fault.c — the fault injector of test builds (butler/alloc.h). Process
  * global on purpose: a test arms it, runs one scenario, and reads how many
- * requests each site saw, whichever thread made them.
+ * requests each kind saw, whichever thread made them, and how many distinct
+ * call sites have been reached.
  */
 #include "alloc.h"
 
 #ifdef BUTLER_FAULT_INJECTION
 
+#include <pthread.h>
 #include <stdatomic.h>
+
+#define MAX_PLACES 256
 
 static atomic_ulong calls[BUTLER__FAULT_SITES];
 static atomic_ulong fail_at[BUTLER__FAULT_SITES];
 static atomic_bool sticky[BUTLER__FAULT_SITES];
+static pthread_mutex_t places_lock = PTHREAD_MUTEX_INITIALIZER;
+static const char *places[BUTLER__FAULT_SITES][MAX_PLACES];
+static unsigned n_places[BUTLER__FAULT_SITES];
 
 void
 butler__fault_arm(int site, unsigned long nth, bool keep_failing)
@@ -28,12 +35,37 @@ butler__fault_calls(int site)
 	return atomic_load(&calls[site]);
 }
 
+unsigned
+butler__fault_places(int site)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&places_lock);
+	n = n_places[site];
+	pthread_mutex_unlock(&places_lock);
+	return n;
+}
+
+static void
+remember(int site, const char *where)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&places_lock);
+	for (i = 0; i < n_places[site] && places[site][i] != where; i++)
+		;
+	if (i == n_places[site] && i < MAX_PLACES)
+		places[site][n_places[site]++] = where;
+	pthread_mutex_unlock(&places_lock);
+}
+
 bool
-butler__fault_hit(int site)
+butler__fault_hit(int site, const char *where)
 {
 	unsigned long n = atomic_fetch_add(&calls[site], 1) + 1;
 	unsigned long at = atomic_load(&fail_at[site]);
 
+	remember(site, where);
 	return at != 0 && (n == at || (n > at && atomic_load(&sticky[site])));
 }
 

@@ -374,7 +374,7 @@ new_base(void)
 
 	if (cfg == NULL)
 		return NULL;
-	if (butler__fault_hit(BUTLER__FAULT_FD)) {
+	if (BUTLER__FAULT(BUTLER__FAULT_FD)) {
 		event_config_free(cfg);
 		return NULL;
 	}
@@ -476,7 +476,7 @@ butler__server_spawn(struct butler_server *srv)
 
 	/* Server threads take no asynchronous signals: a Ctrl-C belongs to
 	 * the application's own thread. */
-	if (butler__fault_hit(BUTLER__FAULT_THREAD))
+	if (BUTLER__FAULT(BUTLER__FAULT_THREAD))
 		return BUTLER_ESYS;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

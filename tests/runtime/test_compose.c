@@ -515,11 +515,13 @@ Test(wait, a_late_reply_is_destroyed_not_written, .timeout = 60)
 	/* The reply struct was never touched. */
 	for (size_t i = 0; i < sizeof w.reply; i++)
 		cr_assert_eq(((unsigned char *)&w.reply)[i], 0xa5);
+	/* Handled late (its reply destroyed: ASan, valgrind), or not at all
+	 * if it was still queued when the caller gave up. */
 	while (butler_server_stats(w.hub, BACK_A, &st) == BUTLER_OK
-	    && st.handled < 1)
+	    && st.handled + st.abandoned < 1)
 		sched_yield();
 	ASSERT_OK(butler_hub_stop(w.hub, BUTLER_STOP_DRAIN));
-	butler_hub_free(w.hub); /* the late reply's note: freed (ASan) */
+	butler_hub_free(w.hub);
 }
 
 Test(wait, the_handlers_failure_is_returned, .timeout = 60)
