@@ -44,6 +44,9 @@
 #ifdef __linux__
 #include <sys/eventfd.h>
 #endif
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* Records a consumer takes from one lane before looking at the next. */
 #define LANE_QUANTUM 64u
@@ -53,6 +56,10 @@
  * enough for a steady flow never to allocate, little enough that what a
  * burst took is given back as it drains. */
 #define POOL_RESERVE 8u
+/* Freed segment bytes after which a consumer going idle asks malloc to
+ * give free memory back to the system: free() alone keeps a drained
+ * burst's pages resident (they are not at the top of the heap). */
+#define TRIM_AFTER (4u << 20)
 
 uint64_t
 butler__now_ns(void)
@@ -186,6 +193,7 @@ butler__stopgroup_set_open(struct butler__stopgroup *g, int state)
 	if (atomic_load(&g->open) < state)
 		atomic_store(&g->open, state);
 	pthread_mutex_unlock(&g->lock);
+	BUTLER__CHAOS();
 }
 
 /* ---- construction ----------------------------------------------------- */
@@ -444,8 +452,11 @@ claim_pending(struct butler__channel *ch)
 void
 butler__channel_announce(struct butler__channel *ch, struct butler__lane *lane)
 {
-	if (atomic_exchange(&lane->scheduled, 1) == 0 && claim_pending(ch))
-		butler__channel_ring(ch);
+	if (atomic_exchange(&lane->scheduled, 1) == 0) {
+		BUTLER__CHAOS();
+		if (claim_pending(ch))
+			butler__channel_ring(ch);
+	}
 }
 
 void
@@ -456,6 +467,7 @@ butler__channel_post(struct butler__channel *ch, struct butler__node *n)
 	do
 		n->next = old;
 	while (!atomic_compare_exchange_weak(&ch->nodes, &old, n));
+	BUTLER__CHAOS();
 	if (claim_pending(ch))
 		butler__channel_ring(ch);
 }
@@ -508,6 +520,7 @@ maybe_reclaim(struct butler__channel *ch, struct butler__lane *lane)
 	    &ch->aux_reclaimed, atomic_load(&lane->aux), memory_order_relaxed);
 	atomic_fetch_add_explicit(&ch->rejected_reclaimed,
 	    atomic_load(&lane->rejected), memory_order_relaxed);
+	ch->freed_reclaimed += lane->freed;
 	butler__lane_free(lane);
 }
 
@@ -604,6 +617,7 @@ butler__channel_drain(struct butler__channel *ch, unsigned max,
 				 * senders read only when they are full. */
 				butler__lane_pop(lane, rec);
 				butler__lane_commit(lane);
+				BUTLER__CHAOS();
 				fn(ctx, rec);
 				done++;
 				if (done >= max
@@ -657,6 +671,23 @@ butler__channel_empty(struct butler__channel *ch)
 	return true;
 }
 
+/* Gives a drained burst's memory back to the system. Consumer, idle. */
+static void
+trim(struct butler__channel *ch)
+{
+	uint64_t freed = ch->freed_reclaimed;
+
+	for (struct butler__lane *lane = atomic_load(&ch->lanes); lane != NULL;
+	     lane = atomic_load(&lane->next))
+		freed += lane->freed;
+	if (freed - ch->trimmed_at < TRIM_AFTER)
+		return;
+	ch->trimmed_at = freed;
+#ifdef __GLIBC__
+	(void)malloc_trim(0);
+#endif
+}
+
 bool
 butler__channel_idle(struct butler__channel *ch)
 {
@@ -666,8 +697,11 @@ butler__channel_idle(struct butler__channel *ch)
 	for (lane = atomic_load(&ch->lanes); lane != NULL;
 	     lane = atomic_load(&lane->next))
 		atomic_store(&lane->scheduled, 0);
-	if (butler__channel_empty(ch))
+	BUTLER__CHAOS();
+	if (butler__channel_empty(ch)) {
+		trim(ch);
 		return true;
+	}
 	/* A sender slipped in. Take the token back so that no sender rings
 	 * for work we are about to do; if one already has, we get one
 	 * spurious wake-up. */

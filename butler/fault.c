@@ -69,9 +69,39 @@ butler__fault_hit(int site, const char *where)
 	return at != 0 && (n == at || (n > at && atomic_load(&sticky[site])));
 }
 
-#else
+#endif
+
+#ifdef BUTLER_CHAOS
+
+#include <sched.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "chaos.h"
+
+void
+butler__chaos(void)
+{
+	static _Thread_local uint64_t x;
+	uint64_t r;
+
+	if (x == 0)
+		x = (uint64_t)(uintptr_t)&x | 1u;
+	/* xorshift64: cheap, and each thread has its own sequence. */
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	r = x;
+	if ((r & 511) == 0) {
+		struct timespec ts = { 0, (long)(1 + (r >> 10) % 50) * 1000 };
+
+		nanosleep(&ts, NULL);
+	} else if ((r & 15) == 0) {
+		sched_yield();
+	}
+}
+
+#endif
 
 /* ISO C wants a translation unit to declare something. */
 typedef int butler__fault_unused;
-
-#endif

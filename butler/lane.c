@@ -194,6 +194,7 @@ butler__lane_front_slow(struct butler__lane *lane)
 		        - atomic_load_explicit(
 		            &lane->pool_taken, memory_order_relaxed)
 		    >= lane->pool_max) {
+			lane->freed += sizeof *seg + seg->cap;
 			free(seg);
 			continue;
 		}

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chaos.h"
+
 #define BUTLER__CACHE_LINE 64
 
 /* ---- records ---------------------------------------------------------- */
@@ -141,6 +143,7 @@ struct butler__lane {
 	struct butler__segment *_Atomic pool;
 	uint64_t pool_given; /* segments pushed on `pool` */
 	uint64_t pool_max;
+	uint64_t freed; /* bytes of segments given back to malloc */
 
 	/* Set once at creation. */
 	_Alignas(BUTLER__CACHE_LINE) struct butler__sender *sender;
@@ -184,10 +187,12 @@ butler__lane_publish(struct butler__lane *lane, size_t size)
 {
 	lane->woff += size;
 	lane->tail_local++;
+	BUTLER__CHAOS();
 	/* seq_cst, not release: the consumer's idle check is a Dekker pair
 	 * (publish, then read `scheduled` / clear `scheduled`, then read
 	 * tail); see channel.c. */
 	atomic_store(&lane->tail, lane->tail_local);
+	BUTLER__CHAOS();
 }
 
 /* butler__lane_count_aux counts a published record that is no message

@@ -844,6 +844,7 @@ answer(struct butler__ticket *t, int status, const void *payload, size_t size)
 	if (payload != NULL && size > 0)
 		memcpy(t->payload, payload, size);
 	t->status = status;
+	BUTLER__CHAOS();
 	if (!atomic_compare_exchange_strong(
 	        &t->state, &expected, T_ANSWERED)) {
 		if (payload != NULL)
@@ -863,6 +864,7 @@ answer(struct butler__ticket *t, int status, const void *payload, size_t size)
 		unref(t, NULL);
 		return;
 	}
+	BUTLER__CHAOS();
 	butler__channel_post(t->reply_inbox, &t->node);
 }
 

@@ -22,6 +22,7 @@
 struct crs_opts {
 	int unused_;
 	int timeout;
+	int disabled;
 };
 
 struct crs_test {
@@ -117,7 +118,8 @@ main(int argc, char **argv)
 		int status = 0;
 
 		snprintf(full, sizeof full, "%s/%s", t->suite, t->name);
-		if (filter != NULL && strstr(full, filter) == NULL)
+		if ((filter != NULL && strstr(full, filter) == NULL)
+		    || t->opts.disabled)
 			continue;
 		fflush(NULL);
 		/* CRS_NOFORK=1 runs the cases in this process, for a
