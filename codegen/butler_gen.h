@@ -23,6 +23,13 @@ extern "C" {
 /* BUTLER_GEN_VERSION is butler-gen's version, the runtime's. */
 #define BUTLER_GEN_VERSION "0.1.0"
 
+/*
+ * BUTLER_GEN_OUTPUT_ABI is the BUTLER_GEN_ABI (include/butler/gen.h) that
+ * generated code is written for: its headers refuse to compile against any
+ * other, and its tables carry it in butler_spec.abi.
+ */
+#define BUTLER_GEN_OUTPUT_ABI 2
+
 /* butler_gen_status is what the butler_gen_* functions return. */
 typedef enum butler_gen_status {
 	BUTLER_GEN_OK = 0,

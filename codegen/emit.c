@@ -10,7 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <butler/gen.h>
+
 #include "butler_gen.h"
+
+/* Generated code must match the contract it is compiled against: when
+ * gen.h changes its ABI, the emitters need the same change. */
+_Static_assert(BUTLER_GEN_OUTPUT_ABI == BUTLER_GEN_ABI,
+    "butler-gen writes another BUTLER_GEN_ABI than butler/gen.h declares");
 
 /*
  * comment_text appends n bytes of s for use inside a block comment: control

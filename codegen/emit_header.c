@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "butler_gen.h"
+
 /* GEN_NAME_MAX is enough for any generated identifier: three names of at
  * most SPEC_NAME_MAX characters and a fixed part. */
 #define GEN_NAME_MAX (4 * SPEC_NAME_MAX)
@@ -450,13 +452,15 @@ butler__gen_emit_header(const struct emit_in *in, struct sbuf *out)
 	    "\n\n#include <stdbool.h>\n#include "
 	    "<stddef.h>\n#include <stdint.h>\n\n"
 	    "#include <butler/butler.h>\n\n");
-	butler__gen_sb_puts(
-	    out, "#if BUTLER_GEN_ABI != 1\n#error \"regenerate ");
+	butler__gen_sb_printf(out,
+	    "#if BUTLER_GEN_ABI != %d\n#error \"regenerate ",
+	    BUTLER_GEN_OUTPUT_ABI);
 	butler__gen_emit_cstr(out, in->spec_path);
-	butler__gen_sb_puts(out,
+	butler__gen_sb_printf(out,
 	    " with the butler-gen of the butler you "
 	    "build against (this file is for "
-	    "BUTLER_GEN_ABI 1)\"\n#endif\n\n");
+	    "BUTLER_GEN_ABI %d)\"\n#endif\n\n",
+	    BUTLER_GEN_OUTPUT_ABI);
 	butler__gen_sb_puts(out,
 	    "#ifdef __cplusplus\nextern \"C\" {\n"
 	    "#endif\n\n");

@@ -416,7 +416,9 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 	    "\t.messages = %s_messages_bt_,\n"
 	    "\t.n_messages = %s_MSG_COUNT,\n"
 	    "\t.servers = %s_servers_bt_,\n"
-	    "\t.n_servers = %s_SERVER_COUNT,\n};\n",
+	    "\t.n_servers = %s_SERVER_COUNT,\n"
+	    "\t.imports = NULL,\n"
+	    "\t.n_imports = 0,\n};\n",
 	    a, a, a, A, a, A);
 }
 

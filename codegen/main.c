@@ -68,8 +68,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			fputs(usage, stdout);
 			return 0;
 		} else if (strcmp(a, "--version") == 0) {
-			printf("butler-gen %s (generated code ABI 1)\n",
-			    BUTLER_GEN_VERSION);
+			printf("butler-gen %s (generated code ABI %d)\n",
+			    BUTLER_GEN_VERSION, BUTLER_GEN_OUTPUT_ABI);
 			return 0;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--check") == 0) {
 			o->check = true;

@@ -27,7 +27,7 @@ done
 # fuzzer instruments all of it.
 "$cc" -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer \
-	-I"$root/codegen" \
+	-I"$root/codegen" -I"$root/include" \
 	"$here/fuzz_spec.c" \
 	"$root"/codegen/diag.c "$root"/codegen/emit.c \
 	"$root"/codegen/emit_header.c "$root"/codegen/emit_source.c \
