@@ -220,6 +220,138 @@ typedef_fn(struct sbuf *out, const char *name, const char *params)
 	butler__gen_emit_call(out, 0, head, params, ");\n\n");
 }
 
+/* proto appends a prototype whose parameters are printf-formatted. */
+static void proto(struct sbuf *out, const char *ret, const char *name,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+proto(
+    struct sbuf *out, const char *ret, const char *name, const char *fmt, ...)
+{
+	char params[4 * GEN_NAME_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(params, sizeof params, fmt, ap);
+	va_end(ap);
+	butler__gen_emit_sig(out, false, ret, name, params);
+	butler__gen_sb_puts(out, "\n");
+}
+
+/*
+ * deferred appends the promise type of request `m` and the functions that
+ * answer it later: app_defer_M(), app_answer_M(), app_fail_M(),
+ * app_progress_M_promise(), app_M_promise_cancelled() and
+ * app_M_promise_time_left_ms().
+ */
+static void
+deferred(const struct emit_in *in, const struct message *m, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const char *a = s->app, *M = m->name;
+	char name[GEN_NAME_MAX], ret[GEN_NAME_MAX];
+
+	doc(out,
+	    "%s_%s_promise names a deferred '%s' request: %s_defer_%s() takes "
+	    "the request a handler is handling out of the handler, and the "
+	    "promise is answered exactly once, later, on the thread of the "
+	    "server that deferred it (%s_answer_%s() or %s_fail_%s()). Each "
+	    "request has its own promise type, so an answer of the wrong type "
+	    "does not compile. A promise is a plain value: copy it where the "
+	    "answer will come from. id_bt_ is the runtime's; 0 names nothing.",
+	    a, M, M, a, M, a, M, a, M);
+	butler__gen_sb_printf(
+	    out, "struct %s_%s_promise {\n\tuint64_t id_bt_;\n};\n\n", a, M);
+
+	doc(out,
+	    "%s_defer_%s defers the '%s' request that `self` is handling now: "
+	    "the handler may return 0 without answering, and the request is "
+	    "answered later on this server's thread, from anything that runs "
+	    "there (the reply callback of a call of its own, a timer or I/O "
+	    "on "
+	    "butler_server_base(), another message), with %s_answer_%s() or "
+	    "%s_fail_%s(). A handler that defers and then returns non-zero "
+	    "fails the request with its result. A promise still unanswered "
+	    "when the server stops ends with BUTLER_ECLOSED for its caller. "
+	    "Cannot fail for lack of memory; if no '%s' request is being "
+	    "handled, or it was answered or deferred already, the promise "
+	    "returned names nothing and answering it fails. The handling "
+	    "server's thread only.",
+	    a, M, M, a, M, a, M, M);
+	snprintf(name, sizeof name, "%s_defer_%s", a, M);
+	snprintf(ret, sizeof ret, "struct %s_%s_promise", a, M);
+	proto(out, ret, name, "butler_server *self");
+
+	doc(out,
+	    "%s_answer_%s answers deferred request `promise` with *reply "
+	    "(copied), exactly once. On BUTLER_OK the hub owns the reply's "
+	    "owned fields; on failure you still do. Returns BUTLER_ESTATE if "
+	    "the promise was answered already or ended at stop, BUTLER_EINVAL "
+	    "for a promise of another server; a caller that has gone is not "
+	    "an error (the reply is destroyed). The thread of the server that "
+	    "deferred it only.",
+	    a, M);
+	snprintf(name, sizeof name, "%s_answer_%s", a, M);
+	proto(out, "int", name,
+	    "butler_server *self, struct %s_%s_promise promise, const struct "
+	    "%s_%s *reply",
+	    a, M, a, s->msgs[m->reply].name);
+
+	doc(out,
+	    "%s_fail_%s ends deferred request `promise` with failure `code` "
+	    "(non-zero: a butler_err or a positive code of your own), exactly "
+	    "once: its caller gets `code` as the status. Errors as "
+	    "%s_answer_%s(), plus BUTLER_EINVAL for code 0. The thread of the "
+	    "server that deferred it only.",
+	    a, M, a, M);
+	snprintf(name, sizeof name, "%s_fail_%s", a, M);
+	proto(out, "int", name,
+	    "butler_server *self, struct %s_%s_promise promise, int code", a,
+	    M);
+
+	if (m->progress >= 0) {
+		doc(out,
+		    "%s_progress_%s_promise posts *progress (copied) to the "
+		    "caller of deferred request `promise`, as "
+		    "%s_progress_%s() "
+		    "does for the request being handled. On BUTLER_OK the hub "
+		    "owns its owned fields; on failure you still do. Errors "
+		    "as "
+		    "%s_answer_%s(). The thread of the server that deferred "
+		    "it "
+		    "only.",
+		    a, M, a, M, a, M);
+		snprintf(name, sizeof name, "%s_progress_%s_promise", a, M);
+		proto(out, "int", name,
+		    "butler_server *self, struct %s_%s_promise promise, const "
+		    "struct %s_%s *progress",
+		    a, M, a, s->msgs[m->progress].name);
+	}
+
+	doc(out,
+	    "%s_%s_promise_cancelled says whether the caller of deferred "
+	    "request `promise` has given up on it (cancelled, timed out, "
+	    "stopped, or the hub's stop discards), so that the work for it "
+	    "can "
+	    "stop early; true also once the promise has ended. The thread of "
+	    "the server that deferred it only.",
+	    a, M);
+	snprintf(name, sizeof name, "%s_%s_promise_cancelled", a, M);
+	proto(out, "bool", name,
+	    "const butler_server *self, struct %s_%s_promise promise", a, M);
+
+	doc(out,
+	    "%s_%s_promise_time_left_ms returns how long the caller of "
+	    "deferred request `promise` will still wait for its answer: -1 "
+	    "for "
+	    "no deadline, 0 once it has passed. The thread of the server that "
+	    "deferred it only.",
+	    a, M);
+	snprintf(name, sizeof name, "%s_%s_promise_time_left_ms", a, M);
+	proto(out, "int64_t", name,
+	    "const butler_server *self, struct %s_%s_promise promise", a, M);
+}
+
 static void
 request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 {
@@ -230,11 +362,13 @@ request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 
 	doc(out,
 	    "%s_%s_reply_fn receives the one answer to a call of '%s', on the "
-	    "calling server's thread: status BUTLER_OK with the reply, or "
-	    "BUTLER_ETIMEDOUT, BUTLER_ECLOSED or BUTLER_ECANCELED with reply "
-	    "NULL. The reply is destroyed when the callback returns: move out "
-	    "(and set to NULL) any owned field you keep.",
-	    a, m->name, m->name);
+	    "calling server's thread: status BUTLER_OK with the reply, or, "
+	    "with reply NULL, the handler's failure (its non-zero result, or "
+	    "the code given to %s_fail_%s()), BUTLER_ETIMEDOUT, "
+	    "BUTLER_ECLOSED "
+	    "or BUTLER_ECANCELED. The reply is destroyed when the callback "
+	    "returns: move out (and set to NULL) any owned field you keep.",
+	    a, m->name, m->name, a, m->name);
 	snprintf(name, sizeof name, "%s_%s_reply_fn", a, m->name);
 	snprintf(params, sizeof params,
 	    "butler_server *self, int status, struct %s_%s *reply, void "
@@ -244,43 +378,47 @@ request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 
 	doc(out,
 	    "%s_reply_%s answers the '%s' request that `self` is handling now "
-	    "with *reply (copied). On BUTLER_OK the hub owns the reply's "
-	    "owned "
-	    "fields; on failure you still do. The handling server's thread "
-	    "only.",
-	    a, m->name, m->name);
+	    "with *reply (copied). A handler answers before it returns, or "
+	    "defers (%s_defer_%s()) and answers later; one that returns "
+	    "without doing either fails the request with its non-zero result, "
+	    "or BUTLER_EHANDLER for 0. On BUTLER_OK the hub owns the reply's "
+	    "owned fields; on failure you still do. The handling server's "
+	    "thread only.",
+	    a, m->name, m->name, a, m->name);
 	snprintf(name, sizeof name, "%s_reply_%s", a, m->name);
 	snprintf(params, sizeof params,
 	    "butler_server *self, const struct %s_%s *reply", a, r->name);
 	butler__gen_emit_sig(out, false, "int", name, params);
 	butler__gen_sb_puts(out, "\n");
-	if (m->progress < 0)
-		return;
+	if (m->progress >= 0) {
+		doc(out,
+		    "%s_%s_progress_fn receives each progress message of a "
+		    "call of '%s' before its answer, on the calling server's "
+		    "thread%s. The message is destroyed when the callback "
+		    "returns.",
+		    a, m->name, m->name,
+		    m->progress_latest ? " (only the newest undelivered one)"
+		                       : "");
+		snprintf(name, sizeof name, "%s_%s_progress_fn", a, m->name);
+		snprintf(params, sizeof params,
+		    "butler_server *self, struct %s_%s *progress, void *user",
+		    a, s->msgs[m->progress].name);
+		typedef_fn(out, name, params);
 
-	doc(out,
-	    "%s_%s_progress_fn receives each progress message of a call of "
-	    "'%s' before its answer, on the calling server's thread%s. The "
-	    "message is destroyed when the callback returns.",
-	    a, m->name, m->name,
-	    m->progress_latest ? " (only the newest undelivered one)" : "");
-	snprintf(name, sizeof name, "%s_%s_progress_fn", a, m->name);
-	snprintf(params, sizeof params,
-	    "butler_server *self, struct %s_%s *progress, void *user", a,
-	    s->msgs[m->progress].name);
-	typedef_fn(out, name, params);
-
-	doc(out,
-	    "%s_progress_%s posts *progress (copied) to the caller of the "
-	    "'%s' request that `self` is handling now. On BUTLER_OK the hub "
-	    "owns its owned fields; on failure you still do. The handling "
-	    "server's thread only.",
-	    a, m->name, m->name);
-	snprintf(name, sizeof name, "%s_progress_%s", a, m->name);
-	snprintf(params, sizeof params,
-	    "butler_server *self, const struct %s_%s *progress", a,
-	    s->msgs[m->progress].name);
-	butler__gen_emit_sig(out, false, "int", name, params);
-	butler__gen_sb_puts(out, "\n");
+		doc(out,
+		    "%s_progress_%s posts *progress (copied) to the caller of "
+		    "the '%s' request that `self` is handling now. On "
+		    "BUTLER_OK the hub owns its owned fields; on failure you "
+		    "still do. The handling server's thread only.",
+		    a, m->name, m->name);
+		snprintf(name, sizeof name, "%s_progress_%s", a, m->name);
+		snprintf(params, sizeof params,
+		    "butler_server *self, const struct %s_%s *progress", a,
+		    s->msgs[m->progress].name);
+		butler__gen_emit_sig(out, false, "int", name, params);
+		butler__gen_sb_puts(out, "\n");
+	}
+	deferred(in, m, out);
 }
 
 static void
@@ -387,12 +525,14 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		    "thread, within timeout_ms (-1: no timeout)%s. *id (may "
 		    "be NULL) names the request for butler_cancel(). "
 		    "Ownership as %s_send_%s_%s(). A butler server's thread "
-		    "only (a handler, on_start, or an external drain).",
+		    "only (a handler, on_start, or an external drain after "
+		    "butler_hub_start()); any other thread gets BUTLER_ESTATE "
+		    "and uses %s_call_%s_%s_wait().",
 		    a, S, m->name, S,
 		    m->progress >= 0 ? "; progress messages come to "
 		                       "progress_cb (may be NULL) first"
 		                     : "",
-		    a, S, m->name);
+		    a, S, m->name, a, S, m->name);
 		snprintf(name, sizeof name, "%s_call_%s_%s", a, S, m->name);
 		if (m->progress >= 0)
 			snprintf(params, sizeof params,
@@ -409,6 +549,32 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 			    a, m->name, a, m->name);
 		butler__gen_emit_sig(out, false, "int", name, params);
 		butler__gen_sb_puts(out, "\n");
+
+		doc(out,
+		    "%s_call_%s_%s_wait sends request *msg to server '%s' and "
+		    "blocks the calling thread until its answer: BUTLER_OK "
+		    "with the reply in *reply (you then own its owned "
+		    "fields), the handler's failure, BUTLER_ETIMEDOUT after "
+		    "timeout_ms (-1: no limit), BUTLER_ECLOSED if the server "
+		    "stops first, or BUTLER_ECANCELED. *reply is written on "
+		    "BUTLER_OK only; %sa reply that comes after the timeout "
+		    "is destroyed. For threads that are no butler server (a "
+		    "plain pthread, another library's pool, main): from a "
+		    "server's own thread it refuses with BUTLER_EDEADLK "
+		    "rather than block a loop, and before butler_hub_start() "
+		    "with BUTLER_ESTATE. Refused at once (BUTLER_EFULL, "
+		    "BUTLER_ECLOSED, ...), *msg's owned fields are still "
+		    "yours; once accepted the hub owns them, whatever the "
+		    "outcome. Any thread.",
+		    a, S, m->name, S,
+		    m->progress >= 0 ? "progress messages are destroyed, and "
+		                     : "");
+		snprintf(
+		    name, sizeof name, "%s_call_%s_%s_wait", a, S, m->name);
+		proto(out, "int", name,
+		    "butler_hub *hub, const struct %s_%s *msg, int "
+		    "timeout_ms, struct %s_%s *reply",
+		    a, m->name, a, s->msgs[m->reply].name);
 	}
 
 	doc(out,

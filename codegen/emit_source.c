@@ -109,6 +109,82 @@ call(struct sbuf *out, const char *head, const char *fmt, ...)
 	butler__gen_emit_call(out, 1, head, args, ");\n");
 }
 
+/*
+ * promise_fns emits app_defer_M() and the functions that answer its
+ * promise. The runtime identifies the request's message by its descriptor
+ * in the spec's own table, which is how it tells one spec's message 0 from
+ * another's in a hub built from several.
+ */
+static void
+promise_fns(
+    const struct emit_in *in, const struct message *m, struct sbuf *out)
+{
+	const char *a = in->spec->app, *A = in->spec->app_upper;
+	const char *M = m->name, *MU = m->upper;
+	char name[GEN_NAME_MAX], ret[GEN_NAME_MAX];
+
+	snprintf(name, sizeof name, "%s_defer_%s", a, M);
+	snprintf(ret, sizeof ret, "struct %s_%s_promise", a, M);
+	sig(out, true, ret, name, "butler_server *self");
+	butler__gen_sb_printf(out, "{\n\t%s p = { 0 };\n\n", ret);
+	call(out, "(void)butler_defer(",
+	    "self, &%s_spec.messages[%s_MSG_%s], &p.id_bt_", a, A, MU);
+	butler__gen_sb_puts(out, "\treturn p;\n}\n\n");
+
+	snprintf(name, sizeof name, "%s_answer_%s", a, M);
+	sig(out, true, "int", name,
+	    "butler_server *self, struct %s_%s_promise promise, const struct "
+	    "%s_%s *reply",
+	    a, M, a, in->spec->msgs[m->reply].name);
+	butler__gen_sb_puts(
+	    out, "{\n\tif (reply == NULL)\n\t\treturn BUTLER_EINVAL;\n");
+	call(out, "return butler_answer(",
+	    "self, promise.id_bt_, &%s_spec.messages[%s_MSG_%s], reply, "
+	    "sizeof *reply",
+	    a, A, MU);
+	butler__gen_sb_puts(out, "}\n\n");
+
+	snprintf(name, sizeof name, "%s_fail_%s", a, M);
+	sig(out, true, "int", name,
+	    "butler_server *self, struct %s_%s_promise promise, int code", a,
+	    M);
+	butler__gen_sb_puts(out, "{\n");
+	call(out, "return butler_fail(",
+	    "self, promise.id_bt_, &%s_spec.messages[%s_MSG_%s], code", a, A,
+	    MU);
+	butler__gen_sb_puts(out, "}\n\n");
+
+	if (m->progress >= 0) {
+		snprintf(name, sizeof name, "%s_progress_%s_promise", a, M);
+		sig(out, true, "int", name,
+		    "butler_server *self, struct %s_%s_promise promise, const "
+		    "struct %s_%s *progress",
+		    a, M, a, in->spec->msgs[m->progress].name);
+		butler__gen_sb_puts(out,
+		    "{\n\tif (progress == NULL)\n\t\treturn "
+		    "BUTLER_EINVAL;\n");
+		call(out, "return butler_progress_promise(",
+		    "self, promise.id_bt_, &%s_spec.messages[%s_MSG_%s], "
+		    "progress, sizeof *progress",
+		    a, A, MU);
+		butler__gen_sb_puts(out, "}\n\n");
+	}
+
+	snprintf(name, sizeof name, "%s_%s_promise_cancelled", a, M);
+	sig(out, true, "bool", name,
+	    "const butler_server *self, struct %s_%s_promise promise", a, M);
+	butler__gen_sb_puts(out,
+	    "{\n\treturn butler_promise_cancelled(self, "
+	    "promise.id_bt_);\n}\n\n");
+
+	snprintf(name, sizeof name, "%s_%s_promise_time_left_ms", a, M);
+	sig(out, true, "int64_t", name,
+	    "const butler_server *self, struct %s_%s_promise promise", a, M);
+	butler__gen_sb_puts(out,
+	    "{\n\treturn butler_promise_time_left_ms(self, "
+	    "promise.id_bt_);\n}\n\n");
+}
+
 static void
 requests(const struct emit_in *in, struct sbuf *out)
 {
@@ -141,6 +217,7 @@ requests(const struct emit_in *in, struct sbuf *out)
 			    "BUTLER_EINVAL;\n\treturn butler_progress(self, "
 			    "progress, sizeof *progress);\n}\n\n");
 		}
+		promise_fns(in, m, out);
 		if (in->n_accepting[i] == 0)
 			continue; /* no call function uses the thunks */
 		butler__gen_sb_puts(out,
@@ -223,6 +300,21 @@ send_call(const struct emit_in *in, const struct server *sv,
 		    "timeout_ms, "
 		    "%s_%s_reply_thunk_bt_, (void (*)(void))cb, user, id",
 		    A, S, A, S, M, a, m->name);
+	butler__gen_sb_puts(out, "}\n\n");
+
+	snprintf(
+	    name, sizeof name, "%s_call_%s_%s_wait", a, sv->name, m->name);
+	sig(out, true, "int", name,
+	    "butler_hub *hub, const struct %s_%s *msg, int timeout_ms, struct "
+	    "%s_%s *reply",
+	    a, m->name, a, in->spec->msgs[m->reply].name);
+	butler__gen_sb_puts(out,
+	    "{\n\tif (msg == NULL || reply == NULL)\n"
+	    "\t\treturn BUTLER_EINVAL;\n");
+	call(out, "return butler_call_wait(",
+	    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg, timeout_ms, "
+	    "reply, sizeof *reply",
+	    A, S, A, S, M);
 	butler__gen_sb_puts(out, "}\n\n");
 }
 

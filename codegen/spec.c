@@ -1173,12 +1173,21 @@ collect_names(struct names *nm)
 			name(nm, NS_ORD, "%s_%s_reply_fn", a, m->name);
 			name(nm, NS_ORD, "%s_%s_reply_thunk_bt_", a, m->name);
 			name(nm, NS_ORD, "%s_reply_%s", a, m->name);
+			name(nm, NS_TAG, "%s_%s_promise", a, m->name);
+			name(nm, NS_ORD, "%s_defer_%s", a, m->name);
+			name(nm, NS_ORD, "%s_answer_%s", a, m->name);
+			name(nm, NS_ORD, "%s_fail_%s", a, m->name);
+			name(
+			    nm, NS_ORD, "%s_%s_promise_cancelled", a, m->name);
+			name(nm, NS_ORD, "%s_%s_promise_time_left_ms", a,
+			    m->name);
 		}
 		if (m->progress >= 0) {
 			name(nm, NS_ORD, "%s_%s_progress_fn", a, m->name);
 			name(nm, NS_ORD, "%s_%s_progress_thunk_bt_", a,
 			    m->name);
 			name(nm, NS_ORD, "%s_progress_%s", a, m->name);
+			name(nm, NS_ORD, "%s_progress_%s_promise", a, m->name);
 		}
 	}
 	for (unsigned i = 0; i < s->n_srvs; i++) {
@@ -1208,9 +1217,12 @@ collect_names(struct names *nm)
 			name(nm, NS_ORD, "%s_%s_%s", A, sv->upper, m->upper);
 			name(
 			    nm, NS_ORD, "%s_send_%s_%s", a, sv->name, m->name);
-			if (m->request)
+			if (m->request) {
 				name(nm, NS_ORD, "%s_call_%s_%s", a, sv->name,
 				    m->name);
+				name(nm, NS_ORD, "%s_call_%s_%s_wait", a,
+				    sv->name, m->name);
+			}
 		}
 	}
 }

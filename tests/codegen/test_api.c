@@ -99,6 +99,17 @@ Test(api, emit_key_lines)
 		"*msg);\n",
 		"int t_reply_ping(butler_server *self, const struct t_pong "
 		"*reply);\n",
+		"struct t_ping_promise {\n\tuint64_t id_bt_;\n};\n",
+		"struct t_ping_promise t_defer_ping(butler_server *self);\n",
+		"int t_answer_ping(butler_server *self, struct t_ping_promise "
+		"promise,\n\tconst struct t_pong *reply);\n",
+		"int t_fail_ping(butler_server *self, struct t_ping_promise "
+		"promise, int code);\n",
+		"bool t_ping_promise_cancelled(const butler_server *self,\n",
+		"int64_t t_ping_promise_time_left_ms(const butler_server "
+		"*self,\n",
+		"int t_call_a_ping_wait(butler_hub *hub, const struct t_ping "
+		"*msg,\n\tint timeout_ms, struct t_pong *reply);\n",
 		"extern const butler_spec t_spec;\n",
 	};
 	static const char *const source_lines[] = {
@@ -110,6 +121,12 @@ Test(api, emit_key_lines)
 		"\t\t.reply = T_MSG_PONG,\n",
 		"\t\t.loop = BUTLER_LOOP_EXTERNAL,\n",
 		"\t.abi = BUTLER_GEN_ABI,\n",
+		"\t(void)butler_defer(self, &t_spec.messages[T_MSG_PING], "
+		"&p.id_bt_);\n",
+		"\treturn butler_answer(self, promise.id_bt_,\n"
+		"\t\t&t_spec.messages[T_MSG_PING], reply, sizeof *reply);\n",
+		"\treturn butler_call_wait(hub, T_SERVER_A, T_A_PING, msg, "
+		"sizeof *msg,\n",
 	};
 	butler_gen *g;
 	const char *h, *c;
