@@ -198,18 +198,38 @@ out_free:
 	return err;
 }
 
+/* item_end returns the ", " that ends the item at `p` (one inside
+ * parentheses belongs to the item: a nested call stays whole), or NULL. */
+static const char *
+item_end(const char *p)
+{
+	unsigned depth = 0;
+
+	for (; *p != '\0'; p++) {
+		if (*p == '(')
+			depth++;
+		else if (*p == ')' && depth > 0)
+			depth--;
+		else if (depth == 0 && p[0] == ',' && p[1] == ' ')
+			return p;
+	}
+	return NULL;
+}
+
 void
 butler__gen_emit_call(struct sbuf *out, unsigned indent, const char *head,
     const char *items, const char *tail)
 {
 	size_t tail_n = strcspn(tail, "\n");
 	size_t col = 8 * indent + strlen(head);
-	const char *p = items;
+	const char *p = items, *first_end = item_end(items);
 
 	tabs(out, indent);
 	butler__gen_sb_puts(out, head);
 	if (col + strlen(items) + tail_n > 79
-	    && col + strcspn(items, ",") + 1 > 79) {
+	    && col + (first_end ? (size_t)(first_end - items) : strlen(items))
+	            + 1
+	        > 79) {
 		/* Not even the first item fits after the head: start the
 		 * items on a continuation line. */
 		butler__gen_sb_puts(out, "\n");
@@ -219,7 +239,7 @@ butler__gen_emit_call(struct sbuf *out, unsigned indent, const char *head,
 	/* Items fill lines of 79 columns; continuation lines are indented
 	 * one tab deeper, as clang-format lays out long calls. */
 	for (bool first = true; *p != '\0'; first = false) {
-		const char *end = strstr(p, ", ");
+		const char *end = item_end(p);
 		size_t n = end ? (size_t)(end - p) : strlen(p);
 		size_t after = end ? 1 : tail_n;
 

@@ -10,12 +10,20 @@
 #include "sbuf.h"
 #include "spec.h"
 
+/* struct emit_import is a spec the emitted one imports. */
+struct emit_import {
+	const char *path;        /* as written in "imports" */
+	const char *header_name; /* its "<base>.butler.h" */
+	const char *app;         /* its app prefix: <app>_spec */
+};
+
 /* struct emit_in is what both emitters need to know. */
 struct emit_in {
 	const struct spec *spec;
 	const char *spec_path;       /* as given, for the banner */
 	const char *header_name;     /* "<base>.butler.h" */
 	const unsigned *n_accepting; /* per message: servers accepting it */
+	const struct emit_import *imports; /* spec->n_imports of them */
 };
 
 /* butler__gen_emit_header appends the generated header to `out`. */

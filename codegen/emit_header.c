@@ -128,13 +128,19 @@ srv_upper(const struct spec *s, unsigned i)
 static void
 ids(const struct emit_in *in, struct sbuf *out)
 {
-	char role[GEN_NAME_MAX];
+	char role[2 * GEN_NAME_MAX];
 
-	snprintf(role, sizeof role, "the index in %s_spec", in->spec->app);
+	snprintf(
+	    role, sizeof role, "the index in %s_spec.messages", in->spec->app);
 	id_enum(in, "msg", "MSG", "message", in->spec->n_msgs, msg_upper, role,
 	    out);
+	snprintf(role, sizeof role,
+	    "the index in %s_spec.servers; butler_hub_server() turns it into "
+	    "the index in a hub (the same for the hub's own spec), which the "
+	    "generated functions do for you",
+	    in->spec->app);
 	id_enum(in, "server", "SERVER", "server", in->spec->n_srvs, srv_upper,
-	    "the `server` argument of the runtime's functions", out);
+	    role, out);
 }
 
 static void
@@ -627,6 +633,17 @@ butler__gen_emit_header(const struct emit_in *in, struct sbuf *out)
 	    "build against (this file is for "
 	    "BUTLER_GEN_ABI %d)\"\n#endif\n\n",
 	    BUTLER_GEN_OUTPUT_ABI);
+	if (s->n_imports > 0) {
+		doc(out,
+		    "The specs %s imports. Each is generated once, in the "
+		    "library built from it (link that library: it provides "
+		    "these headers and the specs' tables).",
+		    s->app);
+		for (unsigned k = 0; k < s->n_imports; k++)
+			butler__gen_sb_printf(out, "#include \"%s\"\n",
+			    in->imports[k].header_name);
+		butler__gen_sb_puts(out, "\n");
+	}
 	butler__gen_sb_puts(out,
 	    "#ifdef __cplusplus\nextern \"C\" {\n"
 	    "#endif\n\n");

@@ -264,7 +264,9 @@ send_call(const struct emit_in *in, const struct server *sv,
 	    "{\n\tif (msg == NULL)\n\t\treturn "
 	    "BUTLER_EINVAL;\n");
 	call(out, "return butler_send(",
-	    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg", A, S, A, S, M);
+	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), %s_%s_%s, "
+	    "msg, sizeof *msg",
+	    a, A, S, A, S, M);
 	butler__gen_sb_puts(out, "}\n\n");
 	if (!m->request)
 		return;
@@ -288,18 +290,18 @@ send_call(const struct emit_in *in, const struct server *sv,
 	    "\t\treturn BUTLER_EINVAL;\n");
 	if (m->progress >= 0)
 		call(out, "return butler_call_progress(",
-		    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg, "
-		    "timeout_ms, "
+		    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
+		    "%s_%s_%s, msg, sizeof *msg, timeout_ms, "
 		    "%s_%s_reply_thunk_bt_, (void (*)(void))cb, "
 		    "%s_%s_progress_thunk_bt_, (void (*)(void))progress_cb, "
 		    "user, id",
-		    A, S, A, S, M, a, m->name, a, m->name);
+		    a, A, S, A, S, M, a, m->name, a, m->name);
 	else
 		call(out, "return butler_call(",
-		    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg, "
-		    "timeout_ms, "
+		    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
+		    "%s_%s_%s, msg, sizeof *msg, timeout_ms, "
 		    "%s_%s_reply_thunk_bt_, (void (*)(void))cb, user, id",
-		    A, S, A, S, M, a, m->name);
+		    a, A, S, A, S, M, a, m->name);
 	butler__gen_sb_puts(out, "}\n\n");
 
 	snprintf(
@@ -312,9 +314,9 @@ send_call(const struct emit_in *in, const struct server *sv,
 	    "{\n\tif (msg == NULL || reply == NULL)\n"
 	    "\t\treturn BUTLER_EINVAL;\n");
 	call(out, "return butler_call_wait(",
-	    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg, timeout_ms, "
-	    "reply, sizeof *reply",
-	    A, S, A, S, M);
+	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), %s_%s_%s, "
+	    "msg, sizeof *msg, timeout_ms, reply, sizeof *reply",
+	    a, A, S, A, S, M);
 	butler__gen_sb_puts(out, "}\n\n");
 }
 
@@ -334,8 +336,9 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	butler__gen_sb_puts(
 	    out, "{\n\tif (h == NULL)\n\t\treturn BUTLER_EINVAL;\n");
 	call(out, "return butler_hub_set_handlers(",
-	    "hub, %s_SERVER_%s, h, sizeof *h, h->on_start, h->on_stop, user",
-	    A, S);
+	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), h, "
+	    "sizeof *h, h->on_start, h->on_stop, user",
+	    a, A, S);
 	butler__gen_sb_puts(out, "}\n\n");
 
 	for (unsigned k = 0; k < sv->n_accepts; k++)
@@ -502,16 +505,32 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 
+	if (s->n_imports > 0) {
+		butler__gen_sb_printf(out,
+		    "/* The specs %s imports: the hub runs their servers too. "
+		    "*/\nstatic const butler_spec *const %s_imports_bt_[] = "
+		    "{\n",
+		    a, a);
+		for (unsigned k = 0; k < s->n_imports; k++)
+			butler__gen_sb_printf(
+			    out, "\t&%s_spec,\n", in->imports[k].app);
+		butler__gen_sb_puts(out, "};\n\n");
+	}
 	butler__gen_sb_printf(out,
 	    "const butler_spec %s_spec = {\n"
 	    "\t.abi = BUTLER_GEN_ABI,\n\t.app = \"%s\",\n"
 	    "\t.messages = %s_messages_bt_,\n"
 	    "\t.n_messages = %s_MSG_COUNT,\n"
 	    "\t.servers = %s_servers_bt_,\n"
-	    "\t.n_servers = %s_SERVER_COUNT,\n"
-	    "\t.imports = NULL,\n"
-	    "\t.n_imports = 0,\n};\n",
+	    "\t.n_servers = %s_SERVER_COUNT,\n",
 	    a, a, a, A, a, A);
+	if (s->n_imports > 0)
+		butler__gen_sb_printf(out,
+		    "\t.imports = %s_imports_bt_,\n\t.n_imports = %u,\n};\n",
+		    a, s->n_imports);
+	else
+		butler__gen_sb_puts(
+		    out, "\t.imports = NULL,\n\t.n_imports = 0,\n};\n");
 }
 
 void

@@ -20,6 +20,8 @@ static const char usage[]
       "                       creating it if needed; files whose content\n"
       "                       is unchanged are not touched\n"
       "  -c, --check          check the spec only; write nothing\n"
+      "      --depfile FILE   also write FILE, a Makefile rule: the outputs\n"
+      "                       depend on the spec and every spec it imports\n"
       "      --max-errors N   show at most N errors (default 20, 0: all)\n"
       "      --werror         treat warnings as errors\n"
       "  -h, --help           show this help and exit\n"
@@ -34,6 +36,7 @@ static const char usage[]
 struct opts {
 	const char *out_dir;
 	const char *spec;
+	const char *depfile;
 	unsigned max_errors;
 	bool check;
 	bool werror;
@@ -82,6 +85,12 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->out_dir = argv[i];
 		} else if (strncmp(a, "--out-dir=", 10) == 0) {
 			o->out_dir = a + 10;
+		} else if (strcmp(a, "--depfile") == 0) {
+			if (++i == argc)
+				return bad_usage("missing file after", a);
+			o->depfile = argv[i];
+		} else if (strncmp(a, "--depfile=", 10) == 0) {
+			o->depfile = a + 10;
 		} else if (strcmp(a, "--max-errors") == 0
 		    || strncmp(a, "--max-errors=", 13) == 0) {
 			const char *v = a[12] == '=' ? a + 13 : argv[++i];
@@ -106,6 +115,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		return bad_usage("no spec file given", NULL);
 	if (o->out_dir != NULL && o->out_dir[0] == '\0')
 		return bad_usage("empty output directory", NULL);
+	if (o->depfile != NULL && o->depfile[0] == '\0')
+		return bad_usage("empty depfile name", NULL);
 	return -1;
 }
 
@@ -128,6 +139,8 @@ main(int argc, char **argv)
 		rv = BUTLER_GEN_ESPEC;
 	if (rv == BUTLER_GEN_OK && !o.check)
 		rv = butler_gen_write(g, o.out_dir, NULL);
+	if (rv == BUTLER_GEN_OK && !o.check && o.depfile != NULL)
+		rv = butler_gen_write_depfile(g, o.out_dir, o.depfile);
 	if (rv == BUTLER_GEN_ENOMEM)
 		goto out_oom;
 	diags = butler_gen_diagnostics(g);

@@ -96,7 +96,7 @@ static const char *const c_words[] = {
 
 /* Known keys of each object of the schema, for "unknown key" checks. */
 static const char *const top_keys[]
-    = { "butler", "app", "doc", "messages", "servers" };
+    = { "butler", "app", "doc", "imports", "messages", "servers" };
 static const char *const msg_keys[] = { "fields", "reply", "progress", "doc" };
 static const char *const progress_keys[] = { "message", "latest" };
 static const char *const srv_keys[] = { "accepts", "loop", "instances",
@@ -530,6 +530,42 @@ resolve(struct ctx *c, const struct jv *v, const char *what, const char *where)
 	return -1;
 }
 
+/*
+ * build_imports reads the "imports" array: paths of other specs, relative
+ * to this one's directory. Only their form is checked here; gen.c reads
+ * them.
+ */
+static void
+build_imports(struct ctx *c, const struct jv *v)
+{
+	struct spec *s = c->spec;
+
+	if (v == NULL)
+		return;
+	if (!expect(c, v, cJSON_IsArray(v->json), "'imports'", "",
+	        "an array of spec paths"))
+		return;
+	if (v->n_kids == 0)
+		return;
+	s->imports = calloc(v->n_kids, sizeof *s->imports);
+	if (s->imports == NULL) {
+		c->oom = true;
+		return;
+	}
+	for (const struct jv *k = v->kid; k != NULL; k = k->next) {
+		if (!expect(c, k, cJSON_IsString(k->json), "an import", "",
+		        "a string (the path of a spec file)"))
+			continue;
+		if (k->json->valuestring[0] == '\0') {
+			butler__gen_error(c->d, k->at, "import path is empty");
+			continue;
+		}
+		s->imports[s->n_imports].path = k->json->valuestring;
+		s->imports[s->n_imports].at = k->at;
+		s->n_imports++;
+	}
+}
+
 static void
 build_top(struct ctx *c, const struct jv *root)
 {
@@ -574,6 +610,7 @@ build_top(struct ctx *c, const struct jv *root)
 			s->app_upper = upper_dup(c, s->app);
 	}
 	s->doc = get_doc(c, root, "");
+	build_imports(c, butler__gen_json_get(root, "imports"));
 }
 
 /* top_object returns the object member `key` of the root, reporting it
@@ -1155,6 +1192,8 @@ collect_names(struct names *nm)
 	name(nm, NS_ORD, "%s_spec", a);
 	name(nm, NS_ORD, "%s_messages_bt_", a);
 	name(nm, NS_ORD, "%s_servers_bt_", a);
+	if (s->n_imports > 0)
+		name(nm, NS_ORD, "%s_imports_bt_", a);
 	if (s->uses_bytes)
 		name(nm, NS_TAG, "%s_bytes", a);
 	if (s->uses_buf)
@@ -1362,6 +1401,7 @@ butler__gen_spec_release(struct spec *spec)
 		free(spec->srvs[i].accepts_at);
 		free(spec->srvs[i].upper);
 	}
+	free(spec->imports);
 	free(spec->msgs);
 	free(spec->srvs);
 	free(spec->order);

@@ -88,12 +88,20 @@ struct server {
 	int block_timeout_ms;
 };
 
+/* struct import is one entry of "imports": a path as written. */
+struct import {
+	const char *path;
+	struct loc at;
+};
+
 /* struct spec is a whole checked spec. */
 struct spec {
 	const char *app;
 	char *app_upper;
 	const char *doc;
 	struct loc app_at;
+	struct import *imports; /* in spec order; gen.c resolves them */
+	unsigned n_imports;
 	struct message *msgs;
 	unsigned n_msgs;
 	struct server *srvs;
