@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "emit.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,6 +38,24 @@ comment_text(struct sbuf *out, const char *s, size_t n)
 		if ((ch == '*' && next == '/') || (ch == '/' && next == '*')
 		    || (ch == '?' && next == '?'))
 			butler__gen_sb_putn(out, " ", 1);
+	}
+}
+
+void
+butler__gen_emit_guard(struct sbuf *out, const char *header_name)
+{
+	const char *h = header_name;
+
+	/* "my-app.butler.h" gives MY_APP_BUTLER_H; a leading digit gets a
+	 * prefix so the guard stays an identifier. */
+	if (isdigit((unsigned char)h[0]))
+		butler__gen_sb_puts(out, "BUTLER_GEN_");
+	for (; *h != '\0'; h++) {
+		char c = isalnum((unsigned char)*h)
+		    ? (char)toupper((unsigned char)*h)
+		    : '_';
+
+		butler__gen_sb_putn(out, &c, 1);
 	}
 }
 

@@ -32,6 +32,10 @@ void butler__gen_emit_header(const struct emit_in *in, struct sbuf *out);
 /* butler__gen_emit_source appends the generated source to `out`. */
 void butler__gen_emit_source(const struct emit_in *in, struct sbuf *out);
 
+/* butler__gen_emit_guard appends the include guard of the header named
+ * `header_name` ("my-app.butler.h" gives MY_APP_BUTLER_H). */
+void butler__gen_emit_guard(struct sbuf *out, const char *header_name);
+
 /* butler__gen_emit_banner appends the DO NOT EDIT line. */
 void butler__gen_emit_banner(const struct emit_in *in, struct sbuf *out);
 

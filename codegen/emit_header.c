@@ -40,19 +40,7 @@ doc(struct sbuf *out, const char *fmt, ...)
 static void
 guard(const struct emit_in *in, struct sbuf *out)
 {
-	const char *h = in->header_name;
-
-	/* "my-app.butler.h" gives MY_APP_BUTLER_H; a leading digit gets a
-	 * prefix so the guard stays an identifier. */
-	if (isdigit((unsigned char)h[0]))
-		butler__gen_sb_puts(out, "BUTLER_GEN_");
-	for (; *h != '\0'; h++) {
-		char c = isalnum((unsigned char)*h)
-		    ? (char)toupper((unsigned char)*h)
-		    : '_';
-
-		butler__gen_sb_putn(out, &c, 1);
-	}
+	butler__gen_emit_guard(out, in->header_name);
 }
 
 static void

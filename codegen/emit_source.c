@@ -381,7 +381,8 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	butler__gen_sb_puts(out, "\t}\n}\n\n");
 
 	/* The dispatcher: no default, so -Wswitch-enum flags a kind without
-	 * a case; a kind outside the enum falls out of the switch. */
+	 * a case; a kind outside the enum falls out of the switch. (h->M)
+	 * keeps a function-like macro named M from expanding. */
 	snprintf(name, sizeof name, "%s_%s_dispatch_bt_", a, sv->name);
 	sig(out, true, "static int", name,
 	    "butler_server *self, const void *handlers, void *user, unsigned "
@@ -402,7 +403,7 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
 		butler__gen_sb_printf(out,
-		    "\tcase %s_%s_%s:\n\t\treturn h->%s(self, user, msg);\n",
+		    "\tcase %s_%s_%s:\n\t\treturn (h->%s)(self, user, msg);\n",
 		    A, S, m->upper, m->name);
 	}
 	butler__gen_sb_puts(out, "\t}\n\treturn BUTLER_EKIND;\n}\n\n");

@@ -16,6 +16,7 @@
 #include "diag.h"
 #include "emit.h"
 #include "json.h"
+#include "names.h"
 #include "sbuf.h"
 #include "spec.h"
 
@@ -360,6 +361,7 @@ identity(const char *path)
 }
 
 static void parse_unit(butler_gen *g, struct unit *u, char *text, size_t len);
+static void check_own_guard(butler_gen *g, struct unit *u);
 
 /* find_unit returns the imported spec whose identity is `id`, or NULL. */
 static struct unit *
@@ -528,6 +530,7 @@ parse_unit(butler_gen *g, struct unit *u, char *text, size_t len)
 		g->oom = true;
 		return;
 	}
+	check_own_guard(g, u);
 	if (u->spec.n_imports == 0)
 		return;
 	u->deps = calloc(u->spec.n_imports, sizeof *u->deps);
@@ -546,6 +549,141 @@ parse_unit(butler_gen *g, struct unit *u, char *text, size_t len)
 	for (unsigned k = 0; k < u->spec.n_imports; k++)
 		free(ids[k]);
 	free(ids);
+}
+
+/* ends_with says whether `s` ends with `tail`. */
+static bool
+ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), k = strlen(tail);
+
+	return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/*
+ * member_macro reports the field and message names of `u` (used bare in
+ * its header) that equal `macro`, defined by another header of the hub or
+ * by u's own guard, into `d` at u's positions (`path`: NULL for d's own
+ * file). `what` says whose macro it is.
+ */
+static void
+member_macro(struct diag *d, const char *path, const struct unit *u,
+    const char *macro, const char *what)
+{
+	const struct spec *s = &u->spec;
+	char q[QUOTE_MAX];
+
+	for (unsigned i = 0; i < s->n_msgs; i++) {
+		const struct message *m = &s->msgs[i];
+
+		for (unsigned k = 0; k <= m->n_fields; k++) {
+			const char *name
+			    = k < m->n_fields ? m->fields[k].name : m->name;
+
+			/* A name that is a system macro was reported as
+			 * one already. */
+			if (strcmp(name, macro) != 0
+			    || butler__gen_macro_name(name, q, sizeof q))
+				continue;
+			butler__gen_error_in(d, path,
+			    k < m->n_fields ? m->fields[k].at : m->at,
+			    "%s name '%s' is %s",
+			    k < m->n_fields ? "field" : "message",
+			    butler__gen_quote(q, sizeof q, name), what);
+		}
+	}
+}
+
+/* has_member_like says whether some field or message name of `u` could
+ * be a generated macro: a count or an include guard. */
+static bool
+has_member_like(const struct unit *u)
+{
+	const struct spec *s = &u->spec;
+
+	for (unsigned i = 0; i < s->n_msgs; i++) {
+		const struct message *m = &s->msgs[i];
+
+		for (unsigned k = 0; k <= m->n_fields; k++) {
+			const char *name
+			    = k < m->n_fields ? m->fields[k].name : m->name;
+
+			if (ends_with(name, "_COUNT")
+			    || ends_with(name, "_BUTLER_H"))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* check_own_guard reports a field or message named like the include
+ * guard of u's own header. */
+static void
+check_own_guard(butler_gen *g, struct unit *u)
+{
+	struct sbuf guard = { 0 }, what = { 0 };
+
+	if (!has_member_like(u))
+		return;
+	butler__gen_emit_guard(&guard, u->header_name);
+	butler__gen_sb_printf(
+	    &what, "the include guard of %s", u->header_name);
+	if (guard.oom || what.oom)
+		g->oom = true;
+	else
+		member_macro(&u->diag, NULL, u, guard.data, what.data);
+	butler__gen_sb_release(&guard);
+	butler__gen_sb_release(&what);
+}
+
+/*
+ * check_hub_macros reports a field or message name of a spec of the hub
+ * that is a macro another header of the hub defines (its guard, its
+ * APP_MSG_COUNT or APP_SERVER_COUNT): the headers are included together,
+ * imports first, so such a name would be replaced.
+ */
+static void
+check_hub_macros(butler_gen *g, const struct unit **order, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct unit *x = order[i];
+		const char *path = x == &g->root ? NULL : x->path;
+
+		if (!has_member_like(x))
+			continue;
+		for (unsigned j = 0; j < n; j++) {
+			const struct unit *y = order[j];
+			struct sbuf macro = { 0 }, what = { 0 };
+
+			if (y == x)
+				continue;
+			for (int kind = 0; kind < 3 && !g->oom; kind++) {
+				macro.len = 0;
+				what.len = 0;
+				if (kind == 0)
+					butler__gen_emit_guard(
+					    &macro, y->header_name);
+				else if (y->spec.app_upper != NULL)
+					butler__gen_sb_printf(&macro, "%s_%s",
+					    y->spec.app_upper,
+					    kind == 1 ? "MSG_COUNT"
+					              : "SERVER_COUNT");
+				else
+					continue;
+				butler__gen_sb_printf(&what,
+				    "a macro in %s, the header of '%s' in the "
+				    "same hub",
+				    y->header_name, y->path);
+				if (macro.oom || what.oom)
+					g->oom = true;
+				else
+					member_macro(&g->root.diag, path, x,
+					    macro.data, what.data);
+			}
+			butler__gen_sb_release(&macro);
+			butler__gen_sb_release(&what);
+		}
+	}
 }
 
 /*
@@ -597,6 +735,7 @@ check_hub(butler_gen *g)
 		return;
 	}
 	n = hub_order(&g->root, order, 0);
+	check_hub_macros(g, order, n);
 	for (unsigned i = 1; i < n; i++) {
 		const struct unit *x = order[i];
 		const char *site = x->via == &g->root ? NULL : x->via->path;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "sbuf.h"
 
 /* BUILTIN lists the built-in field types in enum ftype order. */
@@ -226,7 +227,7 @@ in_list(const char *s, const char *const *list, size_t n)
 static bool
 check_name(struct ctx *c, const char *name, struct loc at, const char *what)
 {
-	char q[QUOTE_MAX];
+	char q[QUOTE_MAX], why[160];
 	size_t n = strlen(name);
 	bool ok = n > 0 && !isdigit((unsigned char)name[0]);
 
@@ -255,6 +256,13 @@ check_name(struct ctx *c, const char *name, struct loc at, const char *what)
 	if (in_list(name, c_words, COUNT(c_words))) {
 		butler__gen_error(
 		    c->d, at, "%s name '%s' is a C keyword", what, q);
+		return false;
+	}
+	/* Field and message names are struct members, used bare: an
+	 * object-like macro of the name would replace them. */
+	if ((strcmp(what, "field") == 0 || strcmp(what, "message") == 0)
+	    && butler__gen_macro_name(name, why, sizeof why)) {
+		butler__gen_error(c->d, at, "%s name '%s' %s", what, q, why);
 		return false;
 	}
 	if (name[0] == '_'
@@ -1340,6 +1348,48 @@ out:
 	butler__gen_sb_release(&nm.text);
 }
 
+/*
+ * check_member_macros reports a field or message name that is one of the
+ * macros the header defines itself (APP_MSG_COUNT, APP_SERVER_COUNT): the
+ * name is used bare, after the #define. The include guard depends on the
+ * file name, and gen.c checks it.
+ */
+static void
+check_member_macros(struct ctx *c)
+{
+	const struct spec *s = c->spec;
+	const char *A = s->app_upper;
+	char q[QUOTE_MAX];
+	size_t n;
+
+	if (!c->app_ok || A == NULL)
+		return;
+	n = strlen(A);
+	for (unsigned i = 0; i < s->n_msgs; i++) {
+		const struct message *m = &s->msgs[i];
+
+		for (unsigned k = 0; k <= m->n_fields; k++) {
+			const char *name
+			    = k < m->n_fields ? m->fields[k].name : m->name;
+			struct loc at
+			    = k < m->n_fields ? m->fields[k].at : m->at;
+
+			/* A name that is a system macro was reported as
+			 * one already. */
+			if (strncmp(name, A, n) != 0
+			    || (strcmp(name + n, "_MSG_COUNT") != 0
+			        && strcmp(name + n, "_SERVER_COUNT") != 0)
+			    || butler__gen_macro_name(name, q, sizeof q))
+				continue;
+			butler__gen_error(c->d, at,
+			    "%s name '%s' is a macro the generated header "
+			    "defines for app '%s'",
+			    k < m->n_fields ? "field" : "message",
+			    butler__gen_quote(q, sizeof q, name), s->app);
+		}
+	}
+}
+
 int
 butler__gen_spec_build(
     struct spec *spec, const struct jv *root, struct diag *d)
@@ -1373,6 +1423,7 @@ butler__gen_spec_build(
 	if (c.oom)
 		goto out;
 	check_collisions(&c);
+	check_member_macros(&c);
 	for (unsigned i = 0; i < spec->n_msgs; i++)
 		if (!spec->msgs[i].used && c.msg_ok[i] && srvs != NULL)
 			butler__gen_warning(d, spec->msgs[i].at,

@@ -31,7 +31,8 @@ done
 	"$here/fuzz_spec.c" \
 	"$root"/codegen/diag.c "$root"/codegen/emit.c \
 	"$root"/codegen/emit_header.c "$root"/codegen/emit_source.c \
-	"$root"/codegen/gen.c "$root"/codegen/json.c "$root"/codegen/sbuf.c \
+	"$root"/codegen/gen.c "$root"/codegen/json.c "$root"/codegen/names.c \
+	"$root"/codegen/sbuf.c \
 	"$root"/codegen/spec.c \
 	-lcjson -lm -o "$work/fuzz_spec"
 
