@@ -422,9 +422,14 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	const char *a = s->app, *A = s->app_upper, *S = sv->name;
 	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX], title[GEN_NAME_MAX];
 
-	snprintf(title, sizeof title, "Server '%s': %s, %u instance%s.", S,
-	    sv->loop == LOOP_EXTERNAL ? "external loop" : "own thread",
-	    sv->instances, sv->instances == 1 ? "" : "s");
+	if (sv->instances == BUTLER_INSTANCES_AUTO)
+		snprintf(title, sizeof title,
+		    "Server '%s': own threads, one per online CPU.", S);
+	else
+		snprintf(title, sizeof title,
+		    "Server '%s': %s, %u instance%s.", S,
+		    sv->loop == LOOP_EXTERNAL ? "external loop" : "own thread",
+		    sv->instances, sv->instances == 1 ? "" : "s");
 	if (sv->doc != NULL)
 		butler__gen_emit_doc(out, 0, title, sv->doc);
 	else

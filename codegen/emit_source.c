@@ -481,13 +481,17 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 	for (unsigned i = 0; i < s->n_srvs; i++) {
 		const struct server *sv = &s->srvs[i];
 		char accepts[GEN_NAME_MAX + 32] = "NULL";
+		char instances[32] = "BUTLER_INSTANCES_AUTO";
 
+		if (sv->instances != BUTLER_INSTANCES_AUTO)
+			snprintf(
+			    instances, sizeof instances, "%u", sv->instances);
 		if (sv->n_accepts > 0)
 			snprintf(accepts, sizeof accepts, "%s_%s_accepts_bt_",
 			    a, sv->name);
 		butler__gen_sb_printf(out,
 		    "\t[%s_SERVER_%s] = {\n\t\t.name = \"%s\",\n"
-		    "\t\t.loop = %s,\n\t\t.instances = %u,\n"
+		    "\t\t.loop = %s,\n\t\t.instances = %s,\n"
 		    "\t\t.capacity = %u,\n\t\t.full = %s,\n"
 		    "\t\t.block_timeout_ms = %d,\n"
 		    "\t\t.accepts = %s,\n"
@@ -498,7 +502,7 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 		    A, sv->upper, sv->name,
 		    sv->loop == LOOP_EXTERNAL ? "BUTLER_LOOP_EXTERNAL"
 		                              : "BUTLER_LOOP_THREAD",
-		    sv->instances, sv->capacity,
+		    instances, sv->capacity,
 		    sv->full == FULL_BLOCK ? "BUTLER_FULL_BLOCK"
 		                           : "BUTLER_FULL_FAIL",
 		    sv->block_timeout_ms, accepts, sv->n_accepts, a, sv->name,
@@ -534,12 +538,33 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 		    out, "\t.imports = NULL,\n\t.n_imports = 0,\n};\n");
 }
 
+/* size_asserts checks, on the compiler's own sizeof, the limit butler-gen
+ * checked on LP64 sizes. */
+static void
+size_asserts(const struct emit_in *in, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+
+	butler__gen_sb_puts(out,
+	    "/* butler_hub_new() refuses a message larger than "
+	    "BUTLER_MAX_MESSAGE_SIZE. */\n");
+	for (unsigned i = 0; i < s->n_msgs; i++)
+		butler__gen_sb_printf(out,
+		    "_Static_assert(sizeof(struct %s_%s) <= "
+		    "BUTLER_MAX_MESSAGE_SIZE,\n\t\"message '%s' is larger "
+		    "than "
+		    "BUTLER_MAX_MESSAGE_SIZE\");\n",
+		    s->app, s->msgs[i].name, s->msgs[i].name);
+	butler__gen_sb_puts(out, "\n");
+}
+
 void
 butler__gen_emit_source(const struct emit_in *in, struct sbuf *out)
 {
 	butler__gen_emit_banner(in, out);
 	butler__gen_sb_printf(out,
 	    "#include \"%s\"\n\n#include <stdlib.h>\n\n", in->header_name);
+	size_asserts(in, out);
 	destructors(in, out);
 	requests(in, out);
 	for (unsigned i = 0; i < in->spec->n_srvs; i++)

@@ -678,6 +678,13 @@ declare_messages(struct ctx *c, const struct jv *obj)
 		m->at = k->key_at;
 		m->reply = -1;
 		m->progress = -1;
+		if (s->n_msgs == BUTLER_MAX_MESSAGES)
+			butler__gen_error(c->d, m->at,
+			    "the spec declares %zu messages, more than the %u "
+			    "a spec may have (BUTLER_MAX_MESSAGES): '%s' is "
+			    "one too many",
+			    obj->n_kids, BUTLER_MAX_MESSAGES,
+			    butler__gen_quote(q, sizeof q, m->name));
 		ok = check_name(c, m->name, m->at, "message");
 		butler__gen_quote(q, sizeof q, m->name);
 		if (ok && in_list(m->name, builtin, N_BUILTIN)) {
@@ -913,6 +920,11 @@ build_accepts(
 			    "'%s' first accepted here", q);
 			continue;
 		}
+		if (sv->n_accepts == BUTLER_MAX_ACCEPTS)
+			butler__gen_error(c->d, k->at,
+			    "server '%s' accepts more than the %u messages a "
+			    "server may accept (BUTLER_MAX_ACCEPTS)",
+			    sq, BUTLER_MAX_ACCEPTS);
 		sv->accepts[sv->n_accepts] = (unsigned)m;
 		sv->accepts_at[sv->n_accepts] = k->at;
 		sv->n_accepts++;
@@ -971,14 +983,32 @@ build_servers(struct ctx *c, const struct jv *obj)
 			build_accepts(c, sv, acc, where);
 		get_choice(c, k, "loop", loops, COUNT(loops), &loop, where);
 		get_choice(c, k, "full", fulls, COUNT(fulls), &full, where);
-		get_int(c, k, "instances", 1, SPEC_INSTANCES_MAX, &instances,
+		inst = butler__gen_json_get(k, "instances");
+		if (inst != NULL && cJSON_IsString(inst->json)) {
+			if (strcmp(inst->json->valuestring, "auto") == 0)
+				instances = BUTLER_INSTANCES_AUTO;
+			else
+				butler__gen_error(c->d, inst->at,
+				    "'instances'%s must be a number or "
+				    "'auto', not '%s'",
+				    where,
+				    butler__gen_quote(
+				        q, sizeof q, inst->json->valuestring));
+		} else {
+			get_int(c, k, "instances", 1, BUTLER_MAX_INSTANCES,
+			    &instances, where);
+		}
+		get_int(c, k, "capacity", 1, BUTLER_MAX_CAPACITY, &capacity,
 		    where);
 		get_int(
-		    c, k, "capacity", 1, SPEC_CAPACITY_MAX, &capacity, where);
-		get_int(
 		    c, k, "block_timeout_ms", -1, INT32_MAX, &block, where);
-		inst = butler__gen_json_get(k, "instances");
-		if (loop == LOOP_EXTERNAL && instances != 1)
+		if (loop == LOOP_EXTERNAL
+		    && instances == BUTLER_INSTANCES_AUTO)
+			butler__gen_error(c->d, inst->at,
+			    "server '%s' has loop 'external', "
+			    "so 'instances' must be 1, not 'auto'",
+			    q);
+		else if (loop == LOOP_EXTERNAL && instances != 1)
 			butler__gen_error(c->d, inst->at,
 			    "server '%s' has loop 'external', "
 			    "so 'instances' must be 1, not %ld",
@@ -1095,6 +1125,78 @@ out:
 	free(state);
 	free(stack);
 	free(next);
+}
+
+/*
+ * check_sizes computes sizeof each message struct as an LP64 compiler lays
+ * it out (x86-64 and AArch64 Linux, macOS: pointers and size_t of 8 bytes,
+ * each member aligned to its size, the struct to its largest member), and
+ * reports those beyond BUTLER_MAX_MESSAGE_SIZE, which butler_hub_new()
+ * refuses. On an ABI with smaller pointers the structs are smaller. The
+ * generated source asserts the limit on the real sizeof as well. Nested
+ * messages come first in spec->order, so their sizes are known.
+ */
+static void
+check_sizes(struct ctx *c)
+{
+	/* Size and alignment of each field type but FT_MSG, on LP64:
+	 * bytes is { uint8_t *, size_t }, buf { void *, size_t, free_fn,
+	 * void * }. */
+	static const unsigned char sizes[] = {
+		[FT_BOOL] = 1,
+		[FT_I8] = 1,
+		[FT_I16] = 2,
+		[FT_I32] = 4,
+		[FT_I64] = 8,
+		[FT_U8] = 1,
+		[FT_U16] = 2,
+		[FT_U32] = 4,
+		[FT_U64] = 8,
+		[FT_F32] = 4,
+		[FT_F64] = 8,
+		[FT_STRING] = 8,
+		[FT_BYTES] = 16,
+		[FT_BUF] = 32,
+		[FT_PTR] = 8,
+	};
+	struct spec *s = c->spec;
+	char q[QUOTE_MAX];
+
+	for (unsigned i = 0; i < s->n_msgs; i++) {
+		struct message *m = &s->msgs[s->order[i]];
+		uint64_t off = 0;
+		unsigned align = 1;
+
+		for (unsigned k = 0; k < m->n_fields; k++) {
+			const struct field *f = &m->fields[k];
+			uint64_t size = f->type == FT_MSG
+			    ? s->msgs[f->msg].size
+			    : sizes[f->type];
+			unsigned a = f->type == FT_MSG ? s->msgs[f->msg].align
+			    : f->type == FT_BYTES || f->type == FT_BUF
+			    ? 8
+			    : sizes[f->type];
+
+			off = (off + a - 1) / a * a + size;
+			if (off > SPEC_SIZE_CAP)
+				off = SPEC_SIZE_CAP;
+			if (a > align)
+				align = a;
+		}
+		if (m->n_fields == 0)
+			off = 1; /* char empty_bt_ */
+		m->size = (off + align - 1) / align * align;
+		m->align = align;
+		if (m->size <= BUTLER_MAX_MESSAGE_SIZE)
+			continue;
+		butler__gen_error(c->d, m->at,
+		    "message '%s' is too large: %s%llu bytes on LP64, more "
+		    "than the %u a message may have "
+		    "(BUTLER_MAX_MESSAGE_SIZE)",
+		    butler__gen_quote(q, sizeof q, m->name),
+		    m->size >= SPEC_SIZE_CAP ? "at least " : "",
+		    (unsigned long long)m->size, BUTLER_MAX_MESSAGE_SIZE);
+	}
 }
 
 /* Namespaces of generated identifiers. Struct and enum tags share one,
@@ -1422,6 +1524,8 @@ butler__gen_spec_build(
 	check_cycles(&c);
 	if (c.oom)
 		goto out;
+	if (spec->order != NULL)
+		check_sizes(&c);
 	check_collisions(&c);
 	check_member_macros(&c);
 	for (unsigned i = 0; i < spec->n_msgs; i++)

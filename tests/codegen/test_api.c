@@ -537,3 +537,54 @@ Test(api, imports_limit)
 		butler_gen_free(g);
 	}
 }
+
+/* many_messages returns a spec of `n` messages, all accepted by one
+ * server, as butler_hub_new() would see them. The caller frees it. */
+static char *
+many_messages(unsigned n)
+{
+	struct {
+		char *p;
+		size_t len, cap;
+	} b = { 0 };
+	FILE *f = open_memstream(&b.p, &b.len);
+
+	cr_assert_not_null(f);
+	fprintf(f, "{ \"butler\": 1, \"app\": \"t\", \"messages\": {\n");
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, "%s\"m%u\": {}\n", i ? ", " : "", i);
+	fprintf(f, "}, \"servers\": { \"s\": { \"accepts\": [");
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, "%s\"m%u\"", i ? ", " : "", i);
+	fprintf(f, "] } } }\n");
+	cr_assert_eq(fclose(f), 0);
+	return b.p;
+}
+
+/* butler_hub_new() refuses more than BUTLER_MAX_MESSAGES messages, so
+ * butler-gen does: at the first one too many. */
+Test(api, message_count_limit, .timeout = 120)
+{
+	char *text = many_messages(70000);
+	butler_gen *g;
+	const char *d, *h, *c;
+
+	cr_assert_eq(generate(&g, "many.json", text), BUTLER_GEN_ESPEC);
+	d = butler_gen_diagnostics(g);
+	cr_expect_str_eq(d,
+	    "many.json:65537:3: error: the spec declares 70000 messages, "
+	    "more than the 65535 a spec may have (BUTLER_MAX_MESSAGES): "
+	    "'m65535' is one too many\n"
+	    "many.json:70002:644276: error: server 's' accepts more than the "
+	    "65535 messages a server may accept (BUTLER_MAX_ACCEPTS)\n");
+	butler_gen_free(g);
+	free(text);
+
+	text = many_messages(65535);
+	cr_assert_eq(generate(&g, "many.json", text), BUTLER_GEN_OK, "%s",
+	    butler_gen_diagnostics(g));
+	cr_assert_eq(butler_gen_emit(g, &h, NULL, &c, NULL), BUTLER_GEN_OK);
+	cr_expect_not_null(strstr(h, "#define T_MSG_COUNT 65535\n"));
+	butler_gen_free(g);
+	free(text);
+}
