@@ -415,6 +415,125 @@ request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	deferred(in, m, out);
 }
 
+/* handler_typedef appends `typedef int (*name)(params);`. */
+static void
+handler_typedef(struct sbuf *out, const char *name, const char *params)
+{
+	char head[GEN_NAME_MAX + 32];
+
+	snprintf(head, sizeof head, "typedef int (*%s)(", name);
+	butler__gen_emit_call(out, 0, head, params, ");\n");
+}
+
+/* macro_word appends `word` to a macro definition: after a blank, or on
+ * a continuation line indented by `indent` (" \\", then it) when it would
+ * pass 79 columns. *col is the current column. */
+static void
+macro_word(struct sbuf *out, size_t *col, const char *word, const char *indent)
+{
+	size_t n = strlen(word);
+
+	if (*col + 1 + n + 2 > 79) {
+		butler__gen_sb_printf(out, " \\\n%s", indent);
+		*col = 8 + strlen(indent) - 1;
+	} else {
+		butler__gen_sb_puts(out, " ");
+		(*col)++;
+	}
+	butler__gen_sb_puts(out, word);
+	*col += n;
+}
+
+/* macro_arg starts argument `first` of the macro's expansion on a line of
+ * its own and appends the words after it. */
+static void
+macro_arg(struct sbuf *out, size_t *col, const char *first, const char *second,
+    const char *third)
+{
+	butler__gen_sb_printf(out, " \\\n\t    %s", first);
+	*col = 12 + strlen(first);
+	macro_word(out, col, second, "\t        ");
+	if (third != NULL)
+		macro_word(out, col, third, "\t        ");
+}
+
+/*
+ * register_each appends app_S_register_each(): the handlers as arguments,
+ * one per accepted message in accepts order, each of its own type. Too few
+ * arguments is always an error; one in another's place is only a warning
+ * for some compilers (gcc 12 on incompatible pointer types), so in C a
+ * macro of the same name checks each with _Generic, which has no default:
+ * a handler of another type matches no association, a constraint
+ * violation. NULL (a void *) stays allowed for on_start and on_stop. C++
+ * compilers refuse the mismatch themselves and get the function alone.
+ */
+static void
+register_each(
+    const struct emit_in *in, const struct server *sv, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const char *a = s->app, *S = sv->name;
+	struct sbuf params = { 0 };
+	char name[GEN_NAME_MAX], item[2 * GEN_NAME_MAX + 64];
+	size_t col;
+
+	doc(out,
+	    "%s_%s_register_each installs the handlers of server '%s' as "
+	    "%s_%s_register() does, given one by one: on_start and on_stop "
+	    "(either may be NULL), then one handler per message it accepts, "
+	    "in its 'accepts' order. Leaving a handler out does not compile, "
+	    "and neither does giving one in another's place: in C this is "
+	    "also a macro that checks each argument's type with _Generic. "
+	    "Before butler_hub_start() only.",
+	    a, S, S, a, S);
+	snprintf(name, sizeof name, "%s_%s_register_each", a, S);
+	butler__gen_sb_puts(&params,
+	    "butler_hub *hub, void *user, butler_start_fn on_start, "
+	    "butler_stop_fn on_stop");
+	for (unsigned k = 0; k < sv->n_accepts; k++)
+		butler__gen_sb_printf(&params, ", %s_%s_%s_fn", a, S,
+		    s->msgs[sv->accepts[k]].name);
+	if (params.oom) {
+		out->oom = true;
+		return;
+	}
+	butler__gen_emit_sig(out, false, "int", name, params.data);
+	butler__gen_sb_release(&params);
+
+	/* #define app_S_register_each(hub_bt_, ..., h1_bt_, ...) \
+	 *	(app_S_register_each)((hub_bt_), ..., _Generic(...), ...) */
+	butler__gen_sb_printf(
+	    out, "#ifndef __cplusplus\n#define %s(hub_bt_,", name);
+	col = strlen("#define (hub_bt_,") + strlen(name);
+	macro_word(out, &col, "user_bt_,", "\t    ");
+	macro_word(out, &col,
+	    sv->n_accepts > 0 ? "start_bt_, stop_bt_,"
+	                      : "start_bt_, stop_bt_)",
+	    "\t    ");
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		snprintf(item, sizeof item, "h%u_bt_%s", k + 1,
+		    k + 1 < sv->n_accepts ? "," : ")");
+		macro_word(out, &col, item, "\t    ");
+	}
+	butler__gen_sb_printf(out, " \\\n\t(%s)((hub_bt_), (user_bt_),", name);
+	macro_arg(out, &col, "_Generic((start_bt_),",
+	    "butler_start_fn: (start_bt_),", "void *: (start_bt_)),");
+	macro_arg(out, &col, "_Generic((stop_bt_),",
+	    "butler_stop_fn: (stop_bt_),",
+	    sv->n_accepts > 0 ? "void *: (stop_bt_)),"
+	                      : "void *: (stop_bt_)))");
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		char first[32];
+
+		snprintf(first, sizeof first, "_Generic((h%u_bt_),", k + 1);
+		snprintf(item, sizeof item, "%s_%s_%s_fn: (h%u_bt_))%s", a, S,
+		    s->msgs[sv->accepts[k]].name, k + 1,
+		    k + 1 < sv->n_accepts ? "," : ")");
+		macro_arg(out, &col, first, item, NULL);
+	}
+	butler__gen_sb_puts(out, "\n#endif\n\n");
+}
+
 static void
 server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 {
@@ -464,14 +583,36 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 
+	if (sv->n_accepts > 0) {
+		doc(out,
+		    "%s_%s_M_fn is the type of the handler of message M in "
+		    "server '%s', one type per message it accepts (so that "
+		    "%s_%s_register_each() can tell them apart). A handler "
+		    "runs on the server's thread and returns 0 or an error "
+		    "code. The hub destroys *msg after the handler returns: "
+		    "move out (and set to NULL) any owned field you keep.",
+		    a, S, S, a, S);
+		for (unsigned k = 0; k < sv->n_accepts; k++) {
+			const struct message *m = &s->msgs[sv->accepts[k]];
+
+			snprintf(
+			    name, sizeof name, "%s_%s_%s_fn", a, S, m->name);
+			snprintf(params, sizeof params,
+			    "butler_server *self, void *user, struct %s_%s "
+			    "*msg",
+			    a, m->name);
+			handler_typedef(out, name, params);
+		}
+		butler__gen_sb_puts(out, "\n");
+	}
+
 	doc(out,
 	    "%s_%s_handlers is the handler table of server '%s'. on_start and "
 	    "on_stop may be NULL; every message needs a handler, or "
-	    "butler_hub_start() fails with BUTLER_ENOHANDLER. A handler runs "
-	    "on the server's thread and returns 0 or an error code. The hub "
-	    "destroys *msg after the handler returns: move out (and set to "
-	    "NULL) any owned field you keep.",
-	    a, S, S);
+	    "butler_hub_start() fails with BUTLER_ENOHANDLER: "
+	    "%s_%s_register_each() makes a missing one a compile error "
+	    "instead.",
+	    a, S, S, a, S);
 	butler__gen_sb_printf(out,
 	    "struct %s_%s_handlers {\n"
 	    "\tbutler_start_fn on_start;\n"
@@ -480,13 +621,8 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
-		char head[GEN_NAME_MAX];
-
-		snprintf(head, sizeof head, "int (*%s)(", m->name);
-		snprintf(params, sizeof params,
-		    "butler_server *self, void *user, struct %s_%s *msg", a,
-		    m->name);
-		butler__gen_emit_call(out, 1, head, params, ");\n");
+		butler__gen_sb_printf(
+		    out, "\t%s_%s_%s_fn %s;\n", a, S, m->name, m->name);
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 
@@ -501,6 +637,8 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	    S);
 	butler__gen_emit_sig(out, false, "int", name, params);
 	butler__gen_sb_puts(out, "\n");
+
+	register_each(in, sv, out);
 
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];

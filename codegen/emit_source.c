@@ -320,6 +320,46 @@ send_call(const struct emit_in *in, const struct server *sv,
 	butler__gen_sb_puts(out, "}\n\n");
 }
 
+/*
+ * register_each emits app_S_register_each(): a handler table filled from
+ * the arguments. The name is in parentheses because the header also
+ * defines a macro of that name; the handlers' parameter names are
+ * positional because a message may be called `hub` or `user`.
+ */
+static void
+register_each(
+    const struct emit_in *in, const struct server *sv, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const char *a = s->app;
+	struct sbuf params = { 0 };
+	char name[GEN_NAME_MAX];
+
+	snprintf(name, sizeof name, "(%s_%s_register_each)", a, sv->name);
+	butler__gen_sb_puts(&params,
+	    "butler_hub *hub, void *user, butler_start_fn on_start, "
+	    "butler_stop_fn on_stop");
+	for (unsigned k = 0; k < sv->n_accepts; k++)
+		butler__gen_sb_printf(&params, ", %s_%s_%s_fn h%u_bt_", a,
+		    sv->name, s->msgs[sv->accepts[k]].name, k + 1);
+	if (params.oom) {
+		out->oom = true;
+		return;
+	}
+	butler__gen_emit_sig(out, true, "int", name, params.data);
+	butler__gen_sb_release(&params);
+	butler__gen_sb_printf(out,
+	    "{\n\tstruct %s_%s_handlers h = {\n"
+	    "\t\t.on_start = on_start,\n\t\t.on_stop = on_stop,\n",
+	    a, sv->name);
+	for (unsigned k = 0; k < sv->n_accepts; k++)
+		butler__gen_sb_printf(out, "\t\t.%s = h%u_bt_,\n",
+		    s->msgs[sv->accepts[k]].name, k + 1);
+	butler__gen_sb_printf(out,
+	    "\t};\n\n\treturn %s_%s_register(hub, &h, user);\n}\n\n", a,
+	    sv->name);
+}
+
 static void
 server(const struct emit_in *in, unsigned id, struct sbuf *out)
 {
@@ -341,6 +381,7 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	    a, A, S);
 	butler__gen_sb_puts(out, "}\n\n");
 
+	register_each(in, sv, out);
 	for (unsigned k = 0; k < sv->n_accepts; k++)
 		send_call(in, sv, &s->msgs[sv->accepts[k]], out);
 

@@ -1351,6 +1351,9 @@ collect_names(struct names *nm)
 		name(nm, NS_TAG, "%s_%s_msg", a, sv->name);
 		name(nm, NS_TAG, "%s_%s_handlers", a, sv->name);
 		name(nm, NS_ORD, "%s_%s_register", a, sv->name);
+		/* a macro too, but function-like: only the same name used
+		 * before '(' would clash, which this finds already */
+		name(nm, NS_ORD, "%s_%s_register_each", a, sv->name);
 		name(nm, NS_ORD, "%s_%s_msg_destroy", a, sv->name);
 		name(nm, NS_ORD, "%s_send_%s", a, sv->name);
 		name(nm, NS_ORD, "%s_%s_dispatch_bt_", a, sv->name);
@@ -1364,6 +1367,7 @@ collect_names(struct names *nm)
 			owner(nm, sv->accepts_at[k],
 			    "message '%s' in server '%s'", m->name, sv->name);
 			name(nm, NS_ORD, "%s_%s_%s", A, sv->upper, m->upper);
+			name(nm, NS_ORD, "%s_%s_%s_fn", a, sv->name, m->name);
 			name(
 			    nm, NS_ORD, "%s_send_%s_%s", a, sv->name, m->name);
 			if (m->request) {

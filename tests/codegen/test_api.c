@@ -110,6 +110,13 @@ Test(api, emit_key_lines)
 		"*self,\n",
 		"int t_call_a_ping_wait(butler_hub *hub, const struct t_ping "
 		"*msg,\n\tint timeout_ms, struct t_pong *reply);\n",
+		"typedef int (*t_a_ping_fn)(butler_server *self, void *user,\n"
+		"\tstruct t_ping *msg);\n",
+		"\tt_a_ping_fn ping;\n",
+		"int t_a_register_each(butler_hub *hub, void *user, "
+		"butler_start_fn on_start,\n"
+		"\tbutler_stop_fn on_stop, t_a_ping_fn);\n",
+		"\t    _Generic((h1_bt_), t_a_ping_fn: (h1_bt_)))\n#endif\n",
 		"extern const butler_spec t_spec;\n",
 	};
 	static const char *const source_lines[] = {
@@ -121,6 +128,9 @@ Test(api, emit_key_lines)
 		"\t\t.reply = T_MSG_PONG,\n",
 		"\t\t.loop = BUTLER_LOOP_EXTERNAL,\n",
 		"\t.abi = BUTLER_GEN_ABI,\n",
+		"\t\treturn (h->ping)(self, user, msg);\n",
+		"(t_a_register_each)(butler_hub *hub, void *user, "
+		"butler_start_fn on_start,\n",
 		"\t(void)butler_defer(self, &t_spec.messages[T_MSG_PING], "
 		"&p.id_bt_);\n",
 		"\treturn butler_answer(self, promise.id_bt_,\n"
