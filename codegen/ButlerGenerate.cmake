@@ -65,11 +65,18 @@ function(butler_generate target)
     # the spec imports, so that editing one regenerates (Ninja, and
     # Makefiles since CMake 3.20). Its paths are absolute, as `abs` is, so
     # policy CMP0116 does not matter.
+    # (Before 3.20 only Ninja read depfiles; elsewhere DEPFILE was an
+    # error, so an older CMake regenerates on the spec alone.)
+    set(depfile DEPFILE ${d})
+    if(CMAKE_VERSION VERSION_LESS 3.20
+       AND NOT CMAKE_GENERATOR MATCHES "Ninja")
+      set(depfile "")
+    endif()
     add_custom_command(
       OUTPUT ${h} ${c}
       COMMAND butler::gen --out-dir ${BG_OUT_DIR} --depfile ${d} ${abs}
       DEPENDS ${abs} butler::gen ${BG_DEPENDS}
-      DEPFILE ${d}
+      ${depfile}
       COMMENT "butler-gen ${spec}"
       VERBATIM)
     target_sources(${target} PRIVATE ${h} ${c})
