@@ -8,10 +8,14 @@
 # <base>.butler.h and <base>.butler.c, adds both to <target>, puts OUT_DIR on
 # its include path (PUBLIC: users of the target include the header too) and
 # links it with RUNTIME: butler::butler, the shared library, by default, or
-# butler::butler_static. Generation re-runs when the spec, butler-gen
-# itself or a DEPENDS file changes. butler-gen rewrites an output only when
-# its content changes, so an edit to a spec that does not change the C code
-# rebuilds nothing (with Ninja, which re-checks timestamps).
+# butler::butler_static. Generation re-runs when the spec, a spec it
+# imports, butler-gen itself or a DEPENDS file changes. A spec that imports
+# others includes their generated headers and refers to their tables, so
+# <target> must link the library built from each import (butler::tasks for
+# a first-party server): its spec is generated there, once. butler-gen
+# rewrites an output only when its content changes, so an edit to a spec
+# that does not change the C code rebuilds nothing (with Ninja, which
+# re-checks timestamps).
 #
 # The generated files name the spec by its path relative to the top source
 # directory (CMAKE_SOURCE_DIR; a spec in the build tree: relative to
@@ -77,14 +81,26 @@ function(butler_generate target)
     endif()
     set(h ${BG_OUT_DIR}/${base}.butler.h)
     set(c ${BG_OUT_DIR}/${base}.butler.c)
+    set(d ${BG_OUT_DIR}/${base}.butler.d)
     # DEPENDS names the generator target as well as the spec: a
     # $<TARGET_FILE:...> in COMMAND alone would not re-run generation when
-    # butler-gen is rebuilt.
+    # butler-gen is rebuilt. The depfile butler-gen writes names the specs
+    # the spec imports, so that editing one regenerates (Ninja, and
+    # Makefiles since CMake 3.20). Its paths are absolute, as `abs` is, so
+    # policy CMP0116 does not matter.
+    # (Before 3.20 only Ninja read depfiles; elsewhere DEPFILE was an
+    # error, so an older CMake regenerates on the spec alone.)
+    set(depfile DEPFILE ${d})
+    if(CMAKE_VERSION VERSION_LESS 3.20
+       AND NOT CMAKE_GENERATOR MATCHES "Ninja")
+      set(depfile "")
+    endif()
     add_custom_command(
       OUTPUT ${h} ${c}
       COMMAND butler::gen --out-dir ${BG_OUT_DIR} --spec-name ${spec_name}
-              ${abs}
+              --depfile ${d} ${abs}
       DEPENDS ${abs} butler::gen ${BG_DEPENDS}
+      ${depfile}
       COMMENT "butler-gen ${spec}"
       VERBATIM)
     target_sources(${target} PRIVATE ${h} ${c})

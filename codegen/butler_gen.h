@@ -29,6 +29,13 @@ extern "C" {
 #error "define BUTLER_GEN_VERSION (codegen/CMakeLists.txt does)"
 #endif
 
+/*
+ * BUTLER_GEN_OUTPUT_ABI is the BUTLER_GEN_ABI (include/butler/gen.h) that
+ * generated code is written for: its headers refuse to compile against any
+ * other, and its tables carry it in butler_spec.abi.
+ */
+#define BUTLER_GEN_OUTPUT_ABI 2
+
 /* butler_gen_status is what the butler_gen_* functions return. */
 typedef enum butler_gen_status {
 	BUTLER_GEN_OK = 0,
@@ -72,6 +79,25 @@ void butler_gen_free(butler_gen *g);
 void butler_gen_set_max_errors(butler_gen *g, unsigned max);
 
 /*
+ * butler_gen_reader_fn reads the spec file at `path` (an import, named as
+ * butler-gen names it: the importing spec's directory joined with the
+ * import). On success it stores the content in *text, malloc()ed (it need
+ * not be NUL-terminated; butler-gen frees it), its length in *len, and
+ * returns 0; otherwise it returns an errno value, which the diagnostic
+ * names.
+ */
+typedef int (*butler_gen_reader_fn)(
+    void *user, const char *path, char **text, size_t *len);
+
+/*
+ * butler_gen_set_reader makes `g` read the specs the spec imports with
+ * `fn` (NULL, the default: regular files from the file system). The tests
+ * and the fuzz target keep imports in memory with it. Before
+ * butler_gen_parse() or butler_gen_load().
+ */
+void butler_gen_set_reader(butler_gen *g, butler_gen_reader_fn fn, void *user);
+
+/*
  * butler_gen_load reads the spec file and checks it, as
  * butler_gen_parse(). Returns BUTLER_GEN_EIO (with a diagnostic) when the
  * file cannot be read.
@@ -80,9 +106,11 @@ int butler_gen_load(butler_gen *g);
 
 /*
  * butler_gen_parse checks the `len` bytes at `text` (no NUL needed; the
- * text is copied) as the content of the spec file. Every problem becomes
- * a diagnostic. Returns BUTLER_GEN_OK when the spec has no errors (it may
- * have warnings), BUTLER_GEN_ESPEC, or BUTLER_GEN_ENOMEM. Once per object.
+ * text is copied) as the content of the spec file, and reads and checks
+ * every spec it imports, recursively, each once (see
+ * butler_gen_set_reader()). Every problem becomes a diagnostic. Returns
+ * BUTLER_GEN_OK when the spec has no errors (it may have warnings),
+ * BUTLER_GEN_ESPEC, or BUTLER_GEN_ENOMEM. Once per object.
  */
 int butler_gen_parse(butler_gen *g, const char *text, size_t len);
 
@@ -106,6 +134,24 @@ int butler_gen_emit(butler_gen *g, const char **header /* OUT */,
  */
 int butler_gen_write(butler_gen *g, const char *out_dir,
     unsigned *n_written /* OUT: may be NULL */);
+
+/*
+ * butler_gen_write_depfile writes `path`, a Makefile rule (the form of gcc
+ * -MD) saying that the two files butler_gen_write() writes into `out_dir`
+ * depend on the spec and on every spec it imports, so that a build system
+ * (CMake's DEPFILE) regenerates when an imported spec changes. Written only
+ * when its content changes. Returns BUTLER_GEN_ESTATE unless a parse
+ * succeeded, BUTLER_GEN_EIO (with a diagnostic) or BUTLER_GEN_ENOMEM.
+ */
+int butler_gen_write_depfile(
+    butler_gen *g, const char *out_dir, const char *path);
+
+/*
+ * butler_gen_input returns the path of the i-th spec file the run read:
+ * 0 is the spec itself, then every imported spec once, in reading order;
+ * NULL past the last.
+ */
+const char *butler_gen_input(const butler_gen *g, unsigned i);
 
 /* butler_gen_header_name returns "<base>.butler.h". */
 const char *butler_gen_header_name(const butler_gen *g);

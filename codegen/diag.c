@@ -31,8 +31,8 @@ butler__gen_diag_full(const struct diag *d)
 }
 
 static void
-add(struct diag *d, enum diag_level level, struct loc at, const char *fmt,
-    va_list ap)
+add(struct diag *d, enum diag_level level, const char *path, struct loc at,
+    const char *fmt, va_list ap)
 {
 	struct sbuf sb = { 0 };
 	struct diag_entry *v;
@@ -67,6 +67,8 @@ add(struct diag *d, enum diag_level level, struct loc at, const char *fmt,
 	d->v[d->n].at = at;
 	d->v[d->n].seq = d->n;
 	d->v[d->n].text = sb.data;
+	d->v[d->n].path = path;
+	d->v[d->n].verbatim = false;
 	d->n++;
 	return;
 
@@ -81,7 +83,7 @@ butler__gen_error(struct diag *d, struct loc at, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	add(d, DIAG_ERROR, at, fmt, ap);
+	add(d, DIAG_ERROR, NULL, at, fmt, ap);
 	va_end(ap);
 }
 
@@ -91,7 +93,7 @@ butler__gen_warning(struct diag *d, struct loc at, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	add(d, DIAG_WARNING, at, fmt, ap);
+	add(d, DIAG_WARNING, NULL, at, fmt, ap);
 	va_end(ap);
 }
 
@@ -101,8 +103,42 @@ butler__gen_note(struct diag *d, struct loc at, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	add(d, DIAG_NOTE, at, fmt, ap);
+	add(d, DIAG_NOTE, NULL, at, fmt, ap);
 	va_end(ap);
+}
+
+void
+butler__gen_error_in(
+    struct diag *d, const char *path, struct loc at, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add(d, DIAG_ERROR, path, at, fmt, ap);
+	va_end(ap);
+}
+
+void
+butler__gen_note_in(
+    struct diag *d, const char *path, struct loc at, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add(d, DIAG_NOTE, path, at, fmt, ap);
+	va_end(ap);
+}
+
+void
+butler__gen_diag_attach(struct diag *d, const char *text)
+{
+	size_t before = d->n;
+
+	/* Stored as a note, so that it stays with its error, then marked:
+	 * rendering prints it as it is. */
+	butler__gen_note(d, (struct loc) { 0, 0 }, "%s", text);
+	if (d->n > before)
+		d->v[d->n - 1].verbatim = true;
 }
 
 /* struct group is an error or warning with the notes that follow it. */
@@ -118,6 +154,11 @@ group_cmp(const void *pa, const void *pb)
 	const struct diag_entry *a = ((const struct group *)pa)->head;
 	const struct diag_entry *b = ((const struct group *)pb)->head;
 
+	/* The file's own diagnostics first, then other files' by path. */
+	if ((a->path == NULL) != (b->path == NULL))
+		return a->path == NULL ? -1 : 1;
+	if (a->path != NULL && strcmp(a->path, b->path) != 0)
+		return strcmp(a->path, b->path);
 	if (a->at.line != b->at.line)
 		return a->at.line < b->at.line ? -1 : 1;
 	if (a->at.col != b->at.col)
@@ -134,11 +175,15 @@ render_one(const struct diag *d, const struct diag_entry *e, struct sbuf *out)
 		[DIAG_NOTE] = "note",
 	};
 
-	if (e->at.line == 0)
+	const char *path = e->path != NULL ? e->path : d->path;
+
+	if (e->verbatim)
+		butler__gen_sb_puts(out, e->text);
+	else if (e->at.line == 0)
 		butler__gen_sb_printf(
-		    out, "%s: %s: %s\n", d->path, words[e->level], e->text);
+		    out, "%s: %s: %s\n", path, words[e->level], e->text);
 	else
-		butler__gen_sb_printf(out, "%s:%u:%u: %s: %s\n", d->path,
+		butler__gen_sb_printf(out, "%s:%u:%u: %s: %s\n", path,
 		    e->at.line, e->at.col, words[e->level], e->text);
 }
 

@@ -33,6 +33,9 @@ struct diag_entry {
 	struct loc at;
 	size_t seq; /* order of reporting, breaks ties when sorting */
 	char *text;
+	const char *path; /* another file's (an import's), or NULL: d->path */
+	bool verbatim;    /* text is already rendered: lines of an imported
+	                     spec's diagnostics, shown after the entry before */
 };
 
 /*
@@ -71,13 +74,30 @@ void butler__gen_warning(struct diag *d, struct loc at, const char *fmt, ...)
 void butler__gen_note(struct diag *d, struct loc at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * butler__gen_error_in and butler__gen_note_in report at a position in
+ * another file of the same run, `path` (not copied: it must outlive `d`).
+ */
+void butler__gen_error_in(struct diag *d, const char *path, struct loc at,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void butler__gen_note_in(struct diag *d, const char *path, struct loc at,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * butler__gen_diag_attach adds `text`, diagnostics already rendered (an
+ * imported spec's), to the error or warning reported last: they are shown
+ * right after it, as they are.
+ */
+void butler__gen_diag_attach(struct diag *d, const char *text);
+
 /* butler__gen_diag_full says the checker may stop: DIAG_KEEP_MAX reached. */
 bool butler__gen_diag_full(const struct diag *d);
 
 /*
- * butler__gen_diag_render appends the diagnostics to `out` in file order,
- * one per line, showing at most `max_errors` errors (0: all) and then a note
- * saying how many were left out.
+ * butler__gen_diag_render appends the diagnostics to `out` in file order
+ * (those in other files after the file's own, by path), one per line,
+ * showing at most `max_errors` errors (0: all) and then a note saying how
+ * many were left out.
  */
 void butler__gen_diag_render(
     const struct diag *d, unsigned max_errors, struct sbuf *out);

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "emit.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,7 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <butler/gen.h>
+
 #include "butler_gen.h"
+
+/* Generated code must match the contract it is compiled against: when
+ * gen.h changes its ABI, the emitters need the same change. */
+_Static_assert(BUTLER_GEN_OUTPUT_ABI == BUTLER_GEN_ABI,
+    "butler-gen writes another BUTLER_GEN_ABI than butler/gen.h declares");
 
 /*
  * comment_text appends n bytes of s for use inside a block comment: control
@@ -30,6 +38,24 @@ comment_text(struct sbuf *out, const char *s, size_t n)
 		if ((ch == '*' && next == '/') || (ch == '/' && next == '*')
 		    || (ch == '?' && next == '?'))
 			butler__gen_sb_putn(out, " ", 1);
+	}
+}
+
+void
+butler__gen_emit_guard(struct sbuf *out, const char *header_name)
+{
+	const char *h = header_name;
+
+	/* "my-app.butler.h" gives MY_APP_BUTLER_H; a leading digit gets a
+	 * prefix so the guard stays an identifier. */
+	if (isdigit((unsigned char)h[0]))
+		butler__gen_sb_puts(out, "BUTLER_GEN_");
+	for (; *h != '\0'; h++) {
+		char c = isalnum((unsigned char)*h)
+		    ? (char)toupper((unsigned char)*h)
+		    : '_';
+
+		butler__gen_sb_putn(out, &c, 1);
 	}
 }
 
@@ -191,18 +217,38 @@ out_free:
 	return err;
 }
 
+/* item_end returns the ", " that ends the item at `p` (one inside
+ * parentheses belongs to the item: a nested call stays whole), or NULL. */
+static const char *
+item_end(const char *p)
+{
+	unsigned depth = 0;
+
+	for (; *p != '\0'; p++) {
+		if (*p == '(')
+			depth++;
+		else if (*p == ')' && depth > 0)
+			depth--;
+		else if (depth == 0 && p[0] == ',' && p[1] == ' ')
+			return p;
+	}
+	return NULL;
+}
+
 void
 butler__gen_emit_call(struct sbuf *out, unsigned indent, const char *head,
     const char *items, const char *tail)
 {
 	size_t tail_n = strcspn(tail, "\n");
 	size_t col = 8 * indent + strlen(head);
-	const char *p = items;
+	const char *p = items, *first_end = item_end(items);
 
 	tabs(out, indent);
 	butler__gen_sb_puts(out, head);
 	if (col + strlen(items) + tail_n > 79
-	    && col + strcspn(items, ",") + 1 > 79) {
+	    && col + (first_end ? (size_t)(first_end - items) : strlen(items))
+	            + 1
+	        > 79) {
 		/* Not even the first item fits after the head: start the
 		 * items on a continuation line. */
 		butler__gen_sb_puts(out, "\n");
@@ -212,7 +258,7 @@ butler__gen_emit_call(struct sbuf *out, unsigned indent, const char *head,
 	/* Items fill lines of 79 columns; continuation lines are indented
 	 * one tab deeper, as clang-format lays out long calls. */
 	for (bool first = true; *p != '\0'; first = false) {
-		const char *end = strstr(p, ", ");
+		const char *end = item_end(p);
 		size_t n = end ? (size_t)(end - p) : strlen(p);
 		size_t after = end ? 1 : tail_n;
 

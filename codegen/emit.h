@@ -10,12 +10,20 @@
 #include "sbuf.h"
 #include "spec.h"
 
+/* struct emit_import is a spec the emitted one imports. */
+struct emit_import {
+	const char *path;        /* as written in "imports" */
+	const char *header_name; /* its "<base>.butler.h" */
+	const char *app;         /* its app prefix: <app>_spec */
+};
+
 /* struct emit_in is what both emitters need to know. */
 struct emit_in {
 	const struct spec *spec;
 	const char *spec_path;       /* as given, for the banner */
 	const char *header_name;     /* "<base>.butler.h" */
 	const unsigned *n_accepting; /* per message: servers accepting it */
+	const struct emit_import *imports; /* spec->n_imports of them */
 };
 
 /* butler__gen_emit_header appends the generated header to `out`. */
@@ -23,6 +31,10 @@ void butler__gen_emit_header(const struct emit_in *in, struct sbuf *out);
 
 /* butler__gen_emit_source appends the generated source to `out`. */
 void butler__gen_emit_source(const struct emit_in *in, struct sbuf *out);
+
+/* butler__gen_emit_guard appends the include guard of the header named
+ * `header_name` ("my-app.butler.h" gives MY_APP_BUTLER_H). */
+void butler__gen_emit_guard(struct sbuf *out, const char *header_name);
 
 /* butler__gen_emit_banner appends the DO NOT EDIT line. */
 void butler__gen_emit_banner(const struct emit_in *in, struct sbuf *out);

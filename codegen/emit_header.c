@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "butler_gen.h"
+
 /* GEN_NAME_MAX is enough for any generated identifier: three names of at
  * most SPEC_NAME_MAX characters and a fixed part. */
 #define GEN_NAME_MAX (4 * SPEC_NAME_MAX)
@@ -38,19 +40,7 @@ doc(struct sbuf *out, const char *fmt, ...)
 static void
 guard(const struct emit_in *in, struct sbuf *out)
 {
-	const char *h = in->header_name;
-
-	/* "my-app.butler.h" gives MY_APP_BUTLER_H; a leading digit gets a
-	 * prefix so the guard stays an identifier. */
-	if (isdigit((unsigned char)h[0]))
-		butler__gen_sb_puts(out, "BUTLER_GEN_");
-	for (; *h != '\0'; h++) {
-		char c = isalnum((unsigned char)*h)
-		    ? (char)toupper((unsigned char)*h)
-		    : '_';
-
-		butler__gen_sb_putn(out, &c, 1);
-	}
+	butler__gen_emit_guard(out, in->header_name);
 }
 
 static void
@@ -126,13 +116,19 @@ srv_upper(const struct spec *s, unsigned i)
 static void
 ids(const struct emit_in *in, struct sbuf *out)
 {
-	char role[GEN_NAME_MAX];
+	char role[2 * GEN_NAME_MAX];
 
-	snprintf(role, sizeof role, "the index in %s_spec", in->spec->app);
+	snprintf(
+	    role, sizeof role, "the index in %s_spec.messages", in->spec->app);
 	id_enum(in, "msg", "MSG", "message", in->spec->n_msgs, msg_upper, role,
 	    out);
+	snprintf(role, sizeof role,
+	    "the index in %s_spec.servers; butler_hub_server() turns it into "
+	    "the index in a hub (the same for the hub's own spec), which the "
+	    "generated functions do for you",
+	    in->spec->app);
 	id_enum(in, "server", "SERVER", "server", in->spec->n_srvs, srv_upper,
-	    "the `server` argument of the runtime's functions", out);
+	    role, out);
 }
 
 static void
@@ -218,6 +214,138 @@ typedef_fn(struct sbuf *out, const char *name, const char *params)
 	butler__gen_emit_call(out, 0, head, params, ");\n\n");
 }
 
+/* proto appends a prototype whose parameters are printf-formatted. */
+static void proto(struct sbuf *out, const char *ret, const char *name,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+proto(
+    struct sbuf *out, const char *ret, const char *name, const char *fmt, ...)
+{
+	char params[4 * GEN_NAME_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(params, sizeof params, fmt, ap);
+	va_end(ap);
+	butler__gen_emit_sig(out, false, ret, name, params);
+	butler__gen_sb_puts(out, "\n");
+}
+
+/*
+ * deferred appends the promise type of request `m` and the functions that
+ * answer it later: app_defer_M(), app_answer_M(), app_fail_M(),
+ * app_progress_M_promise(), app_M_promise_cancelled() and
+ * app_M_promise_time_left_ms().
+ */
+static void
+deferred(const struct emit_in *in, const struct message *m, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const char *a = s->app, *M = m->name;
+	char name[GEN_NAME_MAX], ret[GEN_NAME_MAX];
+
+	doc(out,
+	    "%s_%s_promise names a deferred '%s' request: %s_defer_%s() takes "
+	    "the request a handler is handling out of the handler, and the "
+	    "promise is answered exactly once, later, on the thread of the "
+	    "server that deferred it (%s_answer_%s() or %s_fail_%s()). Each "
+	    "request has its own promise type, so an answer of the wrong type "
+	    "does not compile. A promise is a plain value: copy it where the "
+	    "answer will come from. id_bt_ is the runtime's; 0 names nothing.",
+	    a, M, M, a, M, a, M, a, M);
+	butler__gen_sb_printf(
+	    out, "struct %s_%s_promise {\n\tuint64_t id_bt_;\n};\n\n", a, M);
+
+	doc(out,
+	    "%s_defer_%s defers the '%s' request that `self` is handling now: "
+	    "the handler may return 0 without answering, and the request is "
+	    "answered later on this server's thread, from anything that runs "
+	    "there (the reply callback of a call of its own, a timer or I/O "
+	    "on "
+	    "butler_server_base(), another message), with %s_answer_%s() or "
+	    "%s_fail_%s(). A handler that defers and then returns non-zero "
+	    "fails the request with its result. A promise still unanswered "
+	    "when the server stops ends with BUTLER_ECLOSED for its caller. "
+	    "Cannot fail for lack of memory; if no '%s' request is being "
+	    "handled, or it was answered or deferred already, the promise "
+	    "returned names nothing and answering it fails. The handling "
+	    "server's thread only.",
+	    a, M, M, a, M, a, M, M);
+	snprintf(name, sizeof name, "%s_defer_%s", a, M);
+	snprintf(ret, sizeof ret, "struct %s_%s_promise", a, M);
+	proto(out, ret, name, "butler_server *self");
+
+	doc(out,
+	    "%s_answer_%s answers deferred request `promise` with *reply "
+	    "(copied), exactly once. On BUTLER_OK the hub owns the reply's "
+	    "owned fields; on failure you still do. Returns BUTLER_ESTATE if "
+	    "the promise was answered already or ended at stop, BUTLER_EINVAL "
+	    "for a promise of another server; a caller that has gone is not "
+	    "an error (the reply is destroyed). The thread of the server that "
+	    "deferred it only.",
+	    a, M);
+	snprintf(name, sizeof name, "%s_answer_%s", a, M);
+	proto(out, "int", name,
+	    "butler_server *self, struct %s_%s_promise promise, const struct "
+	    "%s_%s *reply",
+	    a, M, a, s->msgs[m->reply].name);
+
+	doc(out,
+	    "%s_fail_%s ends deferred request `promise` with failure `code` "
+	    "(non-zero: a butler_err or a positive code of your own), exactly "
+	    "once: its caller gets `code` as the status. Errors as "
+	    "%s_answer_%s(), plus BUTLER_EINVAL for code 0. The thread of the "
+	    "server that deferred it only.",
+	    a, M, a, M);
+	snprintf(name, sizeof name, "%s_fail_%s", a, M);
+	proto(out, "int", name,
+	    "butler_server *self, struct %s_%s_promise promise, int code", a,
+	    M);
+
+	if (m->progress >= 0) {
+		doc(out,
+		    "%s_progress_%s_promise posts *progress (copied) to the "
+		    "caller of deferred request `promise`, as "
+		    "%s_progress_%s() "
+		    "does for the request being handled. On BUTLER_OK the hub "
+		    "owns its owned fields; on failure you still do. Errors "
+		    "as "
+		    "%s_answer_%s(). The thread of the server that deferred "
+		    "it "
+		    "only.",
+		    a, M, a, M, a, M);
+		snprintf(name, sizeof name, "%s_progress_%s_promise", a, M);
+		proto(out, "int", name,
+		    "butler_server *self, struct %s_%s_promise promise, const "
+		    "struct %s_%s *progress",
+		    a, M, a, s->msgs[m->progress].name);
+	}
+
+	doc(out,
+	    "%s_%s_promise_cancelled says whether the caller of deferred "
+	    "request `promise` has given up on it (cancelled, timed out, "
+	    "stopped, or the hub's stop discards), so that the work for it "
+	    "can "
+	    "stop early; true also once the promise has ended. The thread of "
+	    "the server that deferred it only.",
+	    a, M);
+	snprintf(name, sizeof name, "%s_%s_promise_cancelled", a, M);
+	proto(out, "bool", name,
+	    "const butler_server *self, struct %s_%s_promise promise", a, M);
+
+	doc(out,
+	    "%s_%s_promise_time_left_ms returns how long the caller of "
+	    "deferred request `promise` will still wait for its answer: -1 "
+	    "for "
+	    "no deadline, 0 once it has passed. The thread of the server that "
+	    "deferred it only.",
+	    a, M);
+	snprintf(name, sizeof name, "%s_%s_promise_time_left_ms", a, M);
+	proto(out, "int64_t", name,
+	    "const butler_server *self, struct %s_%s_promise promise", a, M);
+}
+
 static void
 request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 {
@@ -228,11 +356,13 @@ request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 
 	doc(out,
 	    "%s_%s_reply_fn receives the one answer to a call of '%s', on the "
-	    "calling server's thread: status BUTLER_OK with the reply, or "
-	    "BUTLER_ETIMEDOUT, BUTLER_ECLOSED or BUTLER_ECANCELED with reply "
-	    "NULL. The reply is destroyed when the callback returns: move out "
-	    "(and set to NULL) any owned field you keep.",
-	    a, m->name, m->name);
+	    "calling server's thread: status BUTLER_OK with the reply, or, "
+	    "with reply NULL, the handler's failure (its non-zero result, or "
+	    "the code given to %s_fail_%s()), BUTLER_ETIMEDOUT, "
+	    "BUTLER_ECLOSED "
+	    "or BUTLER_ECANCELED. The reply is destroyed when the callback "
+	    "returns: move out (and set to NULL) any owned field you keep.",
+	    a, m->name, m->name, a, m->name);
 	snprintf(name, sizeof name, "%s_%s_reply_fn", a, m->name);
 	snprintf(params, sizeof params,
 	    "butler_server *self, int status, struct %s_%s *reply, void "
@@ -242,43 +372,166 @@ request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 
 	doc(out,
 	    "%s_reply_%s answers the '%s' request that `self` is handling now "
-	    "with *reply (copied). On BUTLER_OK the hub owns the reply's "
-	    "owned "
-	    "fields; on failure you still do. The handling server's thread "
-	    "only.",
-	    a, m->name, m->name);
+	    "with *reply (copied). A handler answers before it returns, or "
+	    "defers (%s_defer_%s()) and answers later; one that returns "
+	    "without doing either fails the request with its non-zero result, "
+	    "or BUTLER_EHANDLER for 0. On BUTLER_OK the hub owns the reply's "
+	    "owned fields; on failure you still do. The handling server's "
+	    "thread only.",
+	    a, m->name, m->name, a, m->name);
 	snprintf(name, sizeof name, "%s_reply_%s", a, m->name);
 	snprintf(params, sizeof params,
 	    "butler_server *self, const struct %s_%s *reply", a, r->name);
 	butler__gen_emit_sig(out, false, "int", name, params);
 	butler__gen_sb_puts(out, "\n");
-	if (m->progress < 0)
+	if (m->progress >= 0) {
+		doc(out,
+		    "%s_%s_progress_fn receives each progress message of a "
+		    "call of '%s' before its answer, on the calling server's "
+		    "thread%s. The message is destroyed when the callback "
+		    "returns.",
+		    a, m->name, m->name,
+		    m->progress_latest ? " (only the newest undelivered one)"
+		                       : "");
+		snprintf(name, sizeof name, "%s_%s_progress_fn", a, m->name);
+		snprintf(params, sizeof params,
+		    "butler_server *self, struct %s_%s *progress, void *user",
+		    a, s->msgs[m->progress].name);
+		typedef_fn(out, name, params);
+
+		doc(out,
+		    "%s_progress_%s posts *progress (copied) to the caller of "
+		    "the '%s' request that `self` is handling now. On "
+		    "BUTLER_OK the hub owns its owned fields; on failure you "
+		    "still do. The handling server's thread only.",
+		    a, m->name, m->name);
+		snprintf(name, sizeof name, "%s_progress_%s", a, m->name);
+		snprintf(params, sizeof params,
+		    "butler_server *self, const struct %s_%s *progress", a,
+		    s->msgs[m->progress].name);
+		butler__gen_emit_sig(out, false, "int", name, params);
+		butler__gen_sb_puts(out, "\n");
+	}
+	deferred(in, m, out);
+}
+
+/* handler_typedef appends `typedef int (*name)(params);`. */
+static void
+handler_typedef(struct sbuf *out, const char *name, const char *params)
+{
+	char head[GEN_NAME_MAX + 32];
+
+	snprintf(head, sizeof head, "typedef int (*%s)(", name);
+	butler__gen_emit_call(out, 0, head, params, ");\n");
+}
+
+/* macro_word appends `word` to a macro definition: after a blank, or on
+ * a continuation line indented by `indent` (" \\", then it) when it would
+ * pass 79 columns. *col is the current column. */
+static void
+macro_word(struct sbuf *out, size_t *col, const char *word, const char *indent)
+{
+	size_t n = strlen(word);
+
+	if (*col + 1 + n + 2 > 79) {
+		butler__gen_sb_printf(out, " \\\n%s", indent);
+		*col = 8 + strlen(indent) - 1;
+	} else {
+		butler__gen_sb_puts(out, " ");
+		(*col)++;
+	}
+	butler__gen_sb_puts(out, word);
+	*col += n;
+}
+
+/* macro_arg starts argument `first` of the macro's expansion on a line of
+ * its own and appends the words after it. */
+static void
+macro_arg(struct sbuf *out, size_t *col, const char *first, const char *second,
+    const char *third)
+{
+	butler__gen_sb_printf(out, " \\\n\t    %s", first);
+	*col = 12 + strlen(first);
+	macro_word(out, col, second, "\t        ");
+	if (third != NULL)
+		macro_word(out, col, third, "\t        ");
+}
+
+/*
+ * register_each appends app_S_register_each(): the handlers as arguments,
+ * one per accepted message in accepts order, each of its own type. Too few
+ * arguments is always an error; one in another's place is only a warning
+ * for some compilers (gcc 12 on incompatible pointer types), so in C a
+ * macro of the same name checks each with _Generic, which has no default:
+ * a handler of another type matches no association, a constraint
+ * violation. NULL (a void *) stays allowed for on_start and on_stop. C++
+ * compilers refuse the mismatch themselves and get the function alone.
+ */
+static void
+register_each(
+    const struct emit_in *in, const struct server *sv, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const char *a = s->app, *S = sv->name;
+	struct sbuf params = { 0 };
+	char name[GEN_NAME_MAX], item[2 * GEN_NAME_MAX + 64];
+	size_t col;
+
+	doc(out,
+	    "%s_%s_register_each installs the handlers of server '%s' as "
+	    "%s_%s_register() does, given one by one: on_start and on_stop "
+	    "(either may be NULL), then one handler per message it accepts, "
+	    "in its 'accepts' order. Leaving a handler out does not compile, "
+	    "and neither does giving one in another's place: in C this is "
+	    "also a macro that checks each argument's type with _Generic. "
+	    "Before butler_hub_start() only.",
+	    a, S, S, a, S);
+	snprintf(name, sizeof name, "%s_%s_register_each", a, S);
+	butler__gen_sb_puts(&params,
+	    "butler_hub *hub, void *user, butler_start_fn on_start, "
+	    "butler_stop_fn on_stop");
+	for (unsigned k = 0; k < sv->n_accepts; k++)
+		butler__gen_sb_printf(&params, ", %s_%s_%s_fn", a, S,
+		    s->msgs[sv->accepts[k]].name);
+	if (params.oom) {
+		out->oom = true;
 		return;
+	}
+	butler__gen_emit_sig(out, false, "int", name, params.data);
+	butler__gen_sb_release(&params);
 
-	doc(out,
-	    "%s_%s_progress_fn receives each progress message of a call of "
-	    "'%s' before its answer, on the calling server's thread%s. The "
-	    "message is destroyed when the callback returns.",
-	    a, m->name, m->name,
-	    m->progress_latest ? " (only the newest undelivered one)" : "");
-	snprintf(name, sizeof name, "%s_%s_progress_fn", a, m->name);
-	snprintf(params, sizeof params,
-	    "butler_server *self, struct %s_%s *progress, void *user", a,
-	    s->msgs[m->progress].name);
-	typedef_fn(out, name, params);
+	/* #define app_S_register_each(hub_bt_, ..., h1_bt_, ...) \
+	 *	(app_S_register_each)((hub_bt_), ..., _Generic(...), ...) */
+	butler__gen_sb_printf(
+	    out, "#ifndef __cplusplus\n#define %s(hub_bt_,", name);
+	col = strlen("#define (hub_bt_,") + strlen(name);
+	macro_word(out, &col, "user_bt_,", "\t    ");
+	macro_word(out, &col,
+	    sv->n_accepts > 0 ? "start_bt_, stop_bt_,"
+	                      : "start_bt_, stop_bt_)",
+	    "\t    ");
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		snprintf(item, sizeof item, "h%u_bt_%s", k + 1,
+		    k + 1 < sv->n_accepts ? "," : ")");
+		macro_word(out, &col, item, "\t    ");
+	}
+	butler__gen_sb_printf(out, " \\\n\t(%s)((hub_bt_), (user_bt_),", name);
+	macro_arg(out, &col, "_Generic((start_bt_),",
+	    "butler_start_fn: (start_bt_),", "void *: (start_bt_)),");
+	macro_arg(out, &col, "_Generic((stop_bt_),",
+	    "butler_stop_fn: (stop_bt_),",
+	    sv->n_accepts > 0 ? "void *: (stop_bt_)),"
+	                      : "void *: (stop_bt_)))");
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		char first[32];
 
-	doc(out,
-	    "%s_progress_%s posts *progress (copied) to the caller of the "
-	    "'%s' request that `self` is handling now. On BUTLER_OK the hub "
-	    "owns its owned fields; on failure you still do. The handling "
-	    "server's thread only.",
-	    a, m->name, m->name);
-	snprintf(name, sizeof name, "%s_progress_%s", a, m->name);
-	snprintf(params, sizeof params,
-	    "butler_server *self, const struct %s_%s *progress", a,
-	    s->msgs[m->progress].name);
-	butler__gen_emit_sig(out, false, "int", name, params);
-	butler__gen_sb_puts(out, "\n");
+		snprintf(first, sizeof first, "_Generic((h%u_bt_),", k + 1);
+		snprintf(item, sizeof item, "%s_%s_%s_fn: (h%u_bt_))%s", a, S,
+		    s->msgs[sv->accepts[k]].name, k + 1,
+		    k + 1 < sv->n_accepts ? "," : ")");
+		macro_arg(out, &col, first, item, NULL);
+	}
+	butler__gen_sb_puts(out, "\n#endif\n\n");
 }
 
 static void
@@ -288,9 +541,14 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	const char *a = s->app, *A = s->app_upper, *S = sv->name;
 	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX], title[GEN_NAME_MAX];
 
-	snprintf(title, sizeof title, "Server '%s': %s, %u instance%s.", S,
-	    sv->loop == LOOP_EXTERNAL ? "external loop" : "own thread",
-	    sv->instances, sv->instances == 1 ? "" : "s");
+	if (sv->instances == BUTLER_INSTANCES_AUTO)
+		snprintf(title, sizeof title,
+		    "Server '%s': own threads, one per online CPU.", S);
+	else
+		snprintf(title, sizeof title,
+		    "Server '%s': %s, %u instance%s.", S,
+		    sv->loop == LOOP_EXTERNAL ? "external loop" : "own thread",
+		    sv->instances, sv->instances == 1 ? "" : "s");
 	if (sv->doc != NULL)
 		butler__gen_emit_doc(out, 0, title, sv->doc);
 	else
@@ -325,14 +583,36 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 
+	if (sv->n_accepts > 0) {
+		doc(out,
+		    "%s_%s_M_fn is the type of the handler of message M in "
+		    "server '%s', one type per message it accepts (so that "
+		    "%s_%s_register_each() can tell them apart). A handler "
+		    "runs on the server's thread and returns 0 or an error "
+		    "code. The hub destroys *msg after the handler returns: "
+		    "move out (and set to NULL) any owned field you keep.",
+		    a, S, S, a, S);
+		for (unsigned k = 0; k < sv->n_accepts; k++) {
+			const struct message *m = &s->msgs[sv->accepts[k]];
+
+			snprintf(
+			    name, sizeof name, "%s_%s_%s_fn", a, S, m->name);
+			snprintf(params, sizeof params,
+			    "butler_server *self, void *user, struct %s_%s "
+			    "*msg",
+			    a, m->name);
+			handler_typedef(out, name, params);
+		}
+		butler__gen_sb_puts(out, "\n");
+	}
+
 	doc(out,
 	    "%s_%s_handlers is the handler table of server '%s'. on_start and "
 	    "on_stop may be NULL; every message needs a handler, or "
-	    "butler_hub_start() fails with BUTLER_ENOHANDLER. A handler runs "
-	    "on the server's thread and returns 0 or an error code. The hub "
-	    "destroys *msg after the handler returns: move out (and set to "
-	    "NULL) any owned field you keep.",
-	    a, S, S);
+	    "butler_hub_start() fails with BUTLER_ENOHANDLER: "
+	    "%s_%s_register_each() makes a missing one a compile error "
+	    "instead.",
+	    a, S, S, a, S);
 	butler__gen_sb_printf(out,
 	    "struct %s_%s_handlers {\n"
 	    "\tbutler_start_fn on_start;\n"
@@ -341,13 +621,8 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
-		char head[GEN_NAME_MAX];
-
-		snprintf(head, sizeof head, "int (*%s)(", m->name);
-		snprintf(params, sizeof params,
-		    "butler_server *self, void *user, struct %s_%s *msg", a,
-		    m->name);
-		butler__gen_emit_call(out, 1, head, params, ");\n");
+		butler__gen_sb_printf(
+		    out, "\t%s_%s_%s_fn %s;\n", a, S, m->name, m->name);
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 
@@ -362,6 +637,8 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	    S);
 	butler__gen_emit_sig(out, false, "int", name, params);
 	butler__gen_sb_puts(out, "\n");
+
+	register_each(in, sv, out);
 
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
@@ -385,12 +662,14 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		    "thread, within timeout_ms (-1: no timeout)%s. *id (may "
 		    "be NULL) names the request for butler_cancel(). "
 		    "Ownership as %s_send_%s_%s(). A butler server's thread "
-		    "only (a handler, on_start, or an external drain).",
+		    "only (a handler, on_start, or an external drain after "
+		    "butler_hub_start()); any other thread gets BUTLER_ESTATE "
+		    "and uses %s_call_%s_%s_wait().",
 		    a, S, m->name, S,
 		    m->progress >= 0 ? "; progress messages come to "
 		                       "progress_cb (may be NULL) first"
 		                     : "",
-		    a, S, m->name);
+		    a, S, m->name, a, S, m->name);
 		snprintf(name, sizeof name, "%s_call_%s_%s", a, S, m->name);
 		if (m->progress >= 0)
 			snprintf(params, sizeof params,
@@ -407,6 +686,32 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 			    a, m->name, a, m->name);
 		butler__gen_emit_sig(out, false, "int", name, params);
 		butler__gen_sb_puts(out, "\n");
+
+		doc(out,
+		    "%s_call_%s_%s_wait sends request *msg to server '%s' and "
+		    "blocks the calling thread until its answer: BUTLER_OK "
+		    "with the reply in *reply (you then own its owned "
+		    "fields), the handler's failure, BUTLER_ETIMEDOUT after "
+		    "timeout_ms (-1: no limit), BUTLER_ECLOSED if the server "
+		    "stops first, or BUTLER_ECANCELED. *reply is written on "
+		    "BUTLER_OK only; %sa reply that comes after the timeout "
+		    "is destroyed. For threads that are no butler server (a "
+		    "plain pthread, another library's pool, main): from a "
+		    "server's own thread it refuses with BUTLER_EDEADLK "
+		    "rather than block a loop, and before butler_hub_start() "
+		    "with BUTLER_ESTATE. Refused at once (BUTLER_EFULL, "
+		    "BUTLER_ECLOSED, ...), *msg's owned fields are still "
+		    "yours; once accepted the hub owns them, whatever the "
+		    "outcome. Any thread.",
+		    a, S, m->name, S,
+		    m->progress >= 0 ? "progress messages are destroyed, and "
+		                     : "");
+		snprintf(
+		    name, sizeof name, "%s_call_%s_%s_wait", a, S, m->name);
+		proto(out, "int", name,
+		    "butler_hub *hub, const struct %s_%s *msg, int "
+		    "timeout_ms, struct %s_%s *reply",
+		    a, m->name, a, s->msgs[m->reply].name);
 	}
 
 	doc(out,
@@ -450,13 +755,26 @@ butler__gen_emit_header(const struct emit_in *in, struct sbuf *out)
 	    "\n\n#include <stdbool.h>\n#include "
 	    "<stddef.h>\n#include <stdint.h>\n\n"
 	    "#include <butler/butler.h>\n\n");
-	butler__gen_sb_puts(
-	    out, "#if BUTLER_GEN_ABI != 2\n#error \"regenerate ");
+	butler__gen_sb_printf(out,
+	    "#if BUTLER_GEN_ABI != %d\n#error \"regenerate ",
+	    BUTLER_GEN_OUTPUT_ABI);
 	butler__gen_emit_cstr(out, in->spec_path);
-	butler__gen_sb_puts(out,
+	butler__gen_sb_printf(out,
 	    " with the butler-gen of the butler you "
 	    "build against (this file is for "
-	    "BUTLER_GEN_ABI 2)\"\n#endif\n\n");
+	    "BUTLER_GEN_ABI %d)\"\n#endif\n\n",
+	    BUTLER_GEN_OUTPUT_ABI);
+	if (s->n_imports > 0) {
+		doc(out,
+		    "The specs %s imports. Each is generated once, in the "
+		    "library built from it (link that library: it provides "
+		    "these headers and the specs' tables).",
+		    s->app);
+		for (unsigned k = 0; k < s->n_imports; k++)
+			butler__gen_sb_printf(out, "#include \"%s\"\n",
+			    in->imports[k].header_name);
+		butler__gen_sb_puts(out, "\n");
+	}
 	butler__gen_sb_puts(out,
 	    "#ifdef __cplusplus\nextern \"C\" {\n"
 	    "#endif\n\n");

@@ -109,6 +109,82 @@ call(struct sbuf *out, const char *head, const char *fmt, ...)
 	butler__gen_emit_call(out, 1, head, args, ");\n");
 }
 
+/*
+ * promise_fns emits app_defer_M() and the functions that answer its
+ * promise. The runtime identifies the request's message by its descriptor
+ * in the spec's own table, which is how it tells one spec's message 0 from
+ * another's in a hub built from several.
+ */
+static void
+promise_fns(
+    const struct emit_in *in, const struct message *m, struct sbuf *out)
+{
+	const char *a = in->spec->app, *A = in->spec->app_upper;
+	const char *M = m->name, *MU = m->upper;
+	char name[GEN_NAME_MAX], ret[GEN_NAME_MAX];
+
+	snprintf(name, sizeof name, "%s_defer_%s", a, M);
+	snprintf(ret, sizeof ret, "struct %s_%s_promise", a, M);
+	sig(out, true, ret, name, "butler_server *self");
+	butler__gen_sb_printf(out, "{\n\t%s p = { 0 };\n\n", ret);
+	call(out, "(void)butler_defer(",
+	    "self, &%s_spec.messages[%s_MSG_%s], &p.id_bt_", a, A, MU);
+	butler__gen_sb_puts(out, "\treturn p;\n}\n\n");
+
+	snprintf(name, sizeof name, "%s_answer_%s", a, M);
+	sig(out, true, "int", name,
+	    "butler_server *self, struct %s_%s_promise promise, const struct "
+	    "%s_%s *reply",
+	    a, M, a, in->spec->msgs[m->reply].name);
+	butler__gen_sb_puts(
+	    out, "{\n\tif (reply == NULL)\n\t\treturn BUTLER_EINVAL;\n");
+	call(out, "return butler_answer(",
+	    "self, promise.id_bt_, &%s_spec.messages[%s_MSG_%s], reply, "
+	    "sizeof *reply",
+	    a, A, MU);
+	butler__gen_sb_puts(out, "}\n\n");
+
+	snprintf(name, sizeof name, "%s_fail_%s", a, M);
+	sig(out, true, "int", name,
+	    "butler_server *self, struct %s_%s_promise promise, int code", a,
+	    M);
+	butler__gen_sb_puts(out, "{\n");
+	call(out, "return butler_fail(",
+	    "self, promise.id_bt_, &%s_spec.messages[%s_MSG_%s], code", a, A,
+	    MU);
+	butler__gen_sb_puts(out, "}\n\n");
+
+	if (m->progress >= 0) {
+		snprintf(name, sizeof name, "%s_progress_%s_promise", a, M);
+		sig(out, true, "int", name,
+		    "butler_server *self, struct %s_%s_promise promise, const "
+		    "struct %s_%s *progress",
+		    a, M, a, in->spec->msgs[m->progress].name);
+		butler__gen_sb_puts(out,
+		    "{\n\tif (progress == NULL)\n\t\treturn "
+		    "BUTLER_EINVAL;\n");
+		call(out, "return butler_progress_promise(",
+		    "self, promise.id_bt_, &%s_spec.messages[%s_MSG_%s], "
+		    "progress, sizeof *progress",
+		    a, A, MU);
+		butler__gen_sb_puts(out, "}\n\n");
+	}
+
+	snprintf(name, sizeof name, "%s_%s_promise_cancelled", a, M);
+	sig(out, true, "bool", name,
+	    "const butler_server *self, struct %s_%s_promise promise", a, M);
+	butler__gen_sb_puts(out,
+	    "{\n\treturn butler_promise_cancelled(self, "
+	    "promise.id_bt_);\n}\n\n");
+
+	snprintf(name, sizeof name, "%s_%s_promise_time_left_ms", a, M);
+	sig(out, true, "int64_t", name,
+	    "const butler_server *self, struct %s_%s_promise promise", a, M);
+	butler__gen_sb_puts(out,
+	    "{\n\treturn butler_promise_time_left_ms(self, "
+	    "promise.id_bt_);\n}\n\n");
+}
+
 static void
 requests(const struct emit_in *in, struct sbuf *out)
 {
@@ -141,6 +217,7 @@ requests(const struct emit_in *in, struct sbuf *out)
 			    "BUTLER_EINVAL;\n\treturn butler_progress(self, "
 			    "progress, sizeof *progress);\n}\n\n");
 		}
+		promise_fns(in, m, out);
 		if (in->n_accepting[i] == 0)
 			continue; /* no call function uses the thunks */
 		butler__gen_sb_puts(out,
@@ -187,7 +264,9 @@ send_call(const struct emit_in *in, const struct server *sv,
 	    "{\n\tif (msg == NULL)\n\t\treturn "
 	    "BUTLER_EINVAL;\n");
 	call(out, "return butler_send(",
-	    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg", A, S, A, S, M);
+	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), %s_%s_%s, "
+	    "msg, sizeof *msg",
+	    a, A, S, A, S, M);
 	butler__gen_sb_puts(out, "}\n\n");
 	if (!m->request)
 		return;
@@ -211,19 +290,74 @@ send_call(const struct emit_in *in, const struct server *sv,
 	    "\t\treturn BUTLER_EINVAL;\n");
 	if (m->progress >= 0)
 		call(out, "return butler_call_progress(",
-		    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg, "
-		    "timeout_ms, "
+		    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
+		    "%s_%s_%s, msg, sizeof *msg, timeout_ms, "
 		    "%s_%s_reply_thunk_bt_, (void (*)(void))cb, "
 		    "%s_%s_progress_thunk_bt_, (void (*)(void))progress_cb, "
 		    "user, id",
-		    A, S, A, S, M, a, m->name, a, m->name);
+		    a, A, S, A, S, M, a, m->name, a, m->name);
 	else
 		call(out, "return butler_call(",
-		    "hub, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg, "
-		    "timeout_ms, "
+		    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
+		    "%s_%s_%s, msg, sizeof *msg, timeout_ms, "
 		    "%s_%s_reply_thunk_bt_, (void (*)(void))cb, user, id",
-		    A, S, A, S, M, a, m->name);
+		    a, A, S, A, S, M, a, m->name);
 	butler__gen_sb_puts(out, "}\n\n");
+
+	snprintf(
+	    name, sizeof name, "%s_call_%s_%s_wait", a, sv->name, m->name);
+	sig(out, true, "int", name,
+	    "butler_hub *hub, const struct %s_%s *msg, int timeout_ms, struct "
+	    "%s_%s *reply",
+	    a, m->name, a, in->spec->msgs[m->reply].name);
+	butler__gen_sb_puts(out,
+	    "{\n\tif (msg == NULL || reply == NULL)\n"
+	    "\t\treturn BUTLER_EINVAL;\n");
+	call(out, "return butler_call_wait(",
+	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), %s_%s_%s, "
+	    "msg, sizeof *msg, timeout_ms, reply, sizeof *reply",
+	    a, A, S, A, S, M);
+	butler__gen_sb_puts(out, "}\n\n");
+}
+
+/*
+ * register_each emits app_S_register_each(): a handler table filled from
+ * the arguments. The name is in parentheses because the header also
+ * defines a macro of that name; the handlers' parameter names are
+ * positional because a message may be called `hub` or `user`.
+ */
+static void
+register_each(
+    const struct emit_in *in, const struct server *sv, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const char *a = s->app;
+	struct sbuf params = { 0 };
+	char name[GEN_NAME_MAX];
+
+	snprintf(name, sizeof name, "(%s_%s_register_each)", a, sv->name);
+	butler__gen_sb_puts(&params,
+	    "butler_hub *hub, void *user, butler_start_fn on_start, "
+	    "butler_stop_fn on_stop");
+	for (unsigned k = 0; k < sv->n_accepts; k++)
+		butler__gen_sb_printf(&params, ", %s_%s_%s_fn h%u_bt_", a,
+		    sv->name, s->msgs[sv->accepts[k]].name, k + 1);
+	if (params.oom) {
+		out->oom = true;
+		return;
+	}
+	butler__gen_emit_sig(out, true, "int", name, params.data);
+	butler__gen_sb_release(&params);
+	butler__gen_sb_printf(out,
+	    "{\n\tstruct %s_%s_handlers h = {\n"
+	    "\t\t.on_start = on_start,\n\t\t.on_stop = on_stop,\n",
+	    a, sv->name);
+	for (unsigned k = 0; k < sv->n_accepts; k++)
+		butler__gen_sb_printf(out, "\t\t.%s = h%u_bt_,\n",
+		    s->msgs[sv->accepts[k]].name, k + 1);
+	butler__gen_sb_printf(out,
+	    "\t};\n\n\treturn %s_%s_register(hub, &h, user);\n}\n\n", a,
+	    sv->name);
 }
 
 static void
@@ -242,10 +376,12 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	butler__gen_sb_puts(
 	    out, "{\n\tif (h == NULL)\n\t\treturn BUTLER_EINVAL;\n");
 	call(out, "return butler_hub_set_handlers(",
-	    "hub, %s_SERVER_%s, h, sizeof *h, h->on_start, h->on_stop, user",
-	    A, S);
+	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), h, "
+	    "sizeof *h, h->on_start, h->on_stop, user",
+	    a, A, S);
 	butler__gen_sb_puts(out, "}\n\n");
 
+	register_each(in, sv, out);
 	for (unsigned k = 0; k < sv->n_accepts; k++)
 		send_call(in, sv, &s->msgs[sv->accepts[k]], out);
 
@@ -286,7 +422,8 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	butler__gen_sb_puts(out, "\t}\n}\n\n");
 
 	/* The dispatcher: no default, so -Wswitch-enum flags a kind without
-	 * a case; a kind outside the enum falls out of the switch. */
+	 * a case; a kind outside the enum falls out of the switch. (h->M)
+	 * keeps a function-like macro named M from expanding. */
 	snprintf(name, sizeof name, "%s_%s_dispatch_bt_", a, sv->name);
 	sig(out, true, "static int", name,
 	    "butler_server *self, const void *handlers, void *user, unsigned "
@@ -307,7 +444,7 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
 		butler__gen_sb_printf(out,
-		    "\tcase %s_%s_%s:\n\t\treturn h->%s(self, user, msg);\n",
+		    "\tcase %s_%s_%s:\n\t\treturn (h->%s)(self, user, msg);\n",
 		    A, S, m->upper, m->name);
 	}
 	butler__gen_sb_puts(out, "\t}\n\treturn BUTLER_EKIND;\n}\n\n");
@@ -385,13 +522,17 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 	for (unsigned i = 0; i < s->n_srvs; i++) {
 		const struct server *sv = &s->srvs[i];
 		char accepts[GEN_NAME_MAX + 32] = "NULL";
+		char instances[32] = "BUTLER_INSTANCES_AUTO";
 
+		if (sv->instances != BUTLER_INSTANCES_AUTO)
+			snprintf(
+			    instances, sizeof instances, "%u", sv->instances);
 		if (sv->n_accepts > 0)
 			snprintf(accepts, sizeof accepts, "%s_%s_accepts_bt_",
 			    a, sv->name);
 		butler__gen_sb_printf(out,
 		    "\t[%s_SERVER_%s] = {\n\t\t.name = \"%s\",\n"
-		    "\t\t.loop = %s,\n\t\t.instances = %u,\n"
+		    "\t\t.loop = %s,\n\t\t.instances = %s,\n"
 		    "\t\t.capacity = %u,\n\t\t.full = %s,\n"
 		    "\t\t.block_timeout_ms = %d,\n"
 		    "\t\t.accepts = %s,\n"
@@ -402,7 +543,7 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 		    A, sv->upper, sv->name,
 		    sv->loop == LOOP_EXTERNAL ? "BUTLER_LOOP_EXTERNAL"
 		                              : "BUTLER_LOOP_THREAD",
-		    sv->instances, sv->capacity,
+		    instances, sv->capacity,
 		    sv->full == FULL_BLOCK ? "BUTLER_FULL_BLOCK"
 		                           : "BUTLER_FULL_FAIL",
 		    sv->block_timeout_ms, accepts, sv->n_accepts, a, sv->name,
@@ -410,14 +551,52 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 
+	if (s->n_imports > 0) {
+		butler__gen_sb_printf(out,
+		    "/* The specs %s imports: the hub runs their servers too. "
+		    "*/\nstatic const butler_spec *const %s_imports_bt_[] = "
+		    "{\n",
+		    a, a);
+		for (unsigned k = 0; k < s->n_imports; k++)
+			butler__gen_sb_printf(
+			    out, "\t&%s_spec,\n", in->imports[k].app);
+		butler__gen_sb_puts(out, "};\n\n");
+	}
 	butler__gen_sb_printf(out,
 	    "const butler_spec %s_spec = {\n"
 	    "\t.abi = BUTLER_GEN_ABI,\n\t.app = \"%s\",\n"
 	    "\t.messages = %s_messages_bt_,\n"
 	    "\t.n_messages = %s_MSG_COUNT,\n"
 	    "\t.servers = %s_servers_bt_,\n"
-	    "\t.n_servers = %s_SERVER_COUNT,\n};\n",
+	    "\t.n_servers = %s_SERVER_COUNT,\n",
 	    a, a, a, A, a, A);
+	if (s->n_imports > 0)
+		butler__gen_sb_printf(out,
+		    "\t.imports = %s_imports_bt_,\n\t.n_imports = %u,\n};\n",
+		    a, s->n_imports);
+	else
+		butler__gen_sb_puts(
+		    out, "\t.imports = NULL,\n\t.n_imports = 0,\n};\n");
+}
+
+/* size_asserts checks, on the compiler's own sizeof, the limit butler-gen
+ * checked on LP64 sizes. */
+static void
+size_asserts(const struct emit_in *in, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+
+	butler__gen_sb_puts(out,
+	    "/* butler_hub_new() refuses a message larger than "
+	    "BUTLER_MAX_MESSAGE_SIZE. */\n");
+	for (unsigned i = 0; i < s->n_msgs; i++)
+		butler__gen_sb_printf(out,
+		    "_Static_assert(sizeof(struct %s_%s) <= "
+		    "BUTLER_MAX_MESSAGE_SIZE,\n\t\"message '%s' is larger "
+		    "than "
+		    "BUTLER_MAX_MESSAGE_SIZE\");\n",
+		    s->app, s->msgs[i].name, s->msgs[i].name);
+	butler__gen_sb_puts(out, "\n");
 }
 
 void
@@ -426,6 +605,7 @@ butler__gen_emit_source(const struct emit_in *in, struct sbuf *out)
 	butler__gen_emit_banner(in, out);
 	butler__gen_sb_printf(out,
 	    "#include \"%s\"\n\n#include <stdlib.h>\n\n", in->header_name);
+	size_asserts(in, out);
 	destructors(in, out);
 	requests(in, out);
 	for (unsigned i = 0; i < in->spec->n_srvs; i++)

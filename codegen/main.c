@@ -23,6 +23,8 @@ static const char usage[]
       "      --spec-name NAME name the spec NAME in the generated files\n"
       "                       (default: SPEC.json as given); diagnostics\n"
       "                       still use SPEC.json\n"
+      "      --depfile FILE   also write FILE, a Makefile rule: the outputs\n"
+      "                       depend on the spec and every spec it imports\n"
       "      --max-errors N   show at most N errors (default 20, 0: all)\n"
       "      --werror         treat warnings as errors\n"
       "  -h, --help           show this help and exit\n"
@@ -38,6 +40,7 @@ struct opts {
 	const char *out_dir;
 	const char *spec;
 	const char *spec_name;
+	const char *depfile;
 	unsigned max_errors;
 	bool check;
 	bool werror;
@@ -72,8 +75,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			fputs(usage, stdout);
 			return 0;
 		} else if (strcmp(a, "--version") == 0) {
-			printf("butler-gen %s (generated code ABI 1)\n",
-			    BUTLER_GEN_VERSION);
+			printf("butler-gen %s (generated code ABI %d)\n",
+			    BUTLER_GEN_VERSION, BUTLER_GEN_OUTPUT_ABI);
 			return 0;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--check") == 0) {
 			o->check = true;
@@ -92,6 +95,12 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->spec_name = argv[i];
 		} else if (strncmp(a, "--spec-name=", 12) == 0) {
 			o->spec_name = a + 12;
+		} else if (strcmp(a, "--depfile") == 0) {
+			if (++i == argc)
+				return bad_usage("missing file after", a);
+			o->depfile = argv[i];
+		} else if (strncmp(a, "--depfile=", 10) == 0) {
+			o->depfile = a + 10;
 		} else if (strcmp(a, "--max-errors") == 0
 		    || strncmp(a, "--max-errors=", 13) == 0) {
 			const char *v = a[12] == '=' ? a + 13 : argv[++i];
@@ -118,6 +127,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		return bad_usage("empty output directory", NULL);
 	if (o->spec_name != NULL && o->spec_name[0] == '\0')
 		return bad_usage("empty spec name", NULL);
+	if (o->depfile != NULL && o->depfile[0] == '\0')
+		return bad_usage("empty depfile name", NULL);
 	return -1;
 }
 
@@ -143,6 +154,8 @@ main(int argc, char **argv)
 		rv = BUTLER_GEN_ESPEC;
 	if (rv == BUTLER_GEN_OK && !o.check)
 		rv = butler_gen_write(g, o.out_dir, NULL);
+	if (rv == BUTLER_GEN_OK && !o.check && o.depfile != NULL)
+		rv = butler_gen_write_depfile(g, o.out_dir, o.depfile);
 	if (rv == BUTLER_GEN_ENOMEM)
 		goto out_oom;
 	diags = butler_gen_diagnostics(g);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
 #include "sbuf.h"
 
 /* BUILTIN lists the built-in field types in enum ftype order. */
@@ -96,7 +97,7 @@ static const char *const c_words[] = {
 
 /* Known keys of each object of the schema, for "unknown key" checks. */
 static const char *const top_keys[]
-    = { "butler", "app", "doc", "messages", "servers" };
+    = { "butler", "app", "doc", "imports", "messages", "servers" };
 static const char *const msg_keys[] = { "fields", "reply", "progress", "doc" };
 static const char *const progress_keys[] = { "message", "latest" };
 static const char *const srv_keys[] = { "accepts", "loop", "instances",
@@ -226,7 +227,7 @@ in_list(const char *s, const char *const *list, size_t n)
 static bool
 check_name(struct ctx *c, const char *name, struct loc at, const char *what)
 {
-	char q[QUOTE_MAX];
+	char q[QUOTE_MAX], why[160];
 	size_t n = strlen(name);
 	bool ok = n > 0 && !isdigit((unsigned char)name[0]);
 
@@ -255,6 +256,13 @@ check_name(struct ctx *c, const char *name, struct loc at, const char *what)
 	if (in_list(name, c_words, COUNT(c_words))) {
 		butler__gen_error(
 		    c->d, at, "%s name '%s' is a C keyword", what, q);
+		return false;
+	}
+	/* Field and message names are struct members, used bare: an
+	 * object-like macro of the name would replace them. */
+	if ((strcmp(what, "field") == 0 || strcmp(what, "message") == 0)
+	    && butler__gen_macro_name(name, why, sizeof why)) {
+		butler__gen_error(c->d, at, "%s name '%s' %s", what, q, why);
 		return false;
 	}
 	if (name[0] == '_'
@@ -530,6 +538,42 @@ resolve(struct ctx *c, const struct jv *v, const char *what, const char *where)
 	return -1;
 }
 
+/*
+ * build_imports reads the "imports" array: paths of other specs, relative
+ * to this one's directory. Only their form is checked here; gen.c reads
+ * them.
+ */
+static void
+build_imports(struct ctx *c, const struct jv *v)
+{
+	struct spec *s = c->spec;
+
+	if (v == NULL)
+		return;
+	if (!expect(c, v, cJSON_IsArray(v->json), "'imports'", "",
+	        "an array of spec paths"))
+		return;
+	if (v->n_kids == 0)
+		return;
+	s->imports = calloc(v->n_kids, sizeof *s->imports);
+	if (s->imports == NULL) {
+		c->oom = true;
+		return;
+	}
+	for (const struct jv *k = v->kid; k != NULL; k = k->next) {
+		if (!expect(c, k, cJSON_IsString(k->json), "an import", "",
+		        "a string (the path of a spec file)"))
+			continue;
+		if (k->json->valuestring[0] == '\0') {
+			butler__gen_error(c->d, k->at, "import path is empty");
+			continue;
+		}
+		s->imports[s->n_imports].path = k->json->valuestring;
+		s->imports[s->n_imports].at = k->at;
+		s->n_imports++;
+	}
+}
+
 static void
 build_top(struct ctx *c, const struct jv *root)
 {
@@ -574,6 +618,7 @@ build_top(struct ctx *c, const struct jv *root)
 			s->app_upper = upper_dup(c, s->app);
 	}
 	s->doc = get_doc(c, root, "");
+	build_imports(c, butler__gen_json_get(root, "imports"));
 }
 
 /* top_object returns the object member `key` of the root, reporting it
@@ -633,6 +678,13 @@ declare_messages(struct ctx *c, const struct jv *obj)
 		m->at = k->key_at;
 		m->reply = -1;
 		m->progress = -1;
+		if (s->n_msgs == BUTLER_MAX_MESSAGES)
+			butler__gen_error(c->d, m->at,
+			    "the spec declares %zu messages, more than the %u "
+			    "a spec may have (BUTLER_MAX_MESSAGES): '%s' is "
+			    "one too many",
+			    obj->n_kids, BUTLER_MAX_MESSAGES,
+			    butler__gen_quote(q, sizeof q, m->name));
 		ok = check_name(c, m->name, m->at, "message");
 		butler__gen_quote(q, sizeof q, m->name);
 		if (ok && in_list(m->name, builtin, N_BUILTIN)) {
@@ -868,6 +920,11 @@ build_accepts(
 			    "'%s' first accepted here", q);
 			continue;
 		}
+		if (sv->n_accepts == BUTLER_MAX_ACCEPTS)
+			butler__gen_error(c->d, k->at,
+			    "server '%s' accepts more than the %u messages a "
+			    "server may accept (BUTLER_MAX_ACCEPTS)",
+			    sq, BUTLER_MAX_ACCEPTS);
 		sv->accepts[sv->n_accepts] = (unsigned)m;
 		sv->accepts_at[sv->n_accepts] = k->at;
 		sv->n_accepts++;
@@ -926,14 +983,32 @@ build_servers(struct ctx *c, const struct jv *obj)
 			build_accepts(c, sv, acc, where);
 		get_choice(c, k, "loop", loops, COUNT(loops), &loop, where);
 		get_choice(c, k, "full", fulls, COUNT(fulls), &full, where);
-		get_int(c, k, "instances", 1, SPEC_INSTANCES_MAX, &instances,
+		inst = butler__gen_json_get(k, "instances");
+		if (inst != NULL && cJSON_IsString(inst->json)) {
+			if (strcmp(inst->json->valuestring, "auto") == 0)
+				instances = BUTLER_INSTANCES_AUTO;
+			else
+				butler__gen_error(c->d, inst->at,
+				    "'instances'%s must be a number or "
+				    "'auto', not '%s'",
+				    where,
+				    butler__gen_quote(
+				        q, sizeof q, inst->json->valuestring));
+		} else {
+			get_int(c, k, "instances", 1, BUTLER_MAX_INSTANCES,
+			    &instances, where);
+		}
+		get_int(c, k, "capacity", 1, BUTLER_MAX_CAPACITY, &capacity,
 		    where);
 		get_int(
-		    c, k, "capacity", 1, SPEC_CAPACITY_MAX, &capacity, where);
-		get_int(
 		    c, k, "block_timeout_ms", -1, INT32_MAX, &block, where);
-		inst = butler__gen_json_get(k, "instances");
-		if (loop == LOOP_EXTERNAL && instances != 1)
+		if (loop == LOOP_EXTERNAL
+		    && instances == BUTLER_INSTANCES_AUTO)
+			butler__gen_error(c->d, inst->at,
+			    "server '%s' has loop 'external', "
+			    "so 'instances' must be 1, not 'auto'",
+			    q);
+		else if (loop == LOOP_EXTERNAL && instances != 1)
 			butler__gen_error(c->d, inst->at,
 			    "server '%s' has loop 'external', "
 			    "so 'instances' must be 1, not %ld",
@@ -1052,6 +1127,78 @@ out:
 	free(next);
 }
 
+/*
+ * check_sizes computes sizeof each message struct as an LP64 compiler lays
+ * it out (x86-64 and AArch64 Linux, macOS: pointers and size_t of 8 bytes,
+ * each member aligned to its size, the struct to its largest member), and
+ * reports those beyond BUTLER_MAX_MESSAGE_SIZE, which butler_hub_new()
+ * refuses. On an ABI with smaller pointers the structs are smaller. The
+ * generated source asserts the limit on the real sizeof as well. Nested
+ * messages come first in spec->order, so their sizes are known.
+ */
+static void
+check_sizes(struct ctx *c)
+{
+	/* Size and alignment of each field type but FT_MSG, on LP64:
+	 * bytes is { uint8_t *, size_t }, buf { void *, size_t, free_fn,
+	 * void * }. */
+	static const unsigned char sizes[] = {
+		[FT_BOOL] = 1,
+		[FT_I8] = 1,
+		[FT_I16] = 2,
+		[FT_I32] = 4,
+		[FT_I64] = 8,
+		[FT_U8] = 1,
+		[FT_U16] = 2,
+		[FT_U32] = 4,
+		[FT_U64] = 8,
+		[FT_F32] = 4,
+		[FT_F64] = 8,
+		[FT_STRING] = 8,
+		[FT_BYTES] = 16,
+		[FT_BUF] = 32,
+		[FT_PTR] = 8,
+	};
+	struct spec *s = c->spec;
+	char q[QUOTE_MAX];
+
+	for (unsigned i = 0; i < s->n_msgs; i++) {
+		struct message *m = &s->msgs[s->order[i]];
+		uint64_t off = 0;
+		unsigned align = 1;
+
+		for (unsigned k = 0; k < m->n_fields; k++) {
+			const struct field *f = &m->fields[k];
+			uint64_t size = f->type == FT_MSG
+			    ? s->msgs[f->msg].size
+			    : sizes[f->type];
+			unsigned a = f->type == FT_MSG ? s->msgs[f->msg].align
+			    : f->type == FT_BYTES || f->type == FT_BUF
+			    ? 8
+			    : sizes[f->type];
+
+			off = (off + a - 1) / a * a + size;
+			if (off > SPEC_SIZE_CAP)
+				off = SPEC_SIZE_CAP;
+			if (a > align)
+				align = a;
+		}
+		if (m->n_fields == 0)
+			off = 1; /* char empty_bt_ */
+		m->size = (off + align - 1) / align * align;
+		m->align = align;
+		if (m->size <= BUTLER_MAX_MESSAGE_SIZE)
+			continue;
+		butler__gen_error(c->d, m->at,
+		    "message '%s' is too large: %s%llu bytes on LP64, more "
+		    "than the %u a message may have "
+		    "(BUTLER_MAX_MESSAGE_SIZE)",
+		    butler__gen_quote(q, sizeof q, m->name),
+		    m->size >= SPEC_SIZE_CAP ? "at least " : "",
+		    (unsigned long long)m->size, BUTLER_MAX_MESSAGE_SIZE);
+	}
+}
+
 /* Namespaces of generated identifiers. Struct and enum tags share one,
  * functions, objects, typedefs and enumerators another; a macro clashes
  * with both. */
@@ -1155,6 +1302,8 @@ collect_names(struct names *nm)
 	name(nm, NS_ORD, "%s_spec", a);
 	name(nm, NS_ORD, "%s_messages_bt_", a);
 	name(nm, NS_ORD, "%s_servers_bt_", a);
+	if (s->n_imports > 0)
+		name(nm, NS_ORD, "%s_imports_bt_", a);
 	if (s->uses_bytes)
 		name(nm, NS_TAG, "%s_bytes", a);
 	if (s->uses_buf)
@@ -1173,12 +1322,21 @@ collect_names(struct names *nm)
 			name(nm, NS_ORD, "%s_%s_reply_fn", a, m->name);
 			name(nm, NS_ORD, "%s_%s_reply_thunk_bt_", a, m->name);
 			name(nm, NS_ORD, "%s_reply_%s", a, m->name);
+			name(nm, NS_TAG, "%s_%s_promise", a, m->name);
+			name(nm, NS_ORD, "%s_defer_%s", a, m->name);
+			name(nm, NS_ORD, "%s_answer_%s", a, m->name);
+			name(nm, NS_ORD, "%s_fail_%s", a, m->name);
+			name(
+			    nm, NS_ORD, "%s_%s_promise_cancelled", a, m->name);
+			name(nm, NS_ORD, "%s_%s_promise_time_left_ms", a,
+			    m->name);
 		}
 		if (m->progress >= 0) {
 			name(nm, NS_ORD, "%s_%s_progress_fn", a, m->name);
 			name(nm, NS_ORD, "%s_%s_progress_thunk_bt_", a,
 			    m->name);
 			name(nm, NS_ORD, "%s_progress_%s", a, m->name);
+			name(nm, NS_ORD, "%s_progress_%s_promise", a, m->name);
 		}
 	}
 	for (unsigned i = 0; i < s->n_srvs; i++) {
@@ -1193,6 +1351,9 @@ collect_names(struct names *nm)
 		name(nm, NS_TAG, "%s_%s_msg", a, sv->name);
 		name(nm, NS_TAG, "%s_%s_handlers", a, sv->name);
 		name(nm, NS_ORD, "%s_%s_register", a, sv->name);
+		/* a macro too, but function-like: only the same name used
+		 * before '(' would clash, which this finds already */
+		name(nm, NS_ORD, "%s_%s_register_each", a, sv->name);
 		name(nm, NS_ORD, "%s_%s_msg_destroy", a, sv->name);
 		name(nm, NS_ORD, "%s_send_%s", a, sv->name);
 		name(nm, NS_ORD, "%s_%s_dispatch_bt_", a, sv->name);
@@ -1206,11 +1367,15 @@ collect_names(struct names *nm)
 			owner(nm, sv->accepts_at[k],
 			    "message '%s' in server '%s'", m->name, sv->name);
 			name(nm, NS_ORD, "%s_%s_%s", A, sv->upper, m->upper);
+			name(nm, NS_ORD, "%s_%s_%s_fn", a, sv->name, m->name);
 			name(
 			    nm, NS_ORD, "%s_send_%s_%s", a, sv->name, m->name);
-			if (m->request)
+			if (m->request) {
 				name(nm, NS_ORD, "%s_call_%s_%s", a, sv->name,
 				    m->name);
+				name(nm, NS_ORD, "%s_call_%s_%s_wait", a,
+				    sv->name, m->name);
+			}
 		}
 	}
 }
@@ -1289,6 +1454,48 @@ out:
 	butler__gen_sb_release(&nm.text);
 }
 
+/*
+ * check_member_macros reports a field or message name that is one of the
+ * macros the header defines itself (APP_MSG_COUNT, APP_SERVER_COUNT): the
+ * name is used bare, after the #define. The include guard depends on the
+ * file name, and gen.c checks it.
+ */
+static void
+check_member_macros(struct ctx *c)
+{
+	const struct spec *s = c->spec;
+	const char *A = s->app_upper;
+	char q[QUOTE_MAX];
+	size_t n;
+
+	if (!c->app_ok || A == NULL)
+		return;
+	n = strlen(A);
+	for (unsigned i = 0; i < s->n_msgs; i++) {
+		const struct message *m = &s->msgs[i];
+
+		for (unsigned k = 0; k <= m->n_fields; k++) {
+			const char *name
+			    = k < m->n_fields ? m->fields[k].name : m->name;
+			struct loc at
+			    = k < m->n_fields ? m->fields[k].at : m->at;
+
+			/* A name that is a system macro was reported as
+			 * one already. */
+			if (strncmp(name, A, n) != 0
+			    || (strcmp(name + n, "_MSG_COUNT") != 0
+			        && strcmp(name + n, "_SERVER_COUNT") != 0)
+			    || butler__gen_macro_name(name, q, sizeof q))
+				continue;
+			butler__gen_error(c->d, at,
+			    "%s name '%s' is a macro the generated header "
+			    "defines for app '%s'",
+			    k < m->n_fields ? "field" : "message",
+			    butler__gen_quote(q, sizeof q, name), s->app);
+		}
+	}
+}
+
 int
 butler__gen_spec_build(
     struct spec *spec, const struct jv *root, struct diag *d)
@@ -1321,7 +1528,10 @@ butler__gen_spec_build(
 	check_cycles(&c);
 	if (c.oom)
 		goto out;
+	if (spec->order != NULL)
+		check_sizes(&c);
 	check_collisions(&c);
+	check_member_macros(&c);
 	for (unsigned i = 0; i < spec->n_msgs; i++)
 		if (!spec->msgs[i].used && c.msg_ok[i] && srvs != NULL)
 			butler__gen_warning(d, spec->msgs[i].at,
@@ -1350,6 +1560,7 @@ butler__gen_spec_release(struct spec *spec)
 		free(spec->srvs[i].accepts_at);
 		free(spec->srvs[i].upper);
 	}
+	free(spec->imports);
 	free(spec->msgs);
 	free(spec->srvs);
 	free(spec->order);

@@ -12,16 +12,24 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <butler/gen.h>
 
 #include "diag.h"
 #include "json.h"
 
-/* SPEC_* are the limits the schema enforces (documented in SPEC.md). */
+/*
+ * SPEC_* are the schema's own limits (documented in SPEC.md). The limits
+ * the runtime enforces too come from butler/gen.h (BUTLER_MAX_*), so that
+ * a spec that generates is a table butler_hub_new() accepts.
+ */
 #define SPEC_VERSION 1
-#define SPEC_INSTANCES_MAX 1024u
-#define SPEC_CAPACITY_MAX (1u << 24)
 #define SPEC_CAPACITY_DEFAULT 1024u
 #define SPEC_NAME_MAX 64u
+/* SPEC_SIZE_CAP bounds the sizes butler-gen computes (nesting multiplies
+ * them), far above any limit and far below overflow. */
+#define SPEC_SIZE_CAP ((uint64_t)1 << 48)
 
 /* enum ftype is a field's type; FT_MSG nests another message by value. */
 enum ftype {
@@ -63,9 +71,11 @@ struct message {
 	int reply;    /* message index, or -1 */
 	int progress; /* message index, or -1 */
 	bool progress_latest;
-	bool owned;   /* has fields to free, here or nested */
-	bool used;    /* accepted, a reply, a progress or nested somewhere */
-	bool request; /* has a reply */
+	bool owned;     /* has fields to free, here or nested */
+	bool used;      /* accepted, a reply, a progress or nested somewhere */
+	bool request;   /* has a reply */
+	uint64_t size;  /* sizeof the struct on LP64 (capped: SPEC_SIZE_CAP) */
+	unsigned align; /* its alignment on LP64 */
 };
 
 /* enum loop_kind and enum full_kind mirror butler_loop and butler_full. */
@@ -82,10 +92,16 @@ struct server {
 	struct loc *accepts_at;
 	unsigned n_accepts;
 	enum loop_kind loop;
-	unsigned instances;
+	unsigned instances; /* or BUTLER_INSTANCES_AUTO */
 	unsigned capacity;
 	enum full_kind full;
 	int block_timeout_ms;
+};
+
+/* struct import is one entry of "imports": a path as written. */
+struct import {
+	const char *path;
+	struct loc at;
 };
 
 /* struct spec is a whole checked spec. */
@@ -94,6 +110,8 @@ struct spec {
 	char *app_upper;
 	const char *doc;
 	struct loc app_at;
+	struct import *imports; /* in spec order; gen.c resolves them */
+	unsigned n_imports;
 	struct message *msgs;
 	unsigned n_msgs;
 	struct server *srvs;

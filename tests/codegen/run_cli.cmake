@@ -85,3 +85,20 @@ expect(1 "^$" "^bad/syntax_empty.json:1:1: error: "
        --spec-name other.json bad/syntax_empty.json)
 expect(2 "^$" "missing name after '--spec-name'" ok/minimal.json --spec-name)
 expect(2 "^$" "empty spec name" --spec-name= ok/minimal.json)
+# --depfile: a Makefile rule naming the spec and every spec it imports;
+# never written by --check or when the spec has errors.
+expect(0 "^$" "^$" -o ${OUT}/dep --depfile ${OUT}/dep/a.d imports/a.json)
+file(READ ${OUT}/dep/a.d rule)
+set(want "${OUT}/dep/a.butler.h ${OUT}/dep/a.butler.c: \\\n  imports/a.json \\\n  imports/b.json\n")
+if(NOT rule STREQUAL want)
+  message(FATAL_ERROR "depfile:\n${rule}\nexpected:\n${want}")
+endif()
+expect(0 "^$" "^$" --check --depfile ${OUT}/dep/check.d imports/a.json)
+expect(1 "^$" "imported spec 'imports/broken.json' has 2 errors"
+       -o ${OUT}/dep --depfile ${OUT}/dep/broken.d bad/import_broken.json)
+foreach(f check.d broken.d)
+  if(EXISTS ${OUT}/dep/${f})
+    message(FATAL_ERROR "butler-gen wrote ${OUT}/dep/${f}")
+  endif()
+endforeach()
+expect(2 "^$" "missing file after '--depfile'" imports/a.json --depfile)

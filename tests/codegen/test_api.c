@@ -99,6 +99,24 @@ Test(api, emit_key_lines)
 		"*msg);\n",
 		"int t_reply_ping(butler_server *self, const struct t_pong "
 		"*reply);\n",
+		"struct t_ping_promise {\n\tuint64_t id_bt_;\n};\n",
+		"struct t_ping_promise t_defer_ping(butler_server *self);\n",
+		"int t_answer_ping(butler_server *self, struct t_ping_promise "
+		"promise,\n\tconst struct t_pong *reply);\n",
+		"int t_fail_ping(butler_server *self, struct t_ping_promise "
+		"promise, int code);\n",
+		"bool t_ping_promise_cancelled(const butler_server *self,\n",
+		"int64_t t_ping_promise_time_left_ms(const butler_server "
+		"*self,\n",
+		"int t_call_a_ping_wait(butler_hub *hub, const struct t_ping "
+		"*msg,\n\tint timeout_ms, struct t_pong *reply);\n",
+		"typedef int (*t_a_ping_fn)(butler_server *self, void *user,\n"
+		"\tstruct t_ping *msg);\n",
+		"\tt_a_ping_fn ping;\n",
+		"int t_a_register_each(butler_hub *hub, void *user, "
+		"butler_start_fn on_start,\n"
+		"\tbutler_stop_fn on_stop, t_a_ping_fn);\n",
+		"\t    _Generic((h1_bt_), t_a_ping_fn: (h1_bt_)))\n#endif\n",
 		"extern const butler_spec t_spec;\n",
 	};
 	static const char *const source_lines[] = {
@@ -110,6 +128,16 @@ Test(api, emit_key_lines)
 		"\t\t.reply = T_MSG_PONG,\n",
 		"\t\t.loop = BUTLER_LOOP_EXTERNAL,\n",
 		"\t.abi = BUTLER_GEN_ABI,\n",
+		"\t\treturn (h->ping)(self, user, msg);\n",
+		"(t_a_register_each)(butler_hub *hub, void *user, "
+		"butler_start_fn on_start,\n",
+		"\t(void)butler_defer(self, &t_spec.messages[T_MSG_PING], "
+		"&p.id_bt_);\n",
+		"\treturn butler_answer(self, promise.id_bt_,\n"
+		"\t\t&t_spec.messages[T_MSG_PING], reply, sizeof *reply);\n",
+		"\treturn butler_call_wait(hub,\n"
+		"\t\tbutler_hub_server(hub, &t_spec, T_SERVER_A), T_A_PING, "
+		"msg,\n",
 	};
 	butler_gen *g;
 	const char *h, *c;
@@ -344,4 +372,229 @@ Test(api, unusable_file_name)
 	    generate(&g, "dir/v1.2-beta+x.json", good), BUTLER_GEN_OK);
 	cr_assert_str_eq(butler_gen_header_name(g), "v1.2-beta+x.butler.h");
 	butler_gen_free(g);
+}
+
+/* struct memfs is a set of spec files held in memory, for imports. */
+struct memfs {
+	const char *const *files; /* path, text, path, text, ..., NULL */
+	unsigned reads;
+};
+
+static int
+mem_read(void *user, const char *path, char **text, size_t *len)
+{
+	struct memfs *fs = user;
+
+	for (const char *const *f = fs->files; *f != NULL; f += 2)
+		if (strcmp(*f, path) == 0) {
+			*len = strlen(f[1]);
+			*text = malloc(*len + 1);
+			if (*text == NULL)
+				return ENOMEM;
+			memcpy(*text, f[1], *len + 1);
+			fs->reads++;
+			return 0;
+		}
+	return ENOENT;
+}
+
+/* spec_text formats a small spec of app `app` importing `imports` (a
+ * JSON array's content). The result lives until the next call with the
+ * same buffer. */
+static const char *
+spec_text(char *buf, size_t size, const char *app, const char *imports)
+{
+	snprintf(buf, size,
+	    "{ \"butler\": 1, \"app\": \"%s\", \"imports\": [%s],\n"
+	    "  \"messages\": { \"job\": { \"reply\": \"job\" } },\n"
+	    "  \"servers\": { \"worker\": { \"accepts\": [\"job\"] } } }\n",
+	    app, imports);
+	return buf;
+}
+
+/* Every spec of a diamond is read once; the outputs name the direct
+ * imports only, and the depfile every spec read. */
+Test(api, imports_diamond_read_once)
+{
+	char x[512], y[512], z[512], root[512], dir[512], path[600];
+	const char *files[7];
+	struct memfs fs = { .files = files };
+	butler_gen *g;
+	const char *h, *c;
+	char *dep;
+
+	files[0] = "mem/x.json";
+	files[1] = spec_text(x, sizeof x, "x", "\"lib/z.json\"");
+	files[2] = "mem/sub/y.json";
+	files[3] = spec_text(y, sizeof y, "y", "\"../lib/z.json\"");
+	files[4] = "mem/lib/z.json";
+	files[5] = spec_text(z, sizeof z, "z", "");
+	files[6] = NULL;
+	cr_assert_eq(butler_gen_new(&g, "mem/root.json"), BUTLER_GEN_OK);
+	butler_gen_set_reader(g, mem_read, &fs);
+	spec_text(root, sizeof root, "r", "\"x.json\", \"sub/y.json\"");
+	cr_assert_eq(butler_gen_parse(g, root, strlen(root)), BUTLER_GEN_OK,
+	    "%s", butler_gen_diagnostics(g));
+	cr_expect_eq(fs.reads, 3);
+	cr_expect_str_eq(butler_gen_input(g, 0), "mem/root.json");
+	cr_expect_str_eq(butler_gen_input(g, 1), "mem/x.json");
+	cr_expect_str_eq(butler_gen_input(g, 2), "mem/lib/z.json");
+	cr_expect_str_eq(butler_gen_input(g, 3), "mem/sub/y.json");
+	cr_expect_null(butler_gen_input(g, 4));
+	cr_assert_eq(butler_gen_emit(g, &h, NULL, &c, NULL), BUTLER_GEN_OK);
+	cr_expect_not_null(strstr(h,
+	    "#include \"x.butler.h\"\n"
+	    "#include \"y.butler.h\"\n\n"));
+	cr_expect_null(strstr(h, "z.butler.h"));
+	cr_expect_not_null(strstr(c,
+	    "static const butler_spec *const r_imports_bt_[] = {\n"
+	    "\t&x_spec,\n\t&y_spec,\n};\n"));
+	cr_expect_not_null(
+	    strstr(c, "\t.imports = r_imports_bt_,\n\t.n_imports = 2,\n};\n"));
+	cr_expect_not_null(strstr(c,
+	    "\treturn butler_send(hub,\n"
+	    "\t\tbutler_hub_server(hub, &r_spec, R_SERVER_WORKER), "
+	    "R_WORKER_JOB,\n"));
+
+	tmp_dir(dir, sizeof dir, "depfile");
+	cr_assert_eq(butler_gen_write(g, dir, NULL), BUTLER_GEN_OK);
+	snprintf(path, sizeof path, "%s/root.d", dir);
+	cr_assert_eq(
+	    butler_gen_write_depfile(g, "out dir", path), BUTLER_GEN_OK);
+	dep = read_all(path, NULL);
+	cr_assert_not_null(dep);
+	cr_expect_str_eq(dep,
+	    "out\\ dir/root.butler.h out\\ dir/root.butler.c: \\\n"
+	    "  mem/root.json \\\n  mem/x.json \\\n  mem/lib/z.json \\\n"
+	    "  mem/sub/y.json\n");
+	free(dep);
+	butler_gen_free(g);
+}
+
+/* Two spellings of one file are one import; an unreadable import says
+ * where it was looked for. */
+Test(api, imports_same_file_twice_and_missing)
+{
+	char x[512], root[512];
+	const char *files[] = { "mem/x.json", NULL, NULL };
+	struct memfs fs = { .files = files };
+	butler_gen *g;
+
+	files[1] = spec_text(x, sizeof x, "x", "");
+	cr_assert_eq(butler_gen_new(&g, "mem/root.json"), BUTLER_GEN_OK);
+	butler_gen_set_reader(g, mem_read, &fs);
+	spec_text(root, sizeof root, "r",
+	    "\"x.json\", \"no/../x.json\", \"./gone.json\"");
+	cr_assert_eq(
+	    butler_gen_parse(g, root, strlen(root)), BUTLER_GEN_ESPEC);
+	cr_expect_str_eq(butler_gen_diagnostics(g),
+	    "mem/root.json:1:50: error: 'no/../x.json' is imported twice\n"
+	    "mem/root.json:1:40: note: 'x.json' first imported here\n"
+	    "mem/root.json:1:66: error: cannot read imported spec "
+	    "'./gone.json' (mem/gone.json): no such file or directory\n");
+	cr_expect_eq(fs.reads, 1);
+	butler_gen_free(g);
+}
+
+/* A hub holds at most BUTLER_MAX_IMPORTS specs, the importing one
+ * included. */
+Test(api, imports_limit)
+{
+	enum { N = 64 };
+	static char texts[N][256];
+	static char paths[N][32];
+	const char *files[2 * N + 1];
+	char root[N * 16 + 512], list[N * 16];
+	struct memfs fs = { .files = files };
+	size_t o = 0;
+
+	for (int n = N - 1; n <= N; n++) {
+		butler_gen *g;
+		const char *d;
+
+		o = 0;
+		for (int i = 0; i < n; i++) {
+			char app[16];
+
+			snprintf(paths[i], sizeof paths[i], "mem/s%d.json", i);
+			snprintf(app, sizeof app, "s%d", i);
+			spec_text(texts[i], sizeof texts[i], app, "");
+			files[2 * i] = paths[i];
+			files[2 * i + 1] = texts[i];
+			o += (size_t)snprintf(list + o, sizeof list - o,
+			    "%s\"s%d.json\"", i ? ", " : "", i);
+		}
+		files[2 * n] = NULL;
+		spec_text(root, sizeof root, "r", list);
+		cr_assert_eq(
+		    butler_gen_new(&g, "mem/root.json"), BUTLER_GEN_OK);
+		butler_gen_set_reader(g, mem_read, &fs);
+		if (n == N - 1) {
+			cr_expect_eq(butler_gen_parse(g, root, strlen(root)),
+			    BUTLER_GEN_OK, "%s", butler_gen_diagnostics(g));
+		} else {
+			cr_expect_eq(butler_gen_parse(g, root, strlen(root)),
+			    BUTLER_GEN_ESPEC);
+			d = butler_gen_diagnostics(g);
+			cr_expect_not_null(
+			    strstr(d,
+			        ": error: importing 's63.json' "
+			        "makes more than 64 specs in one "
+			        "hub (BUTLER_MAX_IMPORTS)\n"),
+			    "%s", d);
+			cr_expect_eq(butler_gen_errors(g), 1);
+		}
+		butler_gen_free(g);
+	}
+}
+
+/* many_messages returns a spec of `n` messages, all accepted by one
+ * server, as butler_hub_new() would see them. The caller frees it. */
+static char *
+many_messages(unsigned n)
+{
+	struct {
+		char *p;
+		size_t len, cap;
+	} b = { 0 };
+	FILE *f = open_memstream(&b.p, &b.len);
+
+	cr_assert_not_null(f);
+	fprintf(f, "{ \"butler\": 1, \"app\": \"t\", \"messages\": {\n");
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, "%s\"m%u\": {}\n", i ? ", " : "", i);
+	fprintf(f, "}, \"servers\": { \"s\": { \"accepts\": [");
+	for (unsigned i = 0; i < n; i++)
+		fprintf(f, "%s\"m%u\"", i ? ", " : "", i);
+	fprintf(f, "] } } }\n");
+	cr_assert_eq(fclose(f), 0);
+	return b.p;
+}
+
+/* butler_hub_new() refuses more than BUTLER_MAX_MESSAGES messages, so
+ * butler-gen does: at the first one too many. */
+Test(api, message_count_limit, .timeout = 120)
+{
+	char *text = many_messages(70000);
+	butler_gen *g;
+	const char *d, *h, *c;
+
+	cr_assert_eq(generate(&g, "many.json", text), BUTLER_GEN_ESPEC);
+	d = butler_gen_diagnostics(g);
+	cr_expect_str_eq(d,
+	    "many.json:65537:3: error: the spec declares 70000 messages, "
+	    "more than the 65535 a spec may have (BUTLER_MAX_MESSAGES): "
+	    "'m65535' is one too many\n"
+	    "many.json:70002:644276: error: server 's' accepts more than the "
+	    "65535 messages a server may accept (BUTLER_MAX_ACCEPTS)\n");
+	butler_gen_free(g);
+	free(text);
+
+	text = many_messages(65535);
+	cr_assert_eq(generate(&g, "many.json", text), BUTLER_GEN_OK, "%s",
+	    butler_gen_diagnostics(g));
+	cr_assert_eq(butler_gen_emit(g, &h, NULL, &c, NULL), BUTLER_GEN_OK);
+	cr_expect_not_null(strstr(h, "#define T_MSG_COUNT 65535\n"));
+	butler_gen_free(g);
+	free(text);
 }

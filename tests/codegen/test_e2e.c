@@ -287,16 +287,15 @@ register_all(struct world *w)
 		.ask = sink_ask,
 		.ping = sink_ping,
 	};
-	struct at_main_handlers main_h = {
-		.on_start = main_start,
-		.done = main_done,
-		.owned = main_owned,
-	};
-	struct at_pool_handlers pool = { .wrap = pool_wrap };
 
+	/* Both forms: the table, and one argument per handler (which does
+	 * not compile with one missing or out of place). */
 	cr_assert_eq(at_sink_register(w->hub, &sink, w), BUTLER_OK);
-	cr_assert_eq(at_main_register(w->hub, &main_h, w), BUTLER_OK);
-	cr_assert_eq(at_pool_register(w->hub, &pool, w), BUTLER_OK);
+	cr_assert_eq(at_main_register_each(
+	                 w->hub, w, main_start, NULL, main_done, main_owned),
+	    BUTLER_OK);
+	cr_assert_eq(at_pool_register_each(w->hub, w, NULL, NULL, pool_wrap),
+	    BUTLER_OK);
 }
 
 /* drain_main handles main's inbox on this thread until `cond` holds. */

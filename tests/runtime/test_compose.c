@@ -213,7 +213,7 @@ gate_ask(butler_server *self, void *user, struct ask *m)
 	return 0;
 }
 
-Test(defer, gateway_answers_after_two_backend_calls, .timeout = 60)
+Test(defer, gateway_answers_after_two_backend_calls, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	butler_hub *hub;
@@ -242,7 +242,7 @@ back_fail(butler_server *self, void *user, struct ask *m)
 	return m->x == 7 ? 77 : back_ask(self, user, m);
 }
 
-Test(defer, a_backend_failure_fails_the_deferred_request, .timeout = 60)
+Test(defer, a_backend_failure_fails_the_deferred_request, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	butler_hub *hub;
@@ -294,7 +294,7 @@ hold_release(butler_server *self, void *user, struct num *m)
 	return 0;
 }
 
-Test(defer, answer_to_a_caller_that_has_gone_is_destroyed, .timeout = 60)
+Test(defer, answer_to_a_caller_that_has_gone_is_destroyed, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	struct num go = { .seq = 5 };
@@ -343,7 +343,7 @@ count_stuck(const butler_stuck_info *info, void *user)
 }
 
 Test(defer, unanswered_promises_are_listed_and_end_eclosed_at_stop,
-    .timeout = 60)
+    .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	butler_hub *hub;
@@ -388,7 +388,7 @@ defer_then_fail(butler_server *self, void *user, struct ask *m)
 }
 
 Test(
-    defer, handler_that_fails_after_deferring_fails_the_request, .timeout = 60)
+    defer, handler_that_fails_after_deferring_fails_the_request, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	butler_hub *hub;
@@ -419,7 +419,7 @@ defer_wrong(butler_server *self, void *user, struct num *m)
 	return 0;
 }
 
-Test(defer, misuse_is_refused, .timeout = 60)
+Test(defer, misuse_is_refused, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	struct num go = { 0 };
@@ -470,7 +470,7 @@ run_wait(struct waiter_args *w)
 	return w->rv;
 }
 
-Test(wait, a_plain_thread_gets_the_reply, .timeout = 60)
+Test(wait, a_plain_thread_gets_the_reply, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	struct waiter_args w = { .server = BACK_A, .x = 21, .timeout_ms = -1 };
@@ -499,7 +499,7 @@ Test(wait, a_plain_thread_gets_the_reply, .timeout = 60)
 	butler_hub_free(w.hub);
 }
 
-Test(wait, a_late_reply_is_destroyed_not_written, .timeout = 60)
+Test(wait, a_late_reply_is_destroyed_not_written, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	struct waiter_args w = {
@@ -524,7 +524,7 @@ Test(wait, a_late_reply_is_destroyed_not_written, .timeout = 60)
 	butler_hub_free(w.hub);
 }
 
-Test(wait, the_handlers_failure_is_returned, .timeout = 60)
+Test(wait, the_handlers_failure_is_returned, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	struct waiter_args w = { .server = BACK_A, .x = 7, .timeout_ms = -1 };
@@ -551,7 +551,7 @@ gate_waits(butler_server *self, void *user, struct num *m)
 	return 0;
 }
 
-Test(wait, a_server_thread_is_refused, .timeout = 60)
+Test(wait, a_server_thread_is_refused, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	struct num go = { 0 };
@@ -596,7 +596,7 @@ many_waits(void *arg)
 	return NULL;
 }
 
-Test(wait, eight_threads_each_get_their_own_answers, .timeout = 120)
+Test(wait, eight_threads_each_get_their_own_answers, .timeout = 600)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	struct many m[8];
@@ -641,7 +641,7 @@ slow_ask(butler_server *self, void *user, struct ask *m)
 	return butler_reply(self, &a, sizeof a);
 }
 
-Test(cancel, queued_requests_whose_caller_gave_up_never_run, .timeout = 60)
+Test(cancel, queued_requests_whose_caller_gave_up_never_run, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	uint64_t ids[8];
@@ -676,7 +676,7 @@ Test(cancel, queued_requests_whose_caller_gave_up_never_run, .timeout = 60)
 	butler_hub_free(hub);
 }
 
-Test(cancel, a_long_handler_sees_it_and_stops_early, .timeout = 60)
+Test(cancel, a_long_handler_sees_it_and_stops_early, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	uint64_t id;
@@ -704,7 +704,7 @@ Test(cancel, a_long_handler_sees_it_and_stops_early, .timeout = 60)
 	butler_hub_free(hub);
 }
 
-Test(cancel, an_answer_not_yet_delivered_is_destroyed, .timeout = 60)
+Test(cancel, an_answer_not_yet_delivered_is_destroyed, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	uint64_t id;
@@ -762,7 +762,7 @@ pipe_num(butler_server *self, void *user, struct num *m)
 	                                        : count_num(self, user, m);
 }
 
-Test(stop, drain_finishes_work_passed_between_servers, .timeout = 120)
+Test(stop, drain_finishes_work_passed_between_servers, .timeout = 600)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	butler_hub *hub;
@@ -811,7 +811,7 @@ gate_on_stop(butler_server *self, void *user)
 	        -1, ask_thunk, (void (*)(void))on_stop_answer, NULL, NULL));
 }
 
-Test(stop, nothing_is_accepted_from_on_stop, .timeout = 120)
+Test(stop, nothing_is_accepted_from_on_stop, .timeout = 600)
 {
 	for (int round = 0; round < 100; round++) {
 		struct fx_handlers gate = fx_handlers_default(), back = gate;
@@ -862,7 +862,7 @@ flood_pool(void *arg)
 	}
 }
 
-Test(stop, eclosed_stays_across_a_pool, .timeout = 120)
+Test(stop, eclosed_stays_across_a_pool, .timeout = 600)
 {
 	for (int round = 0; round < 50; round++) {
 		struct fx_handlers gate = fx_handlers_default(), back = gate;
@@ -904,7 +904,7 @@ on_stuck(const butler_stuck_info *info, void *user)
 }
 
 Test(stop, a_deadline_reports_the_stuck_handler_then_discard_ends_it,
-    .timeout = 60)
+    .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	struct waiter_args w = { .server = BACK_A, .x = 1, .timeout_ms = -1 };
@@ -941,7 +941,7 @@ Test(stop, a_deadline_reports_the_stuck_handler_then_discard_ends_it,
 	butler_hub_free(hub);
 }
 
-Test(stop, drain_delivers_answers_to_blocking_callers, .timeout = 120)
+Test(stop, drain_delivers_answers_to_blocking_callers, .timeout = 600)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	struct many m[4];
@@ -981,7 +981,7 @@ block_num(butler_server *self, void *user, struct num *m)
 	return 0;
 }
 
-Test(stats, high_water_and_capacity_count_what_waits, .timeout = 60)
+Test(stats, high_water_and_capacity_count_what_waits, .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
 	struct num slow = { .tag = 1 }, n = { 0 };
@@ -1064,7 +1064,7 @@ mix_client_num(butler_server *self, void *user, struct num *m)
 	return 0;
 }
 
-Test(stats, every_outcome_adds_up_after_a_mixed_flood, .timeout = 120)
+Test(stats, every_outcome_adds_up_after_a_mixed_flood, .timeout = 600)
 {
 	for (int round = 0; round < 6; round++) {
 		struct fx_handlers gate = fx_handlers_default(), back = gate,
