@@ -509,8 +509,10 @@ on_tick(gpointer user)
 	return G_SOURCE_CONTINUE;
 }
 
-/* Formats a byte count in SI units, like sha256sum's neighbours du -h
- * --si and ls -h --si do: "950 B", "12.3 kB", "844.1 MB". */
+/* Formats a byte count in SI units: "950 B", "12.3 kB", "844.1 MB". Not
+ * g_format_size(): it puts a UTF-8 no-break space before the unit, which a
+ * terminal in the C locale shows as garbage and which would make the
+ * progress line longer in bytes than in columns. */
 static const char *
 format_size(char *buf, size_t size, double bytes)
 {
@@ -575,8 +577,8 @@ format_progress(const struct app *app, char *line, size_t size, size_t cols)
 	format_size(r, sizeof r, rate);
 	if (!app->scan_done) {
 		snprintf(line, size,
-		    "scanning...  found %llu files, %s  |  hashed %llu files, "
-		    "%s  |  %s/s",
+		    "scanning... found %llu files, %s | hashed %llu files, "
+		    "%s | %s/s",
 		    (unsigned long long)app->found,
 		    format_size(a, sizeof a, (double)app->found_bytes),
 		    (unsigned long long)app->hashed,
