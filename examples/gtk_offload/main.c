@@ -507,8 +507,8 @@ refresh(struct app *app)
 		done = MIN(done, app->found_bytes);
 		gtk_progress_bar_set_fraction(bar,
 		    app->found_bytes > 0 ? (double)done / app->found_bytes
-		        : app->scan_done ? 1.0
-		                         : 0.0);
+		        : app->scan_done && app->errors == 0 ? 1.0
+		                                             : 0.0);
 		a = g_format_size(done);
 		b = g_format_size(app->found_bytes);
 		snprintf(text, sizeof text, "%llu of %llu files, %s of %s",
@@ -528,12 +528,12 @@ refresh(struct app *app)
 	else
 		snprintf(text, sizeof text,
 		    "%s — %.0f files/s, %.1f MB/s, %u in flight, %llu "
-		    "errors, longest main-loop stall %.1f ms",
+		    "error%s, longest main-loop stall %.1f ms",
 		    state, secs > 0 ? app->hashed / secs : 0.0,
 		    secs > 0 ? app->hashed_bytes / secs / 1e6 : 0.0,
 		    g_hash_table_size(app->in_flight),
 		    (unsigned long long)app->errors,
-		    app->max_stall_us / 1000.0);
+		    app->errors == 1 ? "" : "s", app->max_stall_us / 1000.0);
 	gtk_label_set_text(GTK_LABEL(app->status), text);
 	gtk_widget_set_tooltip_text(app->status, app->first_error);
 	set_actions(app);
@@ -591,6 +591,8 @@ maybe_finish(struct app *app)
 	finish_run(app, NULL);
 	if (app->phase == ST_FULL)
 		self_test_run_done(app);
+	else if (app->phase == ST_CANCEL) /* over before the cancel */
+		self_test_cancelled(app);
 }
 
 /* Counts an error of this run, prints it and keeps the first one for the
