@@ -43,12 +43,18 @@ start() {
 }
 
 # wait_dead NAME: waits up to 60 s for the demo to exit; sets $status.
+# tmux marks a pane dead when its pty closes and has the exit status only
+# once it has reaped the process; Debian's tmux uses libutempter, whose
+# own SIGCHLD handler can swallow the signal, so that a dead demo stays a
+# zombie (tmux/tmux#311). A SIGCHLD to our private server makes it reap.
 wait_dead() {
+  local server
+  server=$(tmx display -p '#{pid}')
   for _ in $(seq 1 600); do
-    if [ "$(tmx display -p -t "$1" '#{pane_dead}')" = 1 ]; then
-      status=$(tmx display -p -t "$1" '#{pane_dead_status}')
-      return 0
-    fi
+    status=$(tmx display -p -t "$1" '#{?pane_dead,#{pane_dead_status},}')
+    [ -n "$status" ] && return 0
+    [ "$(tmx display -p -t "$1" '#{pane_dead}')" = 1 ] \
+      && kill -CHLD "$server" 2> /dev/null
     sleep 0.1
   done
   fail "'$1' still runs after 60 s"
