@@ -292,8 +292,8 @@ struct app {
 struct job {
 	struct app *app;
 	uint64_t id;
-	char *path;           /* for error messages */
-	uint64_t done, total; /* from progress messages */
+	char *path;    /* for error messages */
+	uint64_t done; /* bytes hashed so far, from progress messages */
 };
 
 static void on_hashed(butler_server *self, int status,
@@ -301,6 +301,7 @@ static void on_hashed(butler_server *self, int status,
 static void on_progress(
     butler_server *self, struct offload_hash_progress *p, void *user);
 static void draw(struct app *app);
+static void say(struct app *app, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 static const char *
 plural(uint64_t n, const char *one, const char *many)
@@ -319,7 +320,8 @@ erase(struct app *app)
 }
 
 /* Prints one message on stderr, above the progress line. */
-static void G_GNUC_PRINTF(2, 3) say(struct app *app, const char *fmt, ...)
+static void
+say(struct app *app, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -492,7 +494,6 @@ on_progress(butler_server *self, struct offload_hash_progress *p, void *user)
 
 	(void)self;
 	job->done = p->done;
-	job->total = p->total;
 }
 
 /* Measures how late the main loop runs a 1 ms high-priority timer. */
