@@ -347,9 +347,11 @@ check(struct app *app, bool ok, const char *what)
 static void
 enable(struct app *app, const char *action, bool on)
 {
-	GAction *a
-	    = g_action_map_lookup_action(G_ACTION_MAP(app->window), action);
+	GAction *a;
 
+	if (app->window == NULL) /* closed: the actions are gone */
+		return;
+	a = g_action_map_lookup_action(G_ACTION_MAP(app->window), action);
 	g_simple_action_set_enabled(G_SIMPLE_ACTION(a), on);
 }
 
@@ -376,7 +378,7 @@ flush_results(struct app *app)
 
 	if (fresh->len == 0)
 		return;
-	app->follow
+	app->follow /* within 4 pixels of the end */
 	    = gtk_adjustment_get_value(v) + gtk_adjustment_get_page_size(v)
 	    >= gtk_adjustment_get_upper(v) - 4;
 	g_ptr_array_add(fresh, NULL);
@@ -1064,6 +1066,10 @@ on_window_destroy(GtkWidget *window, gpointer user)
 
 	(void)window;
 	app->window = NULL;
+	app->list = NULL;
+	if (app->scroll_id != 0)
+		g_source_remove(app->scroll_id);
+	app->scroll_id = 0;
 }
 
 static void self_test_mapped(GtkWidget *window, gpointer user);
