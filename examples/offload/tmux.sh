@@ -7,14 +7,17 @@
 #   2. a run that Ctrl-C stops: while it runs, the last line of the screen
 #      is the progress line, every time, and it moves; after Ctrl-C the
 #      cancel summary is on the screen and nothing is pending.
-# The tmux server is private (-L, no config file): the test never touches
-# a user's tmux. Sanitizer reports go to files (log_path), since the
-# demo's stderr is the terminal.
+# The tmux server is private (its own socket, -L, in a directory of its
+# own, TMUX_TMPDIR, removed at the end; no config file): the test never
+# touches a user's tmux. Sanitizer reports go to files (log_path), since
+# the demo's stderr is the terminal.
 set -euo pipefail
 demo=$1
 dir=$(mktemp -d)
-sock=butler-offload-test-$$
-tmx() { env -u TMUX tmux -L "$sock" -f "$dir/tmux.conf" "$@"; }
+sock=butler-offload-test
+tmx() {
+  env -u TMUX TMUX_TMPDIR="$dir" tmux -L "$sock" -f "$dir/tmux.conf" "$@"
+}
 trap 'tmx kill-server 2> /dev/null || true; rm -rf "$dir"' EXIT
 
 fail() {
