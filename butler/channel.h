@@ -110,7 +110,7 @@ struct butler__channel {
 	atomic_int draining;           /* a thread is consuming it */
 	atomic_bool retired; /* its consumer will never take a record again */
 	uint64_t freed_reclaimed; /* lane->freed of reclaimed lanes */
-	uint64_t trimmed_at;      /* bytes freed when memory was last trimmed */
+	uint64_t trimmed_at;     /* bytes freed when memory was last trimmed */
 	butler__consume_fn drop; /* destroys a record unhandled */
 	void *drop_ctx;
 	bool quiet; /* under group->lock */

@@ -54,7 +54,7 @@ struct unit {
 
 struct butler_gen {
 	struct unit root;
-	char *spec_name; /* for the generated files; NULL: root.path */
+	char *spec_name;     /* for the generated files; NULL: root.path */
 	struct unit **units; /* every imported spec, once, in reading order */
 	unsigned n_units;
 	struct unit *stack[BUTLER_MAX_IMPORTS + 1]; /* being loaded */

@@ -1,22 +1,33 @@
 /*
- * butler-gtk-offload — a GTK 4 window that hashes a directory tree and never
+ * butler-gtk-offload — a GTK 4 application that hashes a folder and never
  * freezes.
+ *
+ * One GtkApplication window: a header bar with Open Folder… (a
+ * GtkFileChooserNative), Start (the suggested action) and Cancel (a
+ * destructive one), a progress bar, a status line and the list of results,
+ * which follows the newest while it is scrolled to its end. Rows can be
+ * selected; Ctrl+C copies the selected ones as sha256sum lines, Ctrl+Q
+ * quits.
  *
  * The GTK main loop is the `ui` server, an external-loop server drained by
  * butler_glib_attach(). Start asks the `scanner` server to walk the
- * directory; it streams every regular file back as a `found` message. The
- * ui keeps a bounded number of `hash_file` requests in flight to a pool of
- * four `hasher` servers (SHA-256 with GLib's GChecksum); replies and
- * progress for big files arrive as callbacks on the GTK thread. Results go
- * into a GtkStringList shown by a GtkListView, which only makes widgets for
- * the rows on screen, so a hundred thousand results cost no more to show
- * than ten. Cancel cancels every request in flight and drops the paths not
- * yet asked for. A high-priority 1 ms timer measures the longest main-loop
+ * folder; it streams every regular file back as a `found` message, and
+ * every entry it cannot read as a `scan_error`. The ui keeps a bounded
+ * number of `hash_file` requests in flight to a pool of four `hasher`
+ * servers (SHA-256 with GLib's GChecksum); replies and progress for big
+ * files arrive as callbacks on the GTK thread. Results go into a
+ * GtkStringList shown by a GtkListView, which only makes widgets for the
+ * rows on screen, so a hundred thousand results cost no more to show than
+ * ten. Cancel cancels every request in flight and drops the paths not yet
+ * asked for. A high-priority 1 ms timer measures the longest main-loop
  * stall while work runs.
  *
- * --self-test DIR drives the window by itself (start, check every digest
- * off the main loop, start again, cancel half-way, check that nothing is
- * left pending), saves a screenshot and exits 0 only if every check passed.
+ * --self-test DIR drives the window by itself (checks the application's
+ * id, shortcuts and header bar, opens the folder chooser, hashes DIR and
+ * checks every digest off the main loop, checks that the newest row is on
+ * screen, starts again and cancels half-way, copies rows to the clipboard
+ * and reads them back), saves a screenshot, quits with the Quit action and
+ * exits 0 only if every check passed.
  *
  * Usage: butler-gtk-offload [--in-flight N] [DIRECTORY]
  *        butler-gtk-offload --self-test DIR --screenshot FILE.png
@@ -41,11 +52,16 @@
 
 #include "gtk_offload.butler.h"
 
+/* The application id (reverse DNS, as GNOME wants): it names the
+ * application on the session bus, so a second launch raises the running
+ * window instead of starting another one. */
+#define APP_ID "org.butler.GtkOffload"
 #define DEFAULT_ROOT "/usr/share"
 #define CHUNK (256 * 1024)
 #define PROGRESS_EVERY (4u << 20) /* post progress every 4 MiB */
 #define REFRESH_MS 100            /* how often the window is updated */
 #define SELF_TEST_LIMIT_S 100     /* the self-test gives up after this */
+#define COPY_ROWS 3               /* rows the self-test copies */
 
 /*
  * What the ui tells the servers without a message. A handler that is
@@ -132,7 +148,45 @@ struct walk {
 	bool stopped, closed;
 };
 
-/* Walks dir (open as dfd) depth-first; symbolic links are not followed. */
+/* Tells the ui that `path` could not be read, and why (an errno). */
+static void
+walk_error(struct walk *w, const char *path, int error)
+{
+	struct gtk_offload_scan_error e = { strdup(path), error };
+	int rv = e.path == NULL ? BUTLER_ENOMEM
+	                        : gtk_offload_send_ui_scan_error(w->hub, &e);
+
+	w->errors++;
+	if (rv != BUTLER_OK) {
+		free(e.path);
+		w->closed = rv == BUTLER_ECLOSED;
+		w->stopped = w->stopped || w->closed;
+	}
+}
+
+static void
+walk_file(struct walk *w, const char *path, const struct stat *st)
+{
+	struct gtk_offload_found f = { strdup(path), (uint64_t)st->st_size };
+	/* The ui's inbox blocks when full: the scanner waits for the main
+	 * loop instead of racing ahead. */
+	int rv = f.path == NULL ? BUTLER_ENOMEM
+	                        : gtk_offload_send_ui_found(w->hub, &f);
+
+	if (rv == BUTLER_OK) {
+		w->files++;
+		w->bytes += f.size;
+		return;
+	}
+	free(f.path);
+	if (rv == BUTLER_ECLOSED)
+		w->closed = w->stopped = true;
+	else
+		walk_error(w, path, ENOMEM);
+}
+
+/* Walks dir (open as dfd, which it closes) depth-first; symbolic links are
+ * not followed. Every entry that cannot be read is reported by path. */
 static void
 walk_dir(struct walk *w, int dfd, const char *path)
 {
@@ -140,49 +194,38 @@ walk_dir(struct walk *w, int dfd, const char *path)
 	struct dirent *e;
 
 	if (dir == NULL) {
+		walk_error(w, path, errno);
 		close(dfd);
-		w->errors++;
 		return;
 	}
-	while (!w->stopped && (e = readdir(dir)) != NULL) {
+	while (!w->stopped) {
 		struct stat st;
 		char *child;
 
+		errno = 0;
+		e = readdir(dir);
+		if (e == NULL) {
+			if (errno != 0)
+				walk_error(w, path, errno);
+			break;
+		}
 		if (strcmp(e->d_name, ".") == 0
 		    || strcmp(e->d_name, "..") == 0)
 			continue;
+		child = g_build_filename(path, e->d_name, NULL);
 		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW)
 		    != 0) {
-			w->errors++;
-			continue;
-		}
-		child = g_build_filename(path, e->d_name, NULL);
-		if (S_ISDIR(st.st_mode)) {
+			walk_error(w, child, errno);
+		} else if (S_ISDIR(st.st_mode)) {
 			int sub = openat(dirfd(dir), e->d_name,
 			    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 
 			if (sub >= 0)
 				walk_dir(w, sub, child);
 			else
-				w->errors++;
+				walk_error(w, child, errno);
 		} else if (S_ISREG(st.st_mode)) {
-			struct gtk_offload_found f
-			    = { strdup(child), (uint64_t)st.st_size };
-			/* The ui's inbox blocks when full: the scanner waits
-			 * for the main loop instead of racing ahead. */
-			int rv = f.path == NULL
-			    ? BUTLER_ENOMEM
-			    : gtk_offload_send_ui_found(w->hub, &f);
-
-			if (rv == BUTLER_OK) {
-				w->files++;
-				w->bytes += f.size;
-			} else {
-				free(f.path);
-				w->closed = rv == BUTLER_ECLOSED;
-				w->stopped = w->closed;
-				w->errors += !w->closed;
-			}
+			walk_file(w, child, &st);
 		}
 		g_free(child);
 		if (atomic_load(&w->shared->epoch) != w->epoch)
@@ -198,13 +241,14 @@ scan(butler_server *self, void *user, struct gtk_offload_scan *msg)
 {
 	struct walk w = { .hub = butler_server_hub(self), .shared = user };
 	struct gtk_offload_scan_done done;
-	int dfd = open(msg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd;
 
 	w.epoch = atomic_load(&w.shared->epoch);
+	dfd = open(msg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0)
 		walk_dir(&w, dfd, msg->root);
 	else
-		w.errors++;
+		walk_error(&w, msg->root, errno);
 	done = (struct gtk_offload_scan_done) { w.files, w.bytes, w.errors };
 	if (!w.closed)
 		(void)gtk_offload_send_ui_scan_done(w.hub, &done);
@@ -223,22 +267,26 @@ enum self_test_phase {
 	ST_OFF = 0,
 	ST_FULL,   /* first run, to completion */
 	ST_VERIFY, /* digests being recomputed off the main loop */
+	ST_NEWEST, /* waiting for the newest row to be on screen */
 	ST_CANCEL, /* second run, cancelled half-way */
+	ST_COPY,   /* rows copied, clipboard being read back */
 	ST_SHOT,   /* waiting for the window to settle, then screenshot */
 	ST_END,
 };
 
 struct app {
+	GtkApplication *gapp;
 	butler_hub *hub;
 	struct shared shared;
-	GMainLoop *loop;
 	GSource *source;
 	unsigned max_in_flight;
-	bool quitting;
+	bool quitting, failed;
+	char *root; /* the folder Start hashes */
 
 	/* the current run */
 	enum run_state state;
-	const char *outcome;   /* shown when idle */
+	char outcome[512];     /* shown when idle */
+	char *first_error;     /* "path: reason", the run's first error */
 	GQueue todo;           /* paths found and not yet asked for */
 	GHashTable *in_flight; /* request id -> struct job */
 	GPtrArray *fresh;      /* result lines not yet in the list */
@@ -247,21 +295,28 @@ struct app {
 	uint64_t errors, cancelled, progress_msgs;
 	int64_t t_start, t_end;
 	int64_t last_tick, max_stall_us, worst_stall_us;
-	guint tick_id; /* the stall meter, while a run lasts */
+	guint tick_id;   /* the stall meter, while a run lasts */
+	guint redraw_id; /* the window's refresh */
 
 	/* widgets */
-	GtkWidget *window, *entry, *start, *cancel, *bar, *status;
-	GtkStringList *results;     /* sha256sum lines, as they came */
-	GtkNoSelection *selection;  /* the list view's model of results */
-	GtkStringList *old_results; /* a previous run's, being freed */
+	GtkWidget *window, *folder, *subtitle, *start, *cancel;
+	GtkWidget *bar, *status, *pages, *list;
+	GtkFileChooserNative *chooser;
+	GtkStringList *results;       /* sha256sum lines, as they came */
+	GtkMultiSelection *selection; /* the list view's model of results */
+	GtkStringList *old_results;   /* a previous run's, being freed */
 	guint drop_id;
+	guint scroll_id; /* scroll_to_end, due */
+	bool follow; /* the list shows its end: new rows scroll into view */
 
-	/* --self-test */
+	/* --self-test (the strings are GOption's) */
 	enum self_test_phase phase;
-	const char *test_dir, *shot, *expect;
+	char *test_dir, *shot, *expect;
+	int in_flight_opt;
 	unsigned failures;
 	uint64_t first_total, cancel_after;
-	unsigned shot_tries;
+	unsigned shot_tries, newest_tries, chooser_tries;
+	char *copied; /* what Copy should put on the clipboard */
 	gulong drawn_id;
 	guint watchdog;
 };
@@ -289,23 +344,89 @@ check(struct app *app, bool ok, const char *what)
 	app->failures++;
 }
 
+static void
+enable(struct app *app, const char *action, bool on)
+{
+	GAction *a;
+
+	if (app->window == NULL) /* closed: the actions are gone */
+		return;
+	a = g_action_map_lookup_action(G_ACTION_MAP(app->window), action);
+	g_simple_action_set_enabled(G_SIMPLE_ACTION(a), on);
+}
+
+static bool
+enabled(struct app *app, const char *action)
+{
+	return g_action_group_get_action_enabled(
+	    G_ACTION_GROUP(app->window), action);
+}
+
 /* Appends the results that arrived since the last refresh to the list in
  * one splice: one items-changed signal per refresh, not one per file. At
  * the end, not the top: rows already on screen keep their items, so GTK
  * measures no text again (putting the newest first re-binds every visible
- * row each time, about 15 ms of Pango work per refresh here). */
+ * row each time, about 15 ms of Pango work per refresh here). The list
+ * follows the new rows if it shows its end now: scrolling up stops that,
+ * scrolling back down resumes it. */
 static void
 flush_results(struct app *app)
 {
 	GPtrArray *fresh = app->fresh;
+	GtkAdjustment *v
+	    = gtk_scrollable_get_vadjustment(GTK_SCROLLABLE(app->list));
 
 	if (fresh->len == 0)
 		return;
+	app->follow /* within 4 pixels of the end */
+	    = gtk_adjustment_get_value(v) + gtk_adjustment_get_page_size(v)
+	    >= gtk_adjustment_get_upper(v) - 4;
 	g_ptr_array_add(fresh, NULL);
 	gtk_string_list_splice(app->results,
 	    g_list_model_get_n_items(G_LIST_MODEL(app->results)), 0,
 	    (const char *const *)fresh->pdata);
 	g_ptr_array_set_size(fresh, 0);
+}
+
+static gboolean
+scroll_to_end(gpointer user)
+{
+	struct app *app = user;
+	GtkAdjustment *v
+	    = gtk_scrollable_get_vadjustment(GTK_SCROLLABLE(app->list));
+
+	app->scroll_id = 0;
+	if (app->follow)
+		gtk_adjustment_set_value(v,
+		    gtk_adjustment_get_upper(v)
+		        - gtk_adjustment_get_page_size(v));
+	return G_SOURCE_REMOVE;
+}
+
+/* New rows have made the list longer: the view has just laid them out. If
+ * it follows them, it moves to its new end, right after this layout: the
+ * view does not listen to its adjustment while it configures it. */
+static void
+on_list_grown(GtkAdjustment *v, gpointer user)
+{
+	struct app *app = user;
+
+	(void)v;
+	if (app->follow && app->scroll_id == 0)
+		app->scroll_id = g_idle_add_full(
+		    G_PRIORITY_HIGH, scroll_to_end, app, NULL);
+}
+
+static void
+on_selection_changed(
+    GtkSelectionModel *model, guint position, guint n, gpointer user)
+{
+	GtkBitset *set = gtk_selection_model_get_selection(model);
+
+	(void)position;
+	(void)n;
+	enable(user, "copy", !gtk_bitset_is_empty(set));
+	gtk_bitset_unref(set);
 }
 
 /* Frees a previous run's results a slice at a time, when the main loop has
@@ -335,29 +456,21 @@ clear_results(struct app *app)
 		g_object_unref(app->old_results);
 	app->old_results = app->results;
 	app->results = gtk_string_list_new(NULL);
-	gtk_no_selection_set_model(app->selection, G_LIST_MODEL(app->results));
+	gtk_multi_selection_set_model(
+	    app->selection, G_LIST_MODEL(app->results));
+	enable(app, "copy", false);
+	app->follow = true;
 	if (app->drop_id == 0)
 		app->drop_id = g_idle_add(drop_old_results, app);
 }
 
-/* Start and the entry while idle, Cancel while running; the focus follows.
- * It leaves the entry before the entry turns insensitive: GTK warns when a
- * focused text field loses the focus that way. */
+/* Start and Open Folder… while idle, Cancel while running. */
 static void
-set_buttons(struct app *app)
+set_actions(struct app *app)
 {
-	GtkWidget *focus = gtk_root_get_focus(GTK_ROOT(app->window));
-	bool idle = app->state == RUN_IDLE;
-
-	gtk_widget_set_sensitive(app->cancel, app->state == RUN_ACTIVE);
-	if (!idle && focus != NULL
-	    && (focus == app->start || focus == app->entry
-	        || gtk_widget_is_ancestor(focus, app->entry)))
-		gtk_widget_grab_focus(app->cancel);
-	gtk_widget_set_sensitive(app->start, idle);
-	gtk_widget_set_sensitive(app->entry, idle);
-	if (idle && focus == app->cancel)
-		gtk_widget_grab_focus(app->start);
+	enable(app, "start", app->state == RUN_IDLE);
+	enable(app, "choose-folder", app->state == RUN_IDLE);
+	enable(app, "cancel", app->state == RUN_ACTIVE);
 }
 
 static void
@@ -366,10 +479,11 @@ refresh(struct app *app)
 	int64_t end
 	    = app->state == RUN_IDLE ? app->t_end : g_get_monotonic_time();
 	double secs = app->t_start ? (end - app->t_start) / 1e6 : 0;
-	uint64_t partial = 0;
+	GtkProgressBar *bar = GTK_PROGRESS_BAR(app->bar);
+	uint64_t done = app->hashed_bytes;
 	GHashTableIter it;
 	gpointer key, value;
-	char text[256];
+	char text[768], *a, *b;
 	const char *state;
 
 	if (app->quitting)
@@ -377,32 +491,54 @@ refresh(struct app *app)
 	flush_results(app);
 	g_hash_table_iter_init(&it, app->in_flight);
 	while (g_hash_table_iter_next(&it, &key, &value))
-		partial += ((struct job *)value)->done;
-	if (app->found_bytes > 0)
-		gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(app->bar),
-		    (double)(app->hashed_bytes + partial) / app->found_bytes);
-	else
-		gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(app->bar),
-		    app->scan_done && app->state == RUN_IDLE ? 1.0 : 0.0);
-	snprintf(text, sizeof text, "%llu of %llu%s files",
-	    (unsigned long long)app->hashed, (unsigned long long)app->found,
-	    app->scan_done || app->state == RUN_IDLE ? "" : "+");
-	gtk_progress_bar_set_text(GTK_PROGRESS_BAR(app->bar), text);
+		done += ((struct job *)value)->done;
+	/* Until the whole tree is known, a fraction would be one of a moving
+	 * total: the bar pulses instead. */
+	if (app->t_start == 0) {
+		gtk_progress_bar_set_text(bar, "");
+	} else if (app->state == RUN_ACTIVE && !app->scan_done) {
+		gtk_progress_bar_pulse(bar);
+		a = g_format_size(app->found_bytes);
+		snprintf(text, sizeof text,
+		    "Scanning… %llu files found (%s), %llu hashed",
+		    (unsigned long long)app->found, a,
+		    (unsigned long long)app->hashed);
+		gtk_progress_bar_set_text(bar, text);
+		g_free(a);
+	} else {
+		done = MIN(done, app->found_bytes);
+		gtk_progress_bar_set_fraction(bar,
+		    app->found_bytes > 0 ? (double)done / app->found_bytes
+		        : app->scan_done && app->errors == 0 ? 1.0
+		                                             : 0.0);
+		a = g_format_size(done);
+		b = g_format_size(app->found_bytes);
+		snprintf(text, sizeof text, "%llu of %llu files, %s of %s",
+		    (unsigned long long)app->hashed,
+		    (unsigned long long)app->found, a, b);
+		gtk_progress_bar_set_text(bar, text);
+		g_free(a);
+		g_free(b);
+	}
 
 	state = app->state == RUN_ACTIVE
 	    ? (app->scan_done ? "Hashing" : "Scanning and hashing")
 	    : app->state == RUN_CANCELLING ? "Cancelling"
 	                                   : app->outcome;
-	snprintf(text, sizeof text,
-	    "%s — %.0f files/s, %.1f MB/s, %u in flight, %llu errors, "
-	    "longest main-loop stall %.1f ms",
-	    state, secs > 0 ? app->hashed / secs : 0.0,
-	    secs > 0 ? app->hashed_bytes / secs / 1e6 : 0.0,
-	    g_hash_table_size(app->in_flight), (unsigned long long)app->errors,
-	    app->max_stall_us / 1000.0);
+	if (app->t_start == 0)
+		snprintf(text, sizeof text, "%s", state);
+	else
+		snprintf(text, sizeof text,
+		    "%s — %.0f files/s, %.1f MB/s, %u in flight, %llu "
+		    "error%s, longest main-loop stall %.1f ms",
+		    state, secs > 0 ? app->hashed / secs : 0.0,
+		    secs > 0 ? app->hashed_bytes / secs / 1e6 : 0.0,
+		    g_hash_table_size(app->in_flight),
+		    (unsigned long long)app->errors,
+		    app->errors == 1 ? "" : "s", app->max_stall_us / 1000.0);
 	gtk_label_set_text(GTK_LABEL(app->status), text);
-
-	set_buttons(app);
+	gtk_widget_set_tooltip_text(app->status, app->first_error);
+	set_actions(app);
 }
 
 /* Measures how late the main loop runs a 1 ms high-priority timer: the
@@ -423,11 +559,23 @@ on_tick(gpointer user)
 	return G_SOURCE_CONTINUE;
 }
 
+/* Ends the run; `outcome` NULL says how it went by itself. */
 static void
 finish_run(struct app *app, const char *outcome)
 {
 	app->state = RUN_IDLE;
-	app->outcome = outcome;
+	if (outcome != NULL)
+		snprintf(app->outcome, sizeof app->outcome, "%s", outcome);
+	else if (app->errors == 0)
+		snprintf(app->outcome, sizeof app->outcome, "Done");
+	else if (app->hashed == 0)
+		snprintf(app->outcome, sizeof app->outcome,
+		    "Could not read %s", app->first_error);
+	else
+		snprintf(app->outcome, sizeof app->outcome,
+		    "Done, %llu %s could not be read (first: %s)",
+		    (unsigned long long)app->errors,
+		    app->errors == 1 ? "entry" : "entries", app->first_error);
 	app->t_end = g_get_monotonic_time();
 	if (app->tick_id != 0)
 		g_source_remove(app->tick_id);
@@ -442,9 +590,22 @@ maybe_finish(struct app *app)
 	    || !g_queue_is_empty(&app->todo)
 	    || g_hash_table_size(app->in_flight) > 0)
 		return;
-	finish_run(app, "Done");
+	finish_run(app, NULL);
 	if (app->phase == ST_FULL)
 		self_test_run_done(app);
+	else if (app->phase == ST_CANCEL) /* over before the cancel */
+		self_test_cancelled(app);
+}
+
+/* Counts an error of this run, prints it and keeps the first one for the
+ * status line. */
+static void
+run_error(struct app *app, const char *path, const char *reason)
+{
+	g_printerr("butler-gtk-offload: %s: %s\n", path, reason);
+	app->errors++;
+	if (app->first_error == NULL)
+		app->first_error = g_strdup_printf("%s: %s", path, reason);
 }
 
 /* Keeps up to max_in_flight hash requests going. */
@@ -463,11 +624,9 @@ pump(struct app *app)
 		rv = gtk_offload_call_hasher_hash_file(
 		    app->hub, &req, -1, on_hashed, on_progress, job, &job->id);
 		if (rv != BUTLER_OK) {
-			g_printerr("butler-gtk-offload: %s: %s\n", req.path,
-			    butler_strerror(rv));
+			run_error(app, req.path, butler_strerror(rv));
 			free(req.path);
 			g_free(job);
-			app->errors++;
 			continue;
 		}
 		g_hash_table_insert(app->in_flight, &job->id, job);
@@ -494,12 +653,25 @@ on_found(butler_server *self, void *user, struct gtk_offload_found *msg)
 }
 
 static int
+on_scan_error(
+    butler_server *self, void *user, struct gtk_offload_scan_error *msg)
+{
+	struct app *app = user;
+
+	(void)self;
+	if (app->state == RUN_ACTIVE && !app->quitting)
+		run_error(app, msg->path, strerror(msg->error));
+	return BUTLER_OK;
+}
+
+static int
 on_scan_done(
     butler_server *self, void *user, struct gtk_offload_scan_done *msg)
 {
 	struct app *app = user;
 
 	(void)self;
+	(void)msg; /* its errors came one by one, as scan_error */
 	if (app->quitting)
 		return BUTLER_OK;
 	if (app->state == RUN_CANCELLING) {
@@ -509,11 +681,6 @@ on_scan_done(
 		return BUTLER_OK;
 	}
 	app->scan_done = true;
-	app->errors += msg->errors;
-	if (msg->errors > 0)
-		g_printerr(
-		    "butler-gtk-offload: %u entries could not be read\n",
-		    msg->errors);
 	maybe_finish(app);
 	return BUTLER_OK;
 }
@@ -537,11 +704,9 @@ on_hashed(butler_server *self, int status,
 	    || (status == BUTLER_OK && reply->error == ECANCELED)) {
 		app->cancelled++;
 	} else {
-		g_printerr("butler-gtk-offload: %s: %s\n",
-		    status == BUTLER_OK ? reply->path : "(request)",
+		run_error(app, status == BUTLER_OK ? reply->path : "(request)",
 		    status == BUTLER_OK ? strerror(reply->error)
 		                        : butler_strerror(status));
-		app->errors++;
 	}
 	/* The self-test presses Cancel from here, half-way through the
 	 * second run: there is certainly work left to cancel. */
@@ -562,22 +727,35 @@ on_progress(
 	job->app->progress_msgs++;
 }
 
+/* Shows `path` as the folder Start hashes: the header bar's subtitle. */
 static void
-on_start(GtkWidget *button, gpointer user)
+set_folder(struct app *app, const char *path)
+{
+	char *old = app->root;
+
+	app->root = g_strdup(path); /* path may be app->root */
+	g_free(old);
+	gtk_label_set_text(GTK_LABEL(app->subtitle), app->root);
+	gtk_widget_set_tooltip_text(app->subtitle, app->root);
+}
+
+static void
+on_start(GSimpleAction *action, GVariant *param, gpointer user)
 {
 	struct app *app = user;
-	const char *root = gtk_editable_get_text(GTK_EDITABLE(app->entry));
-	struct gtk_offload_scan req
-	    = { strdup(root[0] ? root : DEFAULT_ROOT) };
+	struct gtk_offload_scan req = { strdup(app->root) };
 	int rv;
 
-	(void)button;
+	(void)action;
+	(void)param;
 	if (app->state != RUN_IDLE || app->quitting) {
 		free(req.root);
 		return;
 	}
 	clear_results(app);
+	gtk_stack_set_visible_child_name(GTK_STACK(app->pages), "results");
 	g_ptr_array_set_size(app->fresh, 0);
+	g_clear_pointer(&app->first_error, g_free);
 	app->scan_done = false;
 	app->found = app->found_bytes = app->max_size = 0;
 	app->hashed = app->hashed_bytes = 0;
@@ -621,11 +799,12 @@ cancel_all(struct app *app)
 }
 
 static void
-on_cancel(GtkWidget *button, gpointer user)
+on_cancel(GSimpleAction *action, GVariant *param, gpointer user)
 {
 	struct app *app = user;
 
-	(void)button;
+	(void)action;
+	(void)param;
 	if (app->state != RUN_ACTIVE)
 		return;
 	/* RUN_CANCELLING first: the callbacks that butler_cancel() runs
@@ -641,6 +820,87 @@ on_cancel(GtkWidget *button, gpointer user)
 	}
 }
 
+static void
+on_folder_chosen(GtkNativeDialog *dialog, int response, gpointer user)
+{
+	struct app *app = user;
+	GFile *file;
+	char *path;
+
+	if (response != GTK_RESPONSE_ACCEPT)
+		return;
+	file = gtk_file_chooser_get_file(GTK_FILE_CHOOSER(dialog));
+	path = file != NULL ? g_file_get_path(file) : NULL;
+	if (path != NULL && app->state == RUN_IDLE)
+		set_folder(app, path);
+	g_free(path);
+	g_clear_object(&file);
+}
+
+/* Open Folder…: the desktop's own folder chooser (a portal in Flatpak),
+ * GTK's dialog elsewhere, starting in the current folder. */
+static void
+on_choose_folder(GSimpleAction *action, GVariant *param, gpointer user)
+{
+	struct app *app = user;
+	GFile *folder = g_file_new_for_path(app->root);
+
+	(void)action;
+	(void)param;
+	if (app->chooser == NULL) {
+		app->chooser = gtk_file_chooser_native_new("Choose a Folder",
+		    GTK_WINDOW(app->window),
+		    GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER, "_Select",
+		    "_Cancel");
+		gtk_native_dialog_set_modal(
+		    GTK_NATIVE_DIALOG(app->chooser), TRUE);
+		g_signal_connect(app->chooser, "response",
+		    G_CALLBACK(on_folder_chosen), app);
+	}
+	(void)gtk_file_chooser_set_current_folder(
+	    GTK_FILE_CHOOSER(app->chooser), folder, NULL);
+	g_object_unref(folder);
+	gtk_native_dialog_show(GTK_NATIVE_DIALOG(app->chooser));
+}
+
+/* Copies the selected rows, as sha256sum lines, to the clipboard. */
+static void
+on_copy(GSimpleAction *action, GVariant *param, gpointer user)
+{
+	struct app *app = user;
+	GtkBitset *set = gtk_selection_model_get_selection(
+	    GTK_SELECTION_MODEL(app->selection));
+	GString *text = g_string_new(NULL);
+	GtkBitsetIter it;
+	guint pos;
+
+	(void)action;
+	(void)param;
+	for (gboolean more = gtk_bitset_iter_init_first(&it, set, &pos); more;
+	     more = gtk_bitset_iter_next(&it, &pos)) {
+		g_string_append(
+		    text, gtk_string_list_get_string(app->results, pos));
+		g_string_append_c(text, '\n');
+	}
+	gtk_bitset_unref(set);
+	if (text->len > 0)
+		gdk_clipboard_set_text(
+		    gtk_widget_get_clipboard(app->window), text->str);
+	g_string_free(text, TRUE);
+}
+
+static void
+on_select_all(GSimpleAction *action, GVariant *param, gpointer user)
+{
+	struct app *app = user;
+
+	(void)action;
+	(void)param;
+	gtk_selection_model_select_all(GTK_SELECTION_MODEL(app->selection));
+}
+
+/* Closing the window cancels everything; the application then quits (its
+ * last window is gone) and shuts the hub down. */
 static gboolean
 on_close(GtkWindow *window, gpointer user)
 {
@@ -650,8 +910,20 @@ on_close(GtkWindow *window, gpointer user)
 	app->state = RUN_CANCELLING;
 	cancel_all(app);
 	app->quitting = true;
-	g_main_loop_quit(app->loop);
+	if (app->chooser != NULL)
+		gtk_native_dialog_hide(GTK_NATIVE_DIALOG(app->chooser));
 	return FALSE; /* let GTK destroy the window */
+}
+
+static void
+on_quit(GSimpleAction *action, GVariant *param, gpointer user)
+{
+	struct app *app = user;
+
+	(void)action;
+	(void)param;
+	if (app->window != NULL)
+		gtk_window_close(GTK_WINDOW(app->window));
 }
 
 static gboolean
@@ -674,16 +946,22 @@ setup_row(GtkSignalListItemFactory *factory, GObject *item, gpointer user)
 	gtk_list_item_set_child(GTK_LIST_ITEM(item), label);
 }
 
-/* Shows a result line ("digest  path") as a short digest and the path. */
+/* What a row shows of a result line ("digest  path"): a short digest and
+ * the path. */
+static char *
+row_text(const char *line)
+{
+	return strlen(line) > 66
+	    ? g_strdup_printf("%.16s…  %s", line, line + 66)
+	    : g_strdup(line);
+}
+
 static void
 bind_row(GtkSignalListItemFactory *factory, GObject *item, gpointer user)
 {
 	GtkListItem *li = GTK_LIST_ITEM(item);
-	const char *line
-	    = gtk_string_object_get_string(gtk_list_item_get_item(li));
-	char *text = strlen(line) > 66
-	    ? g_strdup_printf("%.16s…  %s", line, line + 66)
-	    : g_strdup(line);
+	char *text = row_text(
+	    gtk_string_object_get_string(gtk_list_item_get_item(li)));
 
 	(void)factory;
 	(void)user;
@@ -691,63 +969,177 @@ bind_row(GtkSignalListItemFactory *factory, GObject *item, gpointer user)
 	g_free(text);
 }
 
+static const GActionEntry window_actions[] = {
+	{ .name = "choose-folder", .activate = on_choose_folder },
+	{ .name = "start", .activate = on_start },
+	{ .name = "cancel", .activate = on_cancel },
+	{ .name = "copy", .activate = on_copy },
+	{ .name = "select-all", .activate = on_select_all },
+};
+
+/* The header bar's middle: the application's name over the folder. */
+static GtkWidget *
+title_widget(struct app *app)
+{
+	GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 0);
+	GtkWidget *title = gtk_label_new("butler offload");
+
+	gtk_widget_set_valign(box, GTK_ALIGN_CENTER);
+	gtk_widget_add_css_class(title, "title");
+	app->subtitle = gtk_label_new(NULL);
+	gtk_widget_add_css_class(app->subtitle, "subtitle");
+	gtk_label_set_ellipsize(
+	    GTK_LABEL(app->subtitle), PANGO_ELLIPSIZE_MIDDLE);
+	gtk_label_set_max_width_chars(GTK_LABEL(app->subtitle), 50);
+	gtk_box_append(GTK_BOX(box), title);
+	gtk_box_append(GTK_BOX(box), app->subtitle);
+	return box;
+}
+
+/* Open Folder… at the start; Start, Cancel and the menu at the end. */
+static GtkWidget *
+header_bar(struct app *app)
+{
+	GtkWidget *header = gtk_header_bar_new();
+	GtkWidget *menu_button = gtk_menu_button_new();
+	GMenu *menu = g_menu_new(), *section = g_menu_new();
+
+	app->folder = gtk_button_new_with_mnemonic("_Open Folder…");
+	gtk_actionable_set_action_name(
+	    GTK_ACTIONABLE(app->folder), "win.choose-folder");
+	gtk_widget_set_tooltip_text(app->folder, "Choose the folder to hash");
+	app->start = gtk_button_new_with_mnemonic("_Start");
+	gtk_actionable_set_action_name(
+	    GTK_ACTIONABLE(app->start), "win.start");
+	gtk_widget_add_css_class(app->start, "suggested-action");
+	app->cancel = gtk_button_new_with_mnemonic("_Cancel");
+	gtk_actionable_set_action_name(
+	    GTK_ACTIONABLE(app->cancel), "win.cancel");
+	gtk_widget_add_css_class(app->cancel, "destructive-action");
+
+	g_menu_append(section, "_Copy Selected Rows", "win.copy");
+	g_menu_append(section, "Select _All", "win.select-all");
+	g_menu_append_section(menu, NULL, G_MENU_MODEL(section));
+	g_object_unref(section);
+	section = g_menu_new();
+	g_menu_append(section, "_Quit", "app.quit");
+	g_menu_append_section(menu, NULL, G_MENU_MODEL(section));
+	g_object_unref(section);
+	gtk_menu_button_set_icon_name(
+	    GTK_MENU_BUTTON(menu_button), "open-menu-symbolic");
+	gtk_menu_button_set_menu_model(
+	    GTK_MENU_BUTTON(menu_button), G_MENU_MODEL(menu));
+	gtk_widget_set_tooltip_text(menu_button, "Main Menu");
+	g_object_unref(menu);
+
+	gtk_header_bar_set_title_widget(
+	    GTK_HEADER_BAR(header), title_widget(app));
+	gtk_header_bar_pack_start(GTK_HEADER_BAR(header), app->folder);
+	gtk_header_bar_pack_end(GTK_HEADER_BAR(header), menu_button);
+	gtk_header_bar_pack_end(GTK_HEADER_BAR(header), app->start);
+	gtk_header_bar_pack_end(GTK_HEADER_BAR(header), app->cancel);
+	return header;
+}
+
+/* What the window shows before the first run. */
+static GtkWidget *
+empty_page(void)
+{
+	GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 12);
+	GtkWidget *icon = gtk_image_new_from_icon_name("folder-symbolic");
+	GtkWidget *label
+	    = gtk_label_new("Press Start to hash every file in the folder");
+
+	gtk_widget_set_valign(box, GTK_ALIGN_CENTER);
+	gtk_image_set_pixel_size(GTK_IMAGE(icon), 96);
+	gtk_widget_add_css_class(icon, "dim-label");
+	gtk_widget_add_css_class(label, "dim-label");
+	gtk_box_append(GTK_BOX(box), icon);
+	gtk_box_append(GTK_BOX(box), label);
+	return box;
+}
+
 static void
-build_window(struct app *app, const char *root)
+on_window_destroy(GtkWidget *window, gpointer user)
+{
+	struct app *app = user;
+
+	(void)window;
+	app->window = NULL;
+	app->list = NULL;
+	if (app->scroll_id != 0)
+		g_source_remove(app->scroll_id);
+	app->scroll_id = 0;
+}
+
+static void self_test_mapped(GtkWidget *window, gpointer user);
+
+static void
+build_window(struct app *app)
 {
 	GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 8);
-	GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
 	GtkWidget *scroll = gtk_scrolled_window_new();
 	GtkListItemFactory *factory = gtk_signal_list_item_factory_new();
+	GtkAdjustment *v;
 
-	app->window = gtk_window_new();
-	gtk_window_set_title(GTK_WINDOW(app->window), "butler — GTK offload");
-	gtk_window_set_default_size(GTK_WINDOW(app->window), 820, 560);
+	app->window = gtk_application_window_new(app->gapp);
+	gtk_window_set_title(GTK_WINDOW(app->window), "butler offload");
+	gtk_window_set_default_size(GTK_WINDOW(app->window), 860, 600);
+	g_action_map_add_action_entries(G_ACTION_MAP(app->window),
+	    window_actions, G_N_ELEMENTS(window_actions), app);
+	gtk_window_set_titlebar(GTK_WINDOW(app->window), header_bar(app));
+	set_folder(app, app->root);
+
 	gtk_widget_set_margin_start(box, 12);
 	gtk_widget_set_margin_end(box, 12);
 	gtk_widget_set_margin_top(box, 12);
 	gtk_widget_set_margin_bottom(box, 12);
-
-	app->entry = gtk_entry_new();
-	gtk_editable_set_text(GTK_EDITABLE(app->entry), root);
-	gtk_widget_set_hexpand(app->entry, TRUE);
-	/* Like the rows: the font is loaded before the first results. */
-	gtk_widget_add_css_class(app->entry, "monospace");
-	app->start = gtk_button_new_with_mnemonic("_Start");
-	app->cancel = gtk_button_new_with_mnemonic("_Cancel");
-	gtk_box_append(GTK_BOX(row), gtk_label_new("Directory:"));
-	gtk_box_append(GTK_BOX(row), app->entry);
-	gtk_box_append(GTK_BOX(row), app->start);
-	gtk_box_append(GTK_BOX(row), app->cancel);
-
 	app->bar = gtk_progress_bar_new();
 	gtk_progress_bar_set_show_text(GTK_PROGRESS_BAR(app->bar), TRUE);
+	gtk_progress_bar_set_pulse_step(GTK_PROGRESS_BAR(app->bar), 0.05);
 	app->status = gtk_label_new(NULL);
 	gtk_label_set_xalign(GTK_LABEL(app->status), 0);
 	gtk_label_set_ellipsize(GTK_LABEL(app->status), PANGO_ELLIPSIZE_END);
+	gtk_widget_add_css_class(app->status, "dim-label");
 
 	g_signal_connect(factory, "setup", G_CALLBACK(setup_row), NULL);
 	g_signal_connect(factory, "bind", G_CALLBACK(bind_row), NULL);
 	app->results = gtk_string_list_new(NULL);
-	app->selection
-	    = gtk_no_selection_new(G_LIST_MODEL(g_object_ref(app->results)));
+	app->selection = gtk_multi_selection_new(
+	    G_LIST_MODEL(g_object_ref(app->results)));
+	g_signal_connect(app->selection, "selection-changed",
+	    G_CALLBACK(on_selection_changed), app);
 	/* The view owns the selection; the selection a reference to the
 	 * list; app->results keeps its own. */
-	gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(scroll),
-	    gtk_list_view_new(GTK_SELECTION_MODEL(app->selection), factory));
-	gtk_widget_set_vexpand(scroll, TRUE);
+	app->list
+	    = gtk_list_view_new(GTK_SELECTION_MODEL(app->selection), factory);
+	gtk_list_view_set_enable_rubberband(GTK_LIST_VIEW(app->list), TRUE);
+	gtk_scrolled_window_set_child(GTK_SCROLLED_WINDOW(scroll), app->list);
 	gtk_scrolled_window_set_has_frame(GTK_SCROLLED_WINDOW(scroll), TRUE);
+	v = gtk_scrollable_get_vadjustment(GTK_SCROLLABLE(app->list));
+	g_signal_connect(v, "changed", G_CALLBACK(on_list_grown), app);
+	app->follow = true;
 
-	gtk_box_append(GTK_BOX(box), row);
+	app->pages = gtk_stack_new();
+	gtk_widget_set_vexpand(app->pages, TRUE);
+	gtk_stack_add_named(GTK_STACK(app->pages), empty_page(), "empty");
+	gtk_stack_add_named(GTK_STACK(app->pages), scroll, "results");
+
 	gtk_box_append(GTK_BOX(box), app->bar);
 	gtk_box_append(GTK_BOX(box), app->status);
-	gtk_box_append(GTK_BOX(box), scroll);
+	gtk_box_append(GTK_BOX(box), app->pages);
 	gtk_window_set_child(GTK_WINDOW(app->window), box);
 
-	g_signal_connect(app->start, "clicked", G_CALLBACK(on_start), app);
-	g_signal_connect(app->entry, "activate", G_CALLBACK(on_start), app);
-	g_signal_connect(app->cancel, "clicked", G_CALLBACK(on_cancel), app);
 	g_signal_connect(
 	    app->window, "close-request", G_CALLBACK(on_close), app);
+	g_signal_connect(
+	    app->window, "destroy", G_CALLBACK(on_window_destroy), app);
+	if (app->test_dir != NULL)
+		g_signal_connect(
+		    app->window, "map", G_CALLBACK(self_test_mapped), app);
+	snprintf(app->outcome, sizeof app->outcome, "Ready");
+	enable(app, "copy", false);
+	app->redraw_id = g_timeout_add(REFRESH_MS, on_refresh, app);
 	refresh(app);
 }
 
@@ -764,6 +1156,7 @@ struct verify {
 };
 
 static gboolean on_verified(gpointer user);
+static gboolean self_test_newest(gpointer user);
 
 /* Recomputes every digest with a fresh GChecksum in one go (no chunks, no
  * workers, no butler) and compares the whole set with sha256sum's output
@@ -847,7 +1240,65 @@ on_verified(gpointer user)
 	    app->expect ? " (GChecksum and sha256sum)" : " (GChecksum)");
 	if (app->quitting)
 		return G_SOURCE_REMOVE;
-	/* Second run: press Cancel when half of the results are in. */
+	app->phase = ST_NEWEST;
+	g_timeout_add(50, self_test_newest, app);
+	return G_SOURCE_REMOVE;
+}
+
+/* Whether the row that shows result line `line` is on screen, whole,
+ * inside the list view. */
+static bool
+row_on_screen(struct app *app, const char *line)
+{
+	char *want = row_text(line);
+	int height = gtk_widget_get_height(app->list);
+	bool seen = false;
+
+	for (GtkWidget *row = gtk_widget_get_first_child(app->list);
+	     row != NULL && !seen; row = gtk_widget_get_next_sibling(row)) {
+		GtkWidget *label = gtk_widget_get_first_child(row);
+		graphene_rect_t r;
+
+		if (label == NULL || !GTK_IS_LABEL(label)
+		    || !gtk_widget_get_mapped(row)
+		    || strcmp(gtk_label_get_text(GTK_LABEL(label)), want) != 0
+		    || !gtk_widget_compute_bounds(row, app->list, &r))
+			continue;
+		seen = r.origin.y >= 0 && r.origin.y + r.size.height <= height;
+	}
+	g_free(want);
+	return seen;
+}
+
+/* After run 1: more results than fit on screen, and the list followed them
+ * to the newest. Tries for a second (the view scrolls when it is next laid
+ * out), then starts run 2 and presses Cancel when half of the results are
+ * in. */
+static gboolean
+self_test_newest(gpointer user)
+{
+	struct app *app = user;
+	GListModel *results = G_LIST_MODEL(app->results);
+	guint n = g_list_model_get_n_items(results);
+	GtkAdjustment *v
+	    = gtk_scrollable_get_vadjustment(GTK_SCROLLABLE(app->list));
+	bool ok = n > 0
+	    && row_on_screen(
+	        app, gtk_string_list_get_string(app->results, n - 1));
+
+	if (!ok && ++app->newest_tries < 20 && !app->quitting)
+		return G_SOURCE_CONTINUE;
+	check(app,
+	    gtk_adjustment_get_upper(v) > gtk_adjustment_get_page_size(v),
+	    "the results fit on screen: nothing to follow");
+	check(app, ok, "the newest row is not on screen");
+	check(app, app->follow, "the list does not follow new rows");
+	if (ok)
+		g_print(
+		    "self-test: run 1: the newest of %u rows is on screen\n",
+		    n);
+	if (app->quitting)
+		return G_SOURCE_REMOVE;
 	app->phase = ST_CANCEL;
 	app->cancel_after = app->first_total / 2;
 	g_signal_emit_by_name(app->start, "clicked");
@@ -876,6 +1327,7 @@ self_test_run_done(struct app *app)
 	    "requests pending after run 1");
 	check(app, app->max_size < PROGRESS_EVERY || app->progress_msgs > 0,
 	    "no progress message for a big file");
+	check(app, strcmp(app->outcome, "Done") == 0, "run 1 is not Done");
 	v->lines = g_new0(char *, n + 1);
 	for (guint i = 0; i < n; i++)
 		v->lines[i]
@@ -918,8 +1370,8 @@ save_screenshot(GtkWidget *w, const char *file)
 	return error;
 }
 
-/* Takes the screenshot once the window has settled; tries a few frames
- * more if the window has not drawn itself yet. */
+/* Takes the screenshot once the window has settled (tries a few frames
+ * more if it has not drawn itself yet), then quits the way Ctrl+Q does. */
 static gboolean
 self_test_shot(gpointer user)
 {
@@ -939,14 +1391,72 @@ self_test_shot(gpointer user)
 		    gtk_widget_get_width(app->window),
 		    gtk_widget_get_height(app->window), app->shot);
 	app->phase = ST_END;
-	gtk_window_close(GTK_WINDOW(app->window));
+	g_action_group_activate_action(
+	    G_ACTION_GROUP(app->gapp), "quit", NULL);
 	return G_SOURCE_REMOVE;
+}
+
+/* The clipboard, read back through GDK: what Copy put there. */
+static void
+self_test_pasted(GObject *clipboard, GAsyncResult *result, gpointer user)
+{
+	struct app *app = user;
+	GError *error = NULL;
+	char *text = gdk_clipboard_read_text_finish(
+	    GDK_CLIPBOARD(clipboard), result, &error);
+
+	if (error != NULL)
+		g_printerr("self-test: clipboard: %s\n", error->message);
+	check(app, text != NULL && strcmp(text, app->copied) == 0,
+	    "Copy did not put the selected rows on the clipboard");
+	if (text != NULL && strcmp(text, app->copied) == 0)
+		g_print("self-test: copy: %d selected rows on the clipboard\n",
+		    COPY_ROWS);
+	g_clear_error(&error);
+	g_free(text);
+	g_clear_pointer(&app->copied, g_free);
+	if (app->quitting)
+		return;
+	/* Let the window lay out and draw its final state first. */
+	app->phase = ST_SHOT;
+	g_timeout_add(300, self_test_shot, app);
+}
+
+/* Selects the last rows (on screen: the list follows the newest), copies
+ * them with the action Ctrl+C runs and reads the clipboard back. */
+static void
+self_test_copy(struct app *app)
+{
+	guint n = g_list_model_get_n_items(G_LIST_MODEL(app->results));
+	GString *want = g_string_new(NULL);
+
+	app->phase = ST_COPY;
+	check(
+	    app, !enabled(app, "copy"), "Copy is available with no selection");
+	check(app, n >= COPY_ROWS, "too few rows to copy");
+	if (n < COPY_ROWS) {
+		g_string_free(want, TRUE);
+		app->phase = ST_SHOT;
+		g_timeout_add(300, self_test_shot, app);
+		return;
+	}
+	for (guint i = n - COPY_ROWS; i < n; i++)
+		g_string_append_printf(
+		    want, "%s\n", gtk_string_list_get_string(app->results, i));
+	app->copied = g_string_free(want, FALSE);
+	gtk_selection_model_select_range(GTK_SELECTION_MODEL(app->selection),
+	    n - COPY_ROWS, COPY_ROWS, TRUE);
+	check(app, enabled(app, "copy"),
+	    "Copy is not available for a selection");
+	g_action_group_activate_action(
+	    G_ACTION_GROUP(app->window), "copy", NULL);
+	gdk_clipboard_read_text_async(gtk_widget_get_clipboard(app->window),
+	    NULL, self_test_pasted, app);
 }
 
 static void
 self_test_cancelled(struct app *app)
 {
-	app->phase = ST_SHOT;
 	g_print("self-test: run 2: cancelled after %llu of %llu files "
 	        "(%llu requests cancelled), longest main-loop stall %.2f ms\n",
 	    (unsigned long long)app->hashed,
@@ -958,22 +1468,107 @@ self_test_cancelled(struct app *app)
 	check(app, g_queue_is_empty(&app->todo), "paths queued after cancel");
 	check(app, butler_hub_pending(app->hub, NULL, NULL) == 0,
 	    "requests pending in the hub after cancel");
-	check(app, gtk_widget_get_sensitive(app->start),
+	check(app,
+	    enabled(app, "start") && gtk_widget_is_sensitive(app->start),
 	    "Start is not available after cancel");
-	check(app, !gtk_widget_get_sensitive(app->cancel),
+	check(app,
+	    !enabled(app, "cancel") && !gtk_widget_is_sensitive(app->cancel),
 	    "Cancel is still available after cancel");
 	check(app, app->errors == 0, "run 2 had errors");
-	/* Let the window lay out and draw its final state first. */
-	g_timeout_add(300, self_test_shot, app);
+	self_test_copy(app);
 }
 
+static bool
+has_accel(struct app *app, const char *action, const char *accel)
+{
+	char **accels
+	    = gtk_application_get_accels_for_action(app->gapp, action);
+	bool found = accels != NULL
+	    && g_strv_contains((const char *const *)accels, accel);
+
+	g_strfreev(accels);
+	return found;
+}
+
+/* The folder chooser, shown by Open Folder…, loads its folder in the
+ * background: waits up to 3 s for it to show the current folder, closes
+ * it, then picks the test folder the way the chooser's answer does and
+ * presses Start. */
+static gboolean
+self_test_chooser(gpointer user)
+{
+	struct app *app = user;
+	GtkNativeDialog *dialog = GTK_NATIVE_DIALOG(app->chooser);
+	GFile *folder = dialog != NULL
+	    ? gtk_file_chooser_get_current_folder(GTK_FILE_CHOOSER(dialog))
+	    : NULL;
+	char *path = folder != NULL ? g_file_get_path(folder) : NULL;
+	bool ok = g_strcmp0(path, app->root) == 0;
+
+	g_clear_object(&folder);
+	if (!ok && dialog != NULL && ++app->chooser_tries < 60
+	    && !app->quitting) {
+		g_free(path);
+		return G_SOURCE_CONTINUE;
+	}
+	check(app, ok, "the folder chooser does not show the current folder");
+	if (ok)
+		g_print("self-test: the folder chooser shows %s\n", path);
+	g_free(path);
+	if (dialog != NULL)
+		gtk_native_dialog_hide(dialog);
+	if (app->quitting)
+		return G_SOURCE_REMOVE;
+	set_folder(app, app->test_dir);
+	g_signal_emit_by_name(app->start, "clicked");
+	return G_SOURCE_REMOVE;
+}
+
+/* Checks what makes the window a GNOME application's, then presses Open
+ * Folder…. */
 static gboolean
 self_test_begin(gpointer user)
 {
 	struct app *app = user;
+	GtkWidget *titlebar = gtk_window_get_titlebar(GTK_WINDOW(app->window));
 
 	app->phase = ST_FULL;
-	g_signal_emit_by_name(app->start, "clicked");
+	check(app,
+	    g_strcmp0(
+	        g_application_get_application_id(G_APPLICATION(app->gapp)),
+	        APP_ID)
+	        == 0,
+	    "wrong application id");
+	check(app,
+	    gtk_window_get_application(GTK_WINDOW(app->window)) == app->gapp,
+	    "the window does not belong to the application");
+	check(app, has_accel(app, "app.quit", "<Control>q"),
+	    "Ctrl+Q does not quit");
+	check(app, has_accel(app, "win.copy", "<Control>c"),
+	    "Ctrl+C does not copy");
+	check(app, GTK_IS_HEADER_BAR(titlebar), "no header bar");
+	check(app,
+	    titlebar != NULL && gtk_widget_is_ancestor(app->start, titlebar)
+	        && gtk_widget_is_ancestor(app->cancel, titlebar)
+	        && gtk_widget_is_ancestor(app->folder, titlebar),
+	    "the buttons are not in the header bar");
+	check(app, gtk_widget_has_css_class(app->start, "suggested-action"),
+	    "Start is not the suggested action");
+	check(app, gtk_widget_has_css_class(app->cancel, "destructive-action"),
+	    "Cancel is not a destructive action");
+	check(app, gtk_widget_is_sensitive(app->start), "Start is disabled");
+	check(app, !gtk_widget_is_sensitive(app->cancel),
+	    "Cancel is enabled before a run");
+	g_print("self-test: %s: header bar, actions and shortcuts checked\n",
+	    APP_ID);
+
+	g_signal_emit_by_name(app->folder, "clicked");
+	check(app,
+	    app->chooser != NULL
+	        && gtk_native_dialog_get_visible(
+	            GTK_NATIVE_DIALOG(app->chooser)),
+	    "Open Folder… shows no folder chooser");
+	g_timeout_add(50, self_test_chooser, app);
 	return G_SOURCE_REMOVE;
 }
 
@@ -1004,137 +1599,233 @@ self_test_timeout(gpointer user)
 
 	app->watchdog = 0; /* GLib removes it */
 	check(app, false, "timed out");
-	gtk_window_close(GTK_WINDOW(app->window));
+	if (app->window != NULL)
+		gtk_window_close(GTK_WINDOW(app->window));
 	return G_SOURCE_REMOVE;
 }
 
-/* ---- main ------------------------------------------------------------- */
+/* ---- the application --------------------------------------------------- */
 
-static int
-usage(int code)
+/* Starts the hub on the GTK thread, which then drains the ui server: runs
+ * once, in the primary instance, before the first window. */
+static void
+on_startup(GApplication *gapp, gpointer user)
 {
-	fprintf(code ? stderr : stdout,
-	    "usage: butler-gtk-offload [--in-flight N] [DIRECTORY]\n"
-	    "       butler-gtk-offload --self-test DIR --screenshot FILE.png "
-	    "[--expect SHA256SUMS]\n"
-	    "Hashes every regular file under DIRECTORY (default %s) on a "
-	    "pool of\nbutler servers while the GTK window stays responsive.\n",
-	    DEFAULT_ROOT);
-	return code;
+	static const GActionEntry app_actions[] = {
+		{ .name = "quit", .activate = on_quit },
+	};
+	static const struct {
+		const char *action;
+		const char *accels[2];
+	} shortcuts[] = {
+		{ "app.quit", { "<Control>q", NULL } },
+		{ "win.copy", { "<Control>c", NULL } },
+		{ "win.select-all", { "<Control>a", NULL } },
+		{ "win.choose-folder", { "<Control>o", NULL } },
+	};
+	struct app *app = user;
+	struct gtk_offload_ui_handlers ui = { .found = on_found,
+		.scan_error = on_scan_error,
+		.scan_done = on_scan_done };
+	struct gtk_offload_scanner_handlers scanner
+	    = { .on_start = run_in_background, .scan = scan };
+	struct gtk_offload_hasher_handlers hasher
+	    = { .on_start = run_in_background, .hash_file = hash_file };
+	int rv;
+
+	g_action_map_add_action_entries(
+	    G_ACTION_MAP(gapp), app_actions, G_N_ELEMENTS(app_actions), app);
+	for (size_t i = 0; i < G_N_ELEMENTS(shortcuts); i++)
+		gtk_application_set_accels_for_action(GTK_APPLICATION(gapp),
+		    shortcuts[i].action, shortcuts[i].accels);
+
+	rv = butler_hub_new(&app->hub, &gtk_offload_spec);
+	if (rv == BUTLER_OK)
+		rv = gtk_offload_ui_register(app->hub, &ui, app);
+	if (rv == BUTLER_OK)
+		rv = gtk_offload_scanner_register(
+		    app->hub, &scanner, &app->shared);
+	if (rv == BUTLER_OK)
+		rv = gtk_offload_hasher_register(
+		    app->hub, &hasher, &app->shared);
+	if (rv == BUTLER_OK)
+		rv = butler_hub_start(app->hub);
+	/* The adapter's source runs below GTK's layout and drawing
+	 * (BUTLER_GLIB_PRIORITY): a steady stream of results cannot keep the
+	 * window from repainting. */
+	if (rv == BUTLER_OK)
+		rv = butler_glib_attach(
+		    app->hub, GTK_OFFLOAD_SERVER_UI, NULL, 64, &app->source);
+	if (rv != BUTLER_OK) {
+		g_printerr("butler-gtk-offload: %s\n", butler_strerror(rv));
+		butler_hub_free(app->hub);
+		app->hub = NULL;
+		app->failed = true;
+		return;
+	}
+	if (app->test_dir != NULL)
+		app->watchdog = g_timeout_add_seconds(
+		    SELF_TEST_LIMIT_S, self_test_timeout, app);
+}
+
+static void
+on_activate(GApplication *gapp, gpointer user)
+{
+	struct app *app = user;
+
+	(void)gapp;
+	if (app->failed)
+		return;
+	if (app->window == NULL)
+		build_window(app);
+	gtk_window_present(GTK_WINDOW(app->window));
+}
+
+/* butler-gtk-offload DIRECTORY, here or in a second launch: the folder to
+ * hash next. */
+static void
+on_open(
+    GApplication *gapp, GFile **files, int n, const char *hint, gpointer user)
+{
+	struct app *app = user;
+	char *path = n > 0 ? g_file_get_path(files[0]) : NULL;
+
+	(void)hint;
+	on_activate(gapp, user);
+	if (app->window != NULL && path != NULL && app->state == RUN_IDLE)
+		set_folder(app, path);
+	g_free(path);
+}
+
+/* The last window is gone, every request was cancelled: stop draining on
+ * GLib, then stop the servers, dropping queued work. */
+static void
+on_shutdown(GApplication *gapp, gpointer user)
+{
+	struct app *app = user;
+	size_t pending;
+
+	(void)gapp;
+	if (app->tick_id != 0)
+		g_source_remove(app->tick_id);
+	if (app->redraw_id != 0)
+		g_source_remove(app->redraw_id);
+	if (app->watchdog != 0)
+		g_source_remove(app->watchdog);
+	if (app->drop_id != 0)
+		g_source_remove(app->drop_id);
+	if (app->scroll_id != 0)
+		g_source_remove(app->scroll_id);
+	app->tick_id = app->redraw_id = app->watchdog = app->drop_id = 0;
+	app->scroll_id = 0;
+	if (app->chooser != NULL) {
+		gtk_native_dialog_destroy(GTK_NATIVE_DIALOG(app->chooser));
+		g_clear_object(&app->chooser);
+	}
+	if (app->hub == NULL)
+		return;
+	g_source_destroy(app->source);
+	g_source_unref(app->source);
+	pending = butler_hub_pending(app->hub, NULL, NULL);
+	butler_hub_stop(app->hub, BUTLER_STOP_DISCARD);
+	fprintf(stderr, "longest main-loop stall: %.2f ms\n",
+	    app->worst_stall_us / 1000.0);
+	fprintf(stderr, "requests still pending: %zu\n", pending);
+	butler_hub_free(app->hub);
+	app->hub = NULL;
+}
+
+/* After GApplication has parsed the options, before it registers on the
+ * session bus: the self-test runs as a separate instance (two tests at
+ * once, or one beside a running window, must not meet on the bus). */
+static int
+on_local_options(GApplication *gapp, GVariantDict *options, gpointer user)
+{
+	struct app *app = user;
+
+	(void)options;
+	if (app->in_flight_opt <= 0
+	    || (app->test_dir == NULL) != (app->shot == NULL)) {
+		g_printerr("butler-gtk-offload: --in-flight needs N > 0, "
+		           "--self-test and --screenshot go together "
+		           "(see --help)\n");
+		return 2;
+	}
+	app->max_in_flight = (unsigned)app->in_flight_opt;
+	if (app->test_dir != NULL) {
+		g_application_set_flags(gapp,
+		    g_application_get_flags(gapp) | G_APPLICATION_NON_UNIQUE);
+	}
+	if (!gtk_init_check()) {
+		g_printerr("butler-gtk-offload: cannot open a display\n");
+		return 1;
+	}
+	return -1; /* go on */
 }
 
 int
 main(int argc, char **argv)
 {
-	struct app app = { .max_in_flight = 8, .outcome = "Ready" };
-	struct gtk_offload_ui_handlers ui
-	    = { .found = on_found, .scan_done = on_scan_done };
-	struct gtk_offload_scanner_handlers scanner
-	    = { .on_start = run_in_background, .scan = scan };
-	struct gtk_offload_hasher_handlers hasher
-	    = { .on_start = run_in_background, .hash_file = hash_file };
-	const char *root = DEFAULT_ROOT;
-	guint redraw;
-	size_t pending;
-	int rv, code;
+	struct app app = { .max_in_flight = 8, .in_flight_opt = 8 };
+	const GOptionEntry options[] = {
+		{ "in-flight", 0, 0, G_OPTION_ARG_INT, &app.in_flight_opt,
+		    "Hash requests kept in flight (default 8)", "N" },
+		{ "self-test", 0, 0, G_OPTION_ARG_FILENAME, &app.test_dir,
+		    "Drive the window by itself on DIR, check it, quit",
+		    "DIR" },
+		{ "screenshot", 0, 0, G_OPTION_ARG_FILENAME, &app.shot,
+		    "With --self-test: save a screenshot to FILE", "FILE" },
+		{ "expect", 0, 0, G_OPTION_ARG_FILENAME, &app.expect,
+		    "With --self-test: sha256sum output to compare with",
+		    "SUMS" },
+		{ 0 },
+	};
+	int status;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--help") == 0)
-			return usage(0);
-		else if (strcmp(argv[i], "--in-flight") == 0 && i + 1 < argc)
-			app.max_in_flight = (unsigned)atoi(argv[++i]);
-		else if (strcmp(argv[i], "--self-test") == 0 && i + 1 < argc)
-			app.test_dir = argv[++i];
-		else if (strcmp(argv[i], "--screenshot") == 0 && i + 1 < argc)
-			app.shot = argv[++i];
-		else if (strcmp(argv[i], "--expect") == 0 && i + 1 < argc)
-			app.expect = argv[++i];
-		else if (argv[i][0] != '-')
-			root = argv[i];
-		else
-			return usage(2);
-	}
-	if (app.max_in_flight == 0
-	    || (app.test_dir == NULL) != (app.shot == NULL))
-		return usage(2);
-	if (app.test_dir != NULL)
-		root = app.test_dir;
-
-	if (!gtk_init_check()) {
-		fprintf(stderr, "butler-gtk-offload: cannot open a display\n");
-		return 1;
-	}
-	app.loop = g_main_loop_new(NULL, FALSE);
+	app.root = g_strdup(DEFAULT_ROOT);
 	app.in_flight = g_hash_table_new(g_int64_hash, g_int64_equal);
 	app.fresh = g_ptr_array_new_with_free_func(g_free);
 	g_queue_init(&app.todo);
 	atomic_init(&app.shared.epoch, 0);
+	g_set_application_name("butler offload");
 
-	rv = butler_hub_new(&app.hub, &gtk_offload_spec);
-	if (rv == BUTLER_OK)
-		rv = gtk_offload_ui_register(app.hub, &ui, &app);
-	if (rv == BUTLER_OK)
-		rv = gtk_offload_scanner_register(
-		    app.hub, &scanner, &app.shared);
-	if (rv == BUTLER_OK)
-		rv = gtk_offload_hasher_register(
-		    app.hub, &hasher, &app.shared);
-	if (rv == BUTLER_OK)
-		rv = butler_hub_start(app.hub);
-	if (rv == BUTLER_OK)
-		rv = butler_glib_attach(
-		    app.hub, GTK_OFFLOAD_SERVER_UI, NULL, 64, &app.source);
-	if (rv != BUTLER_OK) {
-		fprintf(
-		    stderr, "butler-gtk-offload: %s\n", butler_strerror(rv));
-		butler_hub_free(app.hub);
-		return 1;
-	}
-	/* The adapter's source runs below GTK's layout and drawing
-	 * (BUTLER_GLIB_PRIORITY): a steady stream of results cannot keep the
-	 * window from repainting. */
+	app.gapp = gtk_application_new(APP_ID, G_APPLICATION_HANDLES_OPEN);
+	g_application_add_main_option_entries(
+	    G_APPLICATION(app.gapp), options);
+	g_application_set_option_context_parameter_string(
+	    G_APPLICATION(app.gapp), "[DIRECTORY]");
+	g_application_set_option_context_summary(G_APPLICATION(app.gapp),
+	    "Hashes every regular file under DIRECTORY (default " DEFAULT_ROOT
+	    ") on a pool of butler\nservers while the window stays "
+	    "responsive.");
+	g_signal_connect(app.gapp, "handle-local-options",
+	    G_CALLBACK(on_local_options), &app);
+	g_signal_connect(app.gapp, "startup", G_CALLBACK(on_startup), &app);
+	g_signal_connect(app.gapp, "activate", G_CALLBACK(on_activate), &app);
+	g_signal_connect(app.gapp, "open", G_CALLBACK(on_open), &app);
+	g_signal_connect(app.gapp, "shutdown", G_CALLBACK(on_shutdown), &app);
+	status = g_application_run(G_APPLICATION(app.gapp), argc, argv);
+	g_object_unref(app.gapp);
 
-	build_window(&app, root);
-	redraw = g_timeout_add(REFRESH_MS, on_refresh, &app);
-	if (app.test_dir != NULL) {
-		g_signal_connect(
-		    app.window, "map", G_CALLBACK(self_test_mapped), &app);
-		app.watchdog = g_timeout_add_seconds(
-		    SELF_TEST_LIMIT_S, self_test_timeout, &app);
-	}
-	gtk_window_present(GTK_WINDOW(app.window));
-	g_main_loop_run(app.loop);
-
-	/* Quit: the window is gone and every request was cancelled. Stop
-	 * draining on GLib, then stop the servers, dropping queued work. */
-	if (app.tick_id != 0)
-		g_source_remove(app.tick_id);
-	g_source_remove(redraw);
-	if (app.watchdog != 0)
-		g_source_remove(app.watchdog);
-	g_source_destroy(app.source);
-	g_source_unref(app.source);
-	pending = butler_hub_pending(app.hub, NULL, NULL);
-	butler_hub_stop(app.hub, BUTLER_STOP_DISCARD);
-	fprintf(stderr, "longest main-loop stall: %.2f ms\n",
-	    app.worst_stall_us / 1000.0);
-	fprintf(stderr, "requests still pending: %zu\n", pending);
-	butler_hub_free(app.hub);
 	g_queue_clear_full(&app.todo, free);
 	g_hash_table_destroy(app.in_flight);
 	g_ptr_array_unref(app.fresh);
-	if (app.drop_id != 0)
-		g_source_remove(app.drop_id);
 	g_clear_object(&app.old_results);
-	g_object_unref(app.results);
-	g_main_loop_unref(app.loop);
+	g_clear_object(&app.results);
+	g_free(app.first_error);
+	g_free(app.copied);
+	g_free(app.root);
 
-	code = 0;
-	if (app.test_dir != NULL) {
+	if (app.test_dir != NULL && status == 0) {
 		check(
 		    &app, app.phase == ST_END, "the self-test did not finish");
 		g_print("self-test: %s\n", app.failures ? "FAILED" : "passed");
-		code = app.failures ? 1 : 0;
+		status = app.failures ? 1 : 0;
+	} else if (app.failed) {
+		status = 1;
 	}
-	return code;
+	g_free(app.test_dir);
+	g_free(app.shot);
+	g_free(app.expect);
+	return status;
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # selftest.sh BUTLER_GTK_OFFLOAD SCREENSHOT.png — runs the GTK example's
-# self-test under Xvfb on a tree of files made here: one run to completion
-# (every digest checked against sha256sum and GChecksum), one run cancelled
-# half-way, then a screenshot of the window saved to SCREENSHOT.png.
+# self-test under Xvfb on a tree of files made here: the application's id,
+# header bar and shortcuts, the folder chooser, one run to completion
+# (every digest checked against sha256sum and GChecksum, the newest row on
+# screen), one run cancelled half-way, rows copied to the clipboard, then a
+# screenshot of the window saved to SCREENSHOT.png and Quit.
 set -euo pipefail
 app=$1
 shot=$2
@@ -20,9 +22,11 @@ find "$dir" -type f -exec sha256sum {} + > "$dir.sums"
 
 mkdir -p "$(dirname "$shot")"
 rm -f "$shot"
-# Software rendering on X11 without GL; no accessibility bus under Xvfb.
+# Software rendering on X11 without GL; no accessibility bus under Xvfb,
+# and settings (the folder chooser's) kept in memory, not in dconf.
 export GDK_BACKEND=x11 GSK_RENDERER=cairo LIBGL_ALWAYS_SOFTWARE=1
 export GDK_DEBUG=gl-disable GTK_A11Y=none NO_AT_BRIDGE=1
+export GSETTINGS_BACKEND=memory
 # Sanitizer builds: what GTK's uninstrumented libraries do is not ours.
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
@@ -37,6 +41,7 @@ if [ "$status" -ne 0 ]; then
 fi
 grep -q "longest main-loop stall" "$dir.log"
 grep -q "requests still pending: 0" "$dir.log"
+grep -q "^self-test: passed$" "$dir.log"
 if [ ! -s "$shot" ]; then
   echo "no screenshot at $shot"; exit 1
 fi

@@ -4,19 +4,23 @@
  *
  * The main loop (server `ui`, an external-loop server attached to GLib)
  * asks a `scanner` server to walk a directory tree; the scanner streams
- * every regular file back as a `found` message. The main loop keeps a
- * bounded number of `hash_file` requests in flight to a pool of four
- * `hasher` servers, which compute SHA-256 with GLib's GChecksum and post
- * progress for big files (only the latest progress counts). Replies and
- * progress arrive on the main loop as callbacks: no polling, no locks in
- * this file. The output is sha256sum's format, so it can be checked with
- * `sha256sum -c`.
+ * every regular file back as a `found` message, and every entry it cannot
+ * read as a `scan_error`. The main loop keeps a bounded number of
+ * `hash_file` requests in flight to a pool of four `hasher` servers, which
+ * compute SHA-256 with GLib's GChecksum and post progress for big files
+ * (only the latest progress counts). Replies and progress arrive on the
+ * main loop as callbacks: no polling, no locks in this file.
  *
- * While it runs, a high-priority 1 ms GLib timer measures how late the
- * main loop gets to it: the longest main-loop stall. Ctrl-C cancels the
- * requests in flight and stops everything cleanly.
+ * The digests are written in sha256sum's format, so `sha256sum -c` checks
+ * them: to stdout when it is not a terminal (a pipe, a file), otherwise to
+ * ./butler-offload.sha256, or wherever --output says. The terminal shows
+ * one steady progress line on stderr instead (files and bytes; "scanning"
+ * until the whole tree is known, then a bar), then a summary: throughput,
+ * the longest main-loop stall (how late a high-priority 1 ms GLib timer
+ * ran) and the hub's statistics. Ctrl-C or SIGTERM cancels the requests
+ * in flight and stops everything cleanly; a second one kills at once.
  *
- * Usage: butler-offload [--in-flight N] [--quiet] [DIRECTORY]
+ * Usage: butler-offload [-o FILE] [--in-flight N] [--quiet] [DIRECTORY]
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -24,11 +28,15 @@
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <glib.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
-#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,8 +46,21 @@
 #include "offload.butler.h"
 
 #define DEFAULT_ROOT "/usr/share"
+#define DEFAULT_OUTPUT "butler-offload.sha256"
 #define CHUNK (256 * 1024)
 #define PROGRESS_EVERY (4u << 20) /* post progress every 4 MiB */
+#define DRAW_MS 100               /* progress line and output flush */
+#define BAR_MAX 30                /* widest progress bar, in columns */
+
+/*
+ * What the main loop tells the servers without a message. A hasher in the
+ * middle of a big file or the scanner deep in a tree does not read its
+ * inbox, so on Ctrl-C the main loop sets `stop` and the handlers poll it
+ * between chunks and between entries.
+ */
+struct shared {
+	atomic_bool stop;
+};
 
 /* ---- background servers ----------------------------------------------- */
 
@@ -70,6 +91,7 @@ run_in_background(butler_server *self, void *user)
 static int
 hash_file(butler_server *self, void *user, struct offload_hash_file *msg)
 {
+	struct shared *shared = user;
 	struct offload_file_hashed out = { .path = msg->path };
 	GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
 	unsigned char *buf = malloc(CHUNK);
@@ -78,7 +100,6 @@ hash_file(butler_server *self, void *user, struct offload_hash_file *msg)
 	ssize_t n;
 	int fd;
 
-	(void)user;
 	msg->path = NULL; /* moved into the reply */
 	fd = open(out.path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || buf == NULL || fstat(fd, &st) != 0) {
@@ -86,10 +107,10 @@ hash_file(butler_server *self, void *user, struct offload_hash_file *msg)
 		goto out;
 	}
 	while ((n = read(fd, buf, CHUNK)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			out.error = errno;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || atomic_load(&shared->stop)) {
+			out.error = n < 0 ? errno : ECANCELED;
 			goto out;
 		}
 		g_checksum_update(sum, buf, (gssize)n);
@@ -117,12 +138,57 @@ out:
 
 struct walk {
 	butler_hub *hub;
+	struct shared *shared;
+	uint64_t skip_dev, skip_ino; /* the digests file */
 	uint64_t files, bytes;
 	uint32_t errors;
-	bool stopped;
+	bool closed; /* the hub is stopping: sends fail */
 };
 
-/* Walks dir (open as dfd) depth-first; symbolic links are not followed. */
+static bool
+walk_stopped(const struct walk *w)
+{
+	return w->closed || atomic_load(&w->shared->stop);
+}
+
+/* Tells the ui that `path` could not be read, and why (an errno). */
+static void
+walk_error(struct walk *w, const char *path, int error)
+{
+	struct offload_scan_error e = { strdup(path), error };
+	int rv = e.path == NULL ? BUTLER_ENOMEM
+	                        : offload_send_ui_scan_error(w->hub, &e);
+
+	w->errors++;
+	if (rv != BUTLER_OK) {
+		free(e.path);
+		w->closed = rv == BUTLER_ECLOSED;
+	}
+}
+
+static void
+walk_file(struct walk *w, const char *path, const struct stat *st)
+{
+	struct offload_found f = { strdup(path), (uint64_t)st->st_size };
+	/* The ui's inbox blocks when full: the scanner waits for the main
+	 * loop instead of racing ahead. */
+	int rv = f.path == NULL ? BUTLER_ENOMEM
+	                        : offload_send_ui_found(w->hub, &f);
+
+	if (rv == BUTLER_OK) {
+		w->files++;
+		w->bytes += f.size;
+		return;
+	}
+	free(f.path);
+	if (rv == BUTLER_ECLOSED)
+		w->closed = true;
+	else
+		walk_error(w, path, ENOMEM);
+}
+
+/* Walks dir (open as dfd, which it closes) depth-first; symbolic links are
+ * not followed. Every entry that cannot be read is reported by path. */
 static void
 walk_dir(struct walk *w, int dfd, const char *path)
 {
@@ -130,66 +196,64 @@ walk_dir(struct walk *w, int dfd, const char *path)
 	struct dirent *e;
 
 	if (dir == NULL) {
+		walk_error(w, path, errno);
 		close(dfd);
-		w->errors++;
 		return;
 	}
-	while (!w->stopped && (e = readdir(dir)) != NULL) {
+	while (!walk_stopped(w)) {
 		struct stat st;
 		char *child;
 
+		errno = 0;
+		e = readdir(dir);
+		if (e == NULL) {
+			if (errno != 0)
+				walk_error(w, path, errno);
+			break;
+		}
 		if (strcmp(e->d_name, ".") == 0
 		    || strcmp(e->d_name, "..") == 0)
 			continue;
+		child = g_build_filename(path, e->d_name, NULL);
 		if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW)
 		    != 0) {
-			w->errors++;
-			continue;
-		}
-		child = g_build_filename(path, e->d_name, NULL);
-		if (S_ISDIR(st.st_mode)) {
+			walk_error(w, child, errno);
+		} else if (S_ISDIR(st.st_mode)) {
 			int sub = openat(dirfd(dir), e->d_name,
 			    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 
 			if (sub >= 0)
 				walk_dir(w, sub, child);
 			else
-				w->errors++;
-		} else if (S_ISREG(st.st_mode)) {
-			struct offload_found f
-			    = { strdup(child), (uint64_t)st.st_size };
-			/* The ui's inbox blocks when full: the scanner waits
-			 * for the main loop instead of racing ahead. */
-			int rv = offload_send_ui_found(w->hub, &f);
-
-			if (rv == BUTLER_OK) {
-				w->files++;
-				w->bytes += f.size;
-			} else {
-				free(f.path);
-				w->stopped = rv == BUTLER_ECLOSED;
-				w->errors += !w->stopped;
-			}
+				walk_error(w, child, errno);
+		} else if (S_ISREG(st.st_mode)
+		    && ((uint64_t)st.st_ino != w->skip_ino
+		        || (uint64_t)st.st_dev != w->skip_dev)) {
+			walk_file(w, child, &st);
 		}
 		g_free(child);
 	}
 	closedir(dir);
 }
 
+/* Walks msg->root and ends with scan_done unless the hub is stopping, so
+ * the ui knows when the tree is complete. */
 static int
 scan(butler_server *self, void *user, struct offload_scan *msg)
 {
-	struct walk w = { .hub = butler_server_hub(self) };
+	struct walk w = { .hub = butler_server_hub(self),
+		.shared = user,
+		.skip_dev = msg->skip_dev,
+		.skip_ino = msg->skip_ino };
 	struct offload_scan_done done;
 	int dfd = open(msg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	(void)user;
 	if (dfd >= 0)
 		walk_dir(&w, dfd, msg->root);
 	else
-		w.errors++;
+		walk_error(&w, msg->root, errno);
 	done = (struct offload_scan_done) { w.files, w.bytes, w.errors };
-	if (!w.stopped)
+	if (!w.closed)
 		(void)offload_send_ui_scan_done(w.hub, &done);
 	return BUTLER_OK;
 }
@@ -198,28 +262,120 @@ scan(butler_server *self, void *user, struct offload_scan *msg)
 
 struct app {
 	butler_hub *hub;
+	struct shared shared;
 	GMainLoop *loop;
 	GQueue todo;           /* paths found and not yet asked for */
 	GHashTable *in_flight; /* request id -> struct job */
 	unsigned max_in_flight;
-	bool scan_done, interrupted, quiet, tty;
-	uint64_t found, found_bytes, hashed, hashed_bytes, errors;
+	bool scan_done;
+	int signal; /* the signal that cancelled the run, or 0 */
+	uint64_t found, found_bytes, hashed, hashed_bytes;
+	uint64_t errors, scan_errors, not_asked;
 	int64_t t_start, t_end;
 	int64_t last_tick, max_stall_us;
+	guint signal_ids[3];
 	const char *root;
+
+	/* the digests */
+	FILE *out;
+	const char *out_path; /* NULL: stdout */
+	GString *held;        /* for stdout on the progress line's terminal */
+	int write_error;      /* the first errno writing them, or 0 */
+
+	/* the progress line */
+	bool progress; /* stderr is a terminal and not --quiet */
+	bool drawing;  /* the run goes on: the line is kept up to date */
+	bool shown;    /* the line is on the screen now */
 };
 
 /* One request in flight; the callbacks get it as their user pointer. */
 struct job {
 	struct app *app;
 	uint64_t id;
-	uint64_t done, total; /* from progress messages */
+	char *path;    /* for error messages */
+	uint64_t done; /* bytes hashed so far, from progress messages */
 };
 
 static void on_hashed(butler_server *self, int status,
     struct offload_file_hashed *reply, void *user);
 static void on_progress(
     butler_server *self, struct offload_hash_progress *p, void *user);
+static void draw(struct app *app);
+static void say(struct app *app, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+static const char *
+plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+/* Removes the progress line from the screen, if it is there. */
+static void
+erase(struct app *app)
+{
+	if (!app->shown)
+		return;
+	fputs("\r\033[K", stderr);
+	app->shown = false;
+}
+
+/* Prints one message on stderr, above the progress line. */
+static void
+say(struct app *app, const char *fmt, ...)
+{
+	va_list ap;
+
+	erase(app);
+	fputs("butler-offload: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (app->drawing)
+		draw(app);
+}
+
+/* Writes one line the way sha256sum does: a name with a backslash or a
+ * newline is escaped, and the line then starts with a backslash. */
+static void
+write_digest(struct app *app, const char *digest, const char *path)
+{
+	GString *line = app->held;
+	bool escape = strpbrk(path, "\\\n") != NULL;
+
+	if (line == NULL)
+		line = g_string_new(NULL);
+	if (escape)
+		g_string_append_c(line, '\\');
+	g_string_append(line, digest);
+	g_string_append(line, "  ");
+	for (const char *p = path; *p != '\0'; p++) {
+		if (escape && *p == '\\')
+			g_string_append(line, "\\\\");
+		else if (*p == '\n')
+			g_string_append(line, "\\n");
+		else
+			g_string_append_c(line, *p);
+	}
+	g_string_append_c(line, '\n');
+	if (app->held == NULL) {
+		fwrite(line->str, 1, line->len, app->out);
+		g_string_free(line, TRUE);
+	}
+}
+
+/* Sends the held lines to the terminal, above the progress line. */
+static void
+flush_output(struct app *app)
+{
+	if (app->held != NULL && app->held->len > 0) {
+		erase(app);
+		fwrite(app->held->str, 1, app->held->len, app->out);
+		g_string_truncate(app->held, 0);
+	}
+	if (fflush(app->out) != 0 && app->write_error == 0)
+		app->write_error = errno;
+}
 
 static void
 maybe_finish(struct app *app)
@@ -233,7 +389,7 @@ maybe_finish(struct app *app)
 static void
 pump(struct app *app)
 {
-	while (!app->interrupted
+	while (app->signal == 0
 	    && g_hash_table_size(app->in_flight) < app->max_in_flight
 	    && !g_queue_is_empty(&app->todo)) {
 		struct offload_hash_file req
@@ -242,12 +398,13 @@ pump(struct app *app)
 		int rv;
 
 		job->app = app;
+		job->path = g_strdup(req.path);
 		rv = offload_call_hasher_hash_file(
 		    app->hub, &req, -1, on_hashed, on_progress, job, &job->id);
 		if (rv != BUTLER_OK) {
-			fprintf(stderr, "butler-offload: %s: %s\n", req.path,
-			    butler_strerror(rv));
+			say(app, "%s: %s", job->path, butler_strerror(rv));
 			free(req.path);
+			g_free(job->path);
 			g_free(job);
 			app->errors++;
 			continue;
@@ -263,6 +420,8 @@ on_found(butler_server *self, void *user, struct offload_found *msg)
 	struct app *app = user;
 
 	(void)self;
+	if (app->signal != 0)
+		return BUTLER_OK; /* cancelled: the hub frees the path */
 	app->found++;
 	app->found_bytes += msg->size;
 	g_queue_push_tail(&app->todo, msg->path);
@@ -272,25 +431,34 @@ on_found(butler_server *self, void *user, struct offload_found *msg)
 }
 
 static int
+on_scan_error(butler_server *self, void *user, struct offload_scan_error *msg)
+{
+	struct app *app = user;
+
+	(void)self;
+	app->scan_errors++;
+	app->errors++;
+	say(app, "%s: %s", msg->path, strerror(msg->error));
+	return BUTLER_OK;
+}
+
+static int
 on_scan_done(butler_server *self, void *user, struct offload_scan_done *msg)
 {
 	struct app *app = user;
 
 	(void)self;
-	if (msg->errors > 0)
-		fprintf(stderr,
-		    "butler-offload: %u entries could not be read\n",
-		    msg->errors);
+	if (msg->errors > app->scan_errors) { /* reports that got lost */
+		uint64_t lost = msg->errors - app->scan_errors;
+
+		say(app, "%llu more %s could not be read",
+		    (unsigned long long)lost,
+		    plural(lost, "entry", "entries"));
+		app->errors += msg->errors - app->scan_errors;
+	}
 	app->scan_done = true;
 	maybe_finish(app);
 	return BUTLER_OK;
-}
-
-static void
-clear_bar(const struct app *app)
-{
-	if (app->tty && !app->quiet)
-		fputs("\r\033[K", stderr);
 }
 
 static void
@@ -299,22 +467,22 @@ on_hashed(butler_server *self, int status, struct offload_file_hashed *reply,
 {
 	struct job *job = user;
 	struct app *app = job->app;
+	bool cancelled = status == BUTLER_ECANCELED
+	    || (status == BUTLER_OK && reply->error == ECANCELED);
 
 	(void)self;
 	g_hash_table_remove(app->in_flight, &job->id);
 	if (status == BUTLER_OK && reply->error == 0) {
-		clear_bar(app);
-		printf("%s  %s\n", reply->digest, reply->path);
+		write_digest(app, reply->digest, reply->path);
 		app->hashed++;
 		app->hashed_bytes += reply->bytes;
-	} else if (status != BUTLER_ECANCELED) {
-		clear_bar(app);
-		fprintf(stderr, "butler-offload: %s: %s\n",
-		    status == BUTLER_OK ? reply->path : "(request)",
+	} else if (!cancelled) {
+		say(app, "%s: %s", job->path,
 		    status == BUTLER_OK ? strerror(reply->error)
 		                        : butler_strerror(status));
 		app->errors++;
 	}
+	g_free(job->path);
 	g_free(job);
 	pump(app);
 }
@@ -326,7 +494,6 @@ on_progress(butler_server *self, struct offload_hash_progress *p, void *user)
 
 	(void)self;
 	job->done = p->done;
-	job->total = p->total;
 }
 
 /* Measures how late the main loop runs a 1 ms high-priority timer. */
@@ -343,58 +510,183 @@ on_tick(gpointer user)
 	return G_SOURCE_CONTINUE;
 }
 
+/* Formats a byte count in SI units: "950 B", "12.3 kB", "844.1 MB". Not
+ * g_format_size(): it puts a UTF-8 no-break space before the unit, which a
+ * terminal in the C locale shows as garbage and which would make the
+ * progress line longer in bytes than in columns. */
+static const char *
+format_size(char *buf, size_t size, double bytes)
+{
+	static const char *const units[] = { "kB", "MB", "GB", "TB", "PB" };
+	unsigned u = 0;
+
+	if (bytes < 1000) {
+		snprintf(buf, size, "%.0f B", bytes);
+		return buf;
+	}
+	bytes /= 1000;
+	while (bytes >= 999.95 && u + 1 < G_N_ELEMENTS(units)) {
+		bytes /= 1000;
+		u++;
+	}
+	snprintf(buf, size, "%.1f %s", bytes, units[u]);
+	return buf;
+}
+
+/* Formats "done/total UNIT" with the unit of the total. */
+static void
+format_pair(char *buf, size_t size, uint64_t done, uint64_t total)
+{
+	static const char *const units[]
+	    = { "B", "kB", "MB", "GB", "TB", "PB" };
+	double scale = 1;
+	unsigned u = 0;
+
+	while (
+	    (double)total / scale >= 999.95 && u + 1 < G_N_ELEMENTS(units)) {
+		scale *= 1000;
+		u++;
+	}
+	snprintf(buf, size, u == 0 ? "%.0f/%.0f %s" : "%.1f/%.1f %s",
+	    (double)done / scale, (double)total / scale, units[u]);
+}
+
+/*
+ * The progress line. Until the scanner has walked the whole tree, a
+ * percentage would be one of a moving total, so it says "scanning..." and
+ * counts; then it shows a bar of the bytes hashed (big files count as they
+ * go). The bar takes the columns the text leaves, so the line never wraps,
+ * which would break the carriage-return redraw.
+ */
+static void
+format_progress(const struct app *app, char *line, size_t size, size_t cols)
+{
+	int64_t now = g_get_monotonic_time();
+	double secs = (now - app->t_start) / 1e6, rate;
+	uint64_t done = app->hashed_bytes;
+	GHashTableIter it;
+	gpointer key, value;
+	char a[32], b[32], r[32], eta[32] = "";
+	char text[256], bar[BAR_MAX + 1];
+	size_t len, width;
+	unsigned pct;
+
+	g_hash_table_iter_init(&it, app->in_flight);
+	while (g_hash_table_iter_next(&it, &key, &value))
+		done += ((struct job *)value)->done;
+	rate = secs > 0 ? done / secs : 0;
+	format_size(r, sizeof r, rate);
+	if (!app->scan_done) {
+		snprintf(line, size,
+		    "scanning... found %llu files, %s | hashed %llu files, "
+		    "%s | %s/s",
+		    (unsigned long long)app->found,
+		    format_size(a, sizeof a, (double)app->found_bytes),
+		    (unsigned long long)app->hashed,
+		    format_size(b, sizeof b, (double)done), r);
+		return;
+	}
+	if (done > app->found_bytes) /* files that grew since the scan */
+		done = app->found_bytes;
+	pct = app->found_bytes ? (unsigned)(100.0 * done / app->found_bytes)
+	                       : 100;
+	format_pair(a, sizeof a, done, app->found_bytes);
+	if (rate > 0 && secs >= 1) {
+		unsigned left = (unsigned)((app->found_bytes - done) / rate);
+
+		if (left >= 3600)
+			snprintf(eta, sizeof eta, "  ETA %uh%02um",
+			    left / 3600, left / 60 % 60);
+		else if (left >= 60)
+			snprintf(eta, sizeof eta, "  ETA %um%02us", left / 60,
+			    left % 60);
+		else
+			snprintf(eta, sizeof eta, "  ETA %us", left);
+	}
+	snprintf(text, sizeof text, "%3u%%  %llu/%llu files  %s  %s/s%s", pct,
+	    (unsigned long long)app->hashed, (unsigned long long)app->found, a,
+	    r, eta);
+	len = strlen(text);
+	width = cols > len + 4 ? MIN(cols - len - 4, BAR_MAX) : 0;
+	if (width < 10) {
+		snprintf(line, size, "%s", text);
+		return;
+	}
+	memset(bar, '#', width * pct / 100);
+	memset(bar + width * pct / 100, '-', width - width * pct / 100);
+	bar[width] = '\0';
+	snprintf(line, size, "[%s] %s", bar, text);
+}
+
+/* Redraws the progress line in place: text first, then the rest of the
+ * old line is cleared, so the screen never shows an empty line. Lines
+ * held for the same terminal go above it first. */
+static void
+draw(struct app *app)
+{
+	struct winsize ws;
+	size_t cols = 80, len;
+	char line[512];
+
+	flush_output(app);
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+		cols = ws.ws_col;
+	format_progress(app, line, sizeof line, cols - 1);
+	len = MIN(strlen(line), cols - 1);
+	fprintf(stderr, "\r%.*s\033[K", (int)len, line);
+	app->shown = true;
+}
+
 static gboolean
 on_draw(gpointer user)
 {
 	struct app *app = user;
-	double secs = (g_get_monotonic_time() - app->t_start) / 1e6;
-	uint64_t total = app->scan_done ? app->found : app->found + 1;
-	unsigned width = 30,
-	         fill = total ? (unsigned)(width * app->hashed / total) : 0;
-	char bar[64];
-	GHashTableIter it;
-	gpointer key, value;
-	double big = -1;
 
-	if (!app->tty || app->quiet)
-		return G_SOURCE_CONTINUE;
-	g_hash_table_iter_init(&it, app->in_flight);
-	while (g_hash_table_iter_next(&it, &key, &value)) {
-		struct job *job = value;
-
-		if (job->total > 0 && (double)job->done / job->total > big)
-			big = (double)job->done / job->total;
-	}
-	memset(bar, '#', fill);
-	memset(bar + fill, '.', width - fill);
-	bar[width] = '\0';
-	fprintf(stderr,
-	    "\r\033[K[%s] %llu/%llu%s files  %.1f MB/s  %u in flight%s", bar,
-	    (unsigned long long)app->hashed, (unsigned long long)app->found,
-	    app->scan_done ? "" : "+",
-	    secs > 0 ? app->hashed_bytes / secs / 1e6 : 0.0,
-	    g_hash_table_size(app->in_flight), big >= 0 ? "  (big file " : "");
-	if (big >= 0)
-		fprintf(stderr, "%.0f%%)", big * 100);
-	fflush(stderr);
+	if (app->drawing)
+		draw(app);
+	else
+		flush_output(app);
 	return G_SOURCE_CONTINUE;
 }
 
-static gboolean
-on_sigint(gpointer user)
+static const char *
+signal_name(int signo)
 {
-	struct app *app = user;
+	return signo == SIGINT ? "SIGINT"
+	    : signo == SIGTERM ? "SIGTERM"
+	                       : "SIGHUP";
+}
+
+/*
+ * Cancels the run: the hashers and the scanner see `stop` between chunks
+ * and entries, every request in flight is cancelled (each callback runs,
+ * with ECANCELED, inside butler_cancel), and the paths not yet asked for
+ * are dropped. The signal sources are removed, so a second signal has its
+ * default effect and kills the process if the stop ever hangs.
+ */
+static void
+interrupt(struct app *app, int signo)
+{
 	GHashTableIter it;
 	gpointer key, value;
 	GList *ids = NULL;
 
-	clear_bar(app);
-	fprintf(stderr,
-	    "butler-offload: interrupted, cancelling %u requests\n",
-	    g_hash_table_size(app->in_flight));
-	app->interrupted = true;
-	/* Cancel delivers each callback (ECANCELED) right away, which edits
-	 * the table: collect the ids first. */
+	for (size_t i = 0; i < G_N_ELEMENTS(app->signal_ids); i++)
+		if (app->signal_ids[i] != 0)
+			g_source_remove(app->signal_ids[i]);
+	memset(app->signal_ids, 0, sizeof app->signal_ids);
+	app->signal = signo;
+	app->drawing = false;
+	atomic_store(&app->shared.stop, true);
+	app->not_asked = g_queue_get_length(&app->todo);
+	g_queue_clear_full(&app->todo, free);
+	say(app,
+	    "%s: cancelling %u %s in flight, dropping %llu %s not asked for",
+	    signal_name(signo), g_hash_table_size(app->in_flight),
+	    plural(g_hash_table_size(app->in_flight), "request", "requests"),
+	    (unsigned long long)app->not_asked,
+	    plural(app->not_asked, "file", "files"));
+	/* Each cancel edits the table: collect the ids first. */
 	g_hash_table_iter_init(&it, app->in_flight);
 	while (g_hash_table_iter_next(&it, &key, &value))
 		ids = g_list_prepend(ids, key);
@@ -402,23 +694,86 @@ on_sigint(gpointer user)
 		(void)butler_cancel(app->hub, *(uint64_t *)l->data);
 	g_list_free(ids);
 	g_main_loop_quit(app->loop);
+}
+
+static gboolean
+on_sigint(gpointer user)
+{
+	interrupt(user, SIGINT);
 	return G_SOURCE_REMOVE;
 }
 
+static gboolean
+on_sigterm(gpointer user)
+{
+	interrupt(user, SIGTERM);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_sighup(gpointer user)
+{
+	interrupt(user, SIGHUP);
+	return G_SOURCE_REMOVE;
+}
+
+/* Returns `s` as one shell word, quoted only if it needs to be (free it
+ * with g_free). */
+static char *
+shell_word(const char *s)
+{
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyz"
+	                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                            "0123456789_./+,:=@%-";
+
+	if (*s != '\0' && strspn(s, plain) == strlen(s))
+		return g_strdup(s);
+	return g_shell_quote(s);
+}
+
 static void
-print_stats(struct app *app)
+print_summary(struct app *app)
 {
 	static const unsigned servers[] = { OFFLOAD_SERVER_UI,
 		OFFLOAD_SERVER_SCANNER, OFFLOAD_SERVER_HASHER };
 	double secs = (app->t_end - app->t_start) / 1e6;
+	char bytes[32], total[32], rate[32];
 
-	fprintf(stderr,
-	    "\n%llu files, %.1f MB hashed in %.2f s: %.0f files/s, "
-	    "%.1f MB/s (%llu errors)\n",
-	    (unsigned long long)app->hashed, app->hashed_bytes / 1e6, secs,
-	    secs > 0 ? app->hashed / secs : 0.0,
-	    secs > 0 ? app->hashed_bytes / secs / 1e6 : 0.0,
-	    (unsigned long long)app->errors);
+	format_size(bytes, sizeof bytes, (double)app->hashed_bytes);
+	format_size(
+	    rate, sizeof rate, secs > 0 ? app->hashed_bytes / secs : 0.0);
+	if (app->signal != 0)
+		fprintf(stderr,
+		    "butler-offload: cancelled by %s after %.2f s: %llu of "
+		    "%llu%s files, %s of %s hashed\n",
+		    signal_name(app->signal), secs,
+		    (unsigned long long)app->hashed,
+		    (unsigned long long)app->found, app->scan_done ? "" : "+",
+		    bytes,
+		    format_size(
+		        total, sizeof total, (double)app->found_bytes));
+	else
+		fprintf(stderr,
+		    "butler-offload: %llu %s, %s hashed in %.2f s (%.0f "
+		    "files/s, %s/s)\n",
+		    (unsigned long long)app->hashed,
+		    plural(app->hashed, "file", "files"), bytes, secs,
+		    secs > 0 ? app->hashed / secs : 0.0, rate);
+	if (app->errors > 0)
+		fprintf(stderr,
+		    "butler-offload: %llu %s could not be read (listed "
+		    "above)\n",
+		    (unsigned long long)app->errors,
+		    plural(app->errors, "entry", "entries"));
+	if (app->out_path != NULL) {
+		char *quoted = shell_word(app->out_path);
+
+		fprintf(stderr,
+		    "butler-offload: digests in %s; check them with sha256sum "
+		    "-c %s\n",
+		    app->out_path, quoted);
+		g_free(quoted);
+	}
 	fprintf(stderr, "longest main-loop stall: %.2f ms\n",
 	    app->max_stall_us / 1000.0);
 	fprintf(stderr, "%-8s %9s %9s %6s %8s %8s %8s %10s\n", "server",
@@ -446,37 +801,77 @@ static int
 usage(int code)
 {
 	fprintf(code ? stderr : stdout,
-	    "usage: butler-offload [--in-flight N] [--quiet] [DIRECTORY]\n"
+	    "usage: butler-offload [-o FILE] [--in-flight N] [--quiet] "
+	    "[DIRECTORY]\n"
 	    "Hashes every regular file under DIRECTORY (default %s) on a "
 	    "pool of\nbutler servers while the GLib main loop stays "
-	    "responsive.\nPrints sha256sum-style lines on stdout; progress "
-	    "and statistics on stderr.\n",
-	    DEFAULT_ROOT);
+	    "responsive.\n\n"
+	    "  -o, --output FILE  write the sha256sum-style digests to FILE "
+	    "(- for stdout);\n"
+	    "                     default: stdout if it is not a terminal, "
+	    "else ./%s\n"
+	    "  --in-flight N      hash requests kept in flight (default 8)\n"
+	    "  --quiet            no progress line on the terminal\n\n"
+	    "Progress, errors and statistics go to stderr. Exit status: 0 "
+	    "when every file\nwas hashed, 1 when an entry could not be read "
+	    "(or nothing could), 2 for\nbad usage, 128 + the signal number "
+	    "after Ctrl-C or SIGTERM.\n",
+	    DEFAULT_ROOT, DEFAULT_OUTPUT);
 	return code;
+}
+
+/* Opens the digests file (NULL or "-": stdout) and returns its stream,
+ * or NULL after saying why not. */
+static FILE *
+open_output(struct app *app, const char *path)
+{
+	FILE *f;
+
+	if (path == NULL && !isatty(STDOUT_FILENO))
+		path = "-";
+	else if (path == NULL)
+		path = DEFAULT_OUTPUT;
+	if (strcmp(path, "-") == 0)
+		return stdout;
+	f = fopen(path, "we");
+	if (f == NULL)
+		fprintf(
+		    stderr, "butler-offload: %s: %s\n", path, strerror(errno));
+	else
+		app->out_path = path;
+	return f;
 }
 
 int
 main(int argc, char **argv)
 {
 	struct app app = { .max_in_flight = 8, .root = DEFAULT_ROOT };
-	struct offload_ui_handlers ui
-	    = { .found = on_found, .scan_done = on_scan_done };
+	struct offload_ui_handlers ui = { .found = on_found,
+		.scan_error = on_scan_error,
+		.scan_done = on_scan_done };
 	struct offload_scanner_handlers scanner
 	    = { .on_start = run_in_background, .scan = scan };
 	struct offload_hasher_handlers hasher
 	    = { .on_start = run_in_background, .hash_file = hash_file };
-	struct offload_scan req;
+	struct offload_scan req = { 0 };
+	const char *output = NULL;
+	bool quiet = false;
 	GSource *source = NULL;
-	guint tick, draw;
-	int rv;
+	struct stat st;
+	guint tick, redraw;
+	int rv, fd;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0)
 			return usage(0);
 		else if (strcmp(argv[i], "--quiet") == 0)
-			app.quiet = true;
+			quiet = true;
 		else if (strcmp(argv[i], "--in-flight") == 0 && i + 1 < argc)
 			app.max_in_flight = (unsigned)atoi(argv[++i]);
+		else if ((strcmp(argv[i], "-o") == 0
+		             || strcmp(argv[i], "--output") == 0)
+		    && i + 1 < argc)
+			output = argv[++i];
 		else if (argv[i][0] != '-')
 			app.root = argv[i];
 		else
@@ -484,51 +879,94 @@ main(int argc, char **argv)
 	}
 	if (app.max_in_flight == 0)
 		return usage(2);
-	app.tty = isatty(STDERR_FILENO);
+
+	/* Nothing is started, and no digests file made, for a tree that
+	 * cannot be walked at all: a missing path, a file, no permission. */
+	fd = open(app.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "butler-offload: %s: %s\n", app.root,
+		    strerror(errno));
+		return 1;
+	}
+	close(fd);
+	app.out = open_output(&app, output);
+	if (app.out == NULL)
+		return 1;
+	/* A digests file inside the tree is not hashed while it grows. */
+	if (fstat(fileno(app.out), &st) == 0 && S_ISREG(st.st_mode)) {
+		req.skip_dev = (uint64_t)st.st_dev;
+		req.skip_ino = (uint64_t)st.st_ino;
+	}
+	app.progress = !quiet && isatty(STDERR_FILENO);
+	if (app.out == stdout && app.progress && isatty(STDOUT_FILENO))
+		app.held = g_string_new(NULL);
 	app.in_flight = g_hash_table_new(g_int64_hash, g_int64_equal);
 	g_queue_init(&app.todo);
 	app.loop = g_main_loop_new(NULL, FALSE);
+	atomic_init(&app.shared.stop, false);
 
 	rv = butler_hub_new(&app.hub, &offload_spec);
 	if (rv == BUTLER_OK)
 		rv = offload_ui_register(app.hub, &ui, &app);
 	if (rv == BUTLER_OK)
-		rv = offload_scanner_register(app.hub, &scanner, NULL);
+		rv = offload_scanner_register(app.hub, &scanner, &app.shared);
 	if (rv == BUTLER_OK)
-		rv = offload_hasher_register(app.hub, &hasher, NULL);
+		rv = offload_hasher_register(app.hub, &hasher, &app.shared);
 	if (rv == BUTLER_OK)
 		rv = butler_hub_start(app.hub);
 	if (rv == BUTLER_OK)
 		rv = butler_glib_attach(
 		    app.hub, OFFLOAD_SERVER_UI, NULL, 64, &source);
+	if (rv == BUTLER_OK) {
+		req.root = strdup(app.root);
+		rv = req.root == NULL
+		    ? BUTLER_ENOMEM
+		    : offload_send_scanner_scan(app.hub, &req);
+		if (rv != BUTLER_OK)
+			free(req.root);
+	}
 	if (rv != BUTLER_OK) {
 		fprintf(stderr, "butler-offload: %s\n", butler_strerror(rv));
+		if (source != NULL) {
+			g_source_destroy(source);
+			g_source_unref(source);
+		}
 		butler_hub_free(app.hub);
 		return 1;
 	}
 
-	req.root = strdup(app.root);
-	rv = offload_send_scanner_scan(app.hub, &req);
-	if (rv != BUTLER_OK) {
-		free(req.root);
-		fprintf(stderr, "butler-offload: %s\n", butler_strerror(rv));
-	}
 	app.t_start = g_get_monotonic_time();
 	tick = g_timeout_add_full(G_PRIORITY_HIGH, 1, on_tick, &app, NULL);
-	draw = g_timeout_add(100, on_draw, &app);
-	g_unix_signal_add(SIGINT, on_sigint, &app);
-	if (rv == BUTLER_OK)
-		g_main_loop_run(app.loop);
+	redraw = g_timeout_add(DRAW_MS, on_draw, &app);
+	app.signal_ids[0] = g_unix_signal_add(SIGINT, on_sigint, &app);
+	app.signal_ids[1] = g_unix_signal_add(SIGTERM, on_sigterm, &app);
+	app.signal_ids[2] = g_unix_signal_add(SIGHUP, on_sighup, &app);
+	app.drawing = app.progress;
+	if (app.drawing)
+		draw(&app);
+	g_main_loop_run(app.loop);
 	app.t_end = g_get_monotonic_time();
+	app.drawing = false;
 	g_source_remove(tick);
-	g_source_remove(draw);
-	clear_bar(&app);
-	fflush(stdout);
+	g_source_remove(redraw);
+	for (size_t i = 0; i < G_N_ELEMENTS(app.signal_ids); i++)
+		if (app.signal_ids[i] != 0)
+			g_source_remove(app.signal_ids[i]);
+	erase(&app);
+	flush_output(&app);
+	if (app.out != stdout && fclose(app.out) != 0 && app.write_error == 0)
+		app.write_error = errno;
+	if (app.write_error != 0) {
+		fprintf(stderr, "butler-offload: %s: %s\n",
+		    app.out_path != NULL ? app.out_path : "stdout",
+		    strerror(app.write_error));
+		app.errors++;
+	}
 
-	/* Interrupted: whatever is still queued is destroyed, not hashed. */
-	butler_hub_stop(app.hub,
-	    app.interrupted ? BUTLER_STOP_DISCARD : BUTLER_STOP_DRAIN);
-	print_stats(&app);
+	/* Cancelled: whatever is still queued is destroyed, not hashed. */
+	butler_hub_stop(
+	    app.hub, app.signal ? BUTLER_STOP_DISCARD : BUTLER_STOP_DRAIN);
+	print_summary(&app);
 	fprintf(stderr, "requests still pending: %zu\n",
 	    butler_hub_pending(app.hub, NULL, NULL));
 	g_source_destroy(source);
@@ -537,5 +975,7 @@ main(int argc, char **argv)
 	g_queue_clear_full(&app.todo, free);
 	g_hash_table_destroy(app.in_flight);
 	g_main_loop_unref(app.loop);
-	return app.interrupted ? 130 : (app.errors ? 1 : 0);
+	if (app.held != NULL)
+		g_string_free(app.held, TRUE);
+	return app.signal ? 128 + app.signal : (app.errors ? 1 : 0);
 }
