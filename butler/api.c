@@ -13,8 +13,13 @@ int
 butler_send(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
     size_t size)
 {
+	int rv;
+
 	if (hub == NULL || msg == NULL)
 		return BUTLER_EINVAL;
+	rv = butler__send_fast(&hub->router, server, kind, msg, size);
+	if (__builtin_expect(rv == BUTLER_OK, 1))
+		return rv;
 	return butler__send(&hub->router, server, kind, 0, NULL, msg, size,
 	    BUTLER__SERVER_POLICY);
 }

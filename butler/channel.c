@@ -48,8 +48,6 @@
 #include <malloc.h>
 #endif
 
-/* Records a consumer takes from one lane before looking at the next. */
-#define LANE_QUANTUM 64u
 /* Smallest segment; larger messages get segments of 16 records. */
 #define MIN_SEGMENT 16384u
 /* Recycled segments a lane keeps beyond the two it writes and reads:
@@ -497,9 +495,8 @@ butler__channel_ack(struct butler__channel *ch)
 	butler__count(&ch->wakeups, 1);
 }
 
-/* Frees an empty lane whose thread has exited. Consumer only. */
-static void
-maybe_reclaim(struct butler__channel *ch, struct butler__lane *lane)
+void
+butler__channel_reclaim(struct butler__channel *ch, struct butler__lane *lane)
 {
 	struct butler__lane *_Atomic *link;
 
@@ -546,9 +543,8 @@ butler__channel_wake_blocked(struct butler__channel *ch)
 	pthread_mutex_unlock(&ch->wait_lock);
 }
 
-/* Samples the depth with fresh tails and keeps the largest seen. */
-static void
-sample_depth(struct butler__channel *ch)
+void
+butler__channel_sample_depth(struct butler__channel *ch)
 {
 	uint64_t depth = 0;
 
@@ -565,98 +561,32 @@ sample_depth(struct butler__channel *ch)
 		    &ch->high_water, depth, memory_order_relaxed);
 }
 
-/*
- * Reading the clock costs as much as handling a small message, so the drain
- * reads it every `stride` messages: the stride doubles (to 256) while
- * messages are quick and falls back to 1 as soon as they are not, so a
- * batch overruns its time budget by at most about 0.5 ms. After a slow
- * stretch the depth is sampled again: messages that arrived while a long
- * handler ran count in high_water.
- */
-#define STRIDE_MAX 256u
-#define QUICK_NS 2000u
-
 unsigned
 butler__channel_drain(struct butler__channel *ch, unsigned max,
     uint64_t budget_ns, unsigned flags, butler__consume_fn fn, void *ctx,
     bool *more)
 {
-	uint64_t start = butler__now_ns(), last = start, depth = 0;
-	unsigned done = 0, stride = 1, next_check = 1;
-	bool progress, cut = false;
+	return butler__channel_drain_inline(
+	    ch, max, budget_ns, flags, fn, ctx, more);
+}
 
-	atomic_store_explicit(&ch->clock_ns, start, memory_order_relaxed);
-	do {
-		struct butler__lane *lane, *next;
+void
+butler__channel_drain_end(
+    struct butler__channel *ch, uint64_t start, unsigned done, unsigned handled)
+{
+	if (done == 0)
+		return;
+	butler__count(&ch->handled, handled);
+	butler__count(&ch->handler_ns, butler__now_ns() - start);
+	wake_blocked_senders(ch);
+}
 
-		progress = false;
-		depth = 0;
-		for (lane
-		     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
-		     lane != NULL && !cut; lane = next) {
-			uint64_t tail;
-			unsigned quantum = 0;
-
-			next = atomic_load_explicit(
-			    &lane->next, memory_order_acquire);
-			tail = atomic_load_explicit(
-			    &lane->tail, memory_order_acquire);
-			depth += tail - lane->head_local;
-			if (lane->head_local == tail) {
-				maybe_reclaim(ch, lane);
-				continue;
-			}
-			progress = true;
-			while (lane->head_local != tail && !cut
-			    && quantum++ < LANE_QUANTUM) {
-				struct butler__rec *rec
-				    = butler__lane_front(lane);
-
-				/* Taken before it is handled: capacity counts
-				 * what waits, and a plain store on a line
-				 * senders read only when they are full. */
-				butler__lane_pop(lane, rec);
-				butler__lane_commit(lane);
-				BUTLER__CHAOS();
-				fn(ctx, rec);
-				done++;
-				if (done >= max
-				    || ((flags & BUTLER__DRAIN_STOP_ON_CLOSE)
-				        && butler__channel_state(ch)
-				            == BUTLER__CLOSED))
-					cut = true;
-				else if (done == next_check) {
-					uint64_t now = butler__now_ns();
-					bool quick
-					    = now - last < QUICK_NS * stride;
-
-					if (now - start >= budget_ns)
-						cut = true;
-					if (!quick)
-						sample_depth(ch);
-					stride = quick
-					    ? (stride < STRIDE_MAX ? stride * 2
-					                           : stride)
-					    : 1;
-					last = now;
-					atomic_store_explicit(&ch->clock_ns,
-					    now, memory_order_relaxed);
-					next_check = done + stride;
-				}
-			}
-		}
-		if (depth > atomic_load_explicit(
-		        &ch->high_water, memory_order_relaxed))
-			atomic_store_explicit(
-			    &ch->high_water, depth, memory_order_relaxed);
-	} while (progress && !cut);
-
-	if (done > 0) {
-		butler__count(&ch->handler_ns, butler__now_ns() - start);
-		wake_blocked_senders(ch);
-	}
-	*more = cut;
-	return done;
+void
+butler__channel_note_depth(struct butler__channel *ch, uint64_t depth)
+{
+	if (depth > atomic_load_explicit(&ch->high_water, memory_order_relaxed))
+		atomic_store_explicit(
+		    &ch->high_water, depth, memory_order_relaxed);
 }
 
 bool

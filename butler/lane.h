@@ -12,10 +12,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "chaos.h"
 
 #define BUTLER__CACHE_LINE 64
+
+/*
+ * BUTLER__TLS gives a thread-local variable of the runtime the initial-exec
+ * model: one %fs-relative access instead of a __tls_get_addr() call in the
+ * shared library (libbutler is linked at start, never dlopen()ed late).
+ */
+#define BUTLER__TLS __attribute__((tls_model("initial-exec")))
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -179,6 +187,33 @@ butler__lane_reserve(struct butler__lane *lane, size_t size)
 	if (seg->cap - lane->woff >= size)
 		return (struct butler__rec *)(void *)(seg->data + lane->woff);
 	return butler__lane_grow(lane);
+}
+
+/*
+ * butler__rec_write writes a record's header and `size` bytes of payload
+ * at rec, with small multiple-of-8 payloads copied word by word (a message
+ * struct usually is one: it is as aligned as its widest field), which is
+ * what a memcpy() call of a size unknown to the compiler costs most.
+ */
+static inline void
+butler__rec_write(struct butler__rec *rec, uint32_t rec_size, unsigned kind,
+    unsigned flags, size_t header, const void *msg, size_t size)
+{
+	struct butler__rec h = { rec_size, (uint16_t)kind, (uint16_t)flags };
+	unsigned char *dst = (unsigned char *)rec + header;
+	const unsigned char *src = msg;
+
+	memcpy(rec, &h, sizeof h);
+	if (size <= 64 && (size & 7) == 0) {
+		for (size_t i = 0; i < size; i += 8) {
+			uint64_t w;
+
+			memcpy(&w, src + i, 8);
+			memcpy(dst + i, &w, 8);
+		}
+	} else if (size > 0) {
+		memcpy(dst, src, size);
+	}
 }
 
 /* butler__lane_publish makes the reserved record visible. Producer. */

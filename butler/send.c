@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Thread_local struct butler__thread_state butler__tls;
+_Thread_local struct butler__thread_state butler__tls BUTLER__TLS;
 #define tls butler__tls
 #define CACHE_WAYS BUTLER__CACHE_WAYS
 
@@ -216,14 +216,11 @@ push(const struct butler__router *r, unsigned index, unsigned kind,
 	    ch, lane, rec_size, flags, timeout_ms, &err, &gated);
 	if (rec == NULL)
 		return err;
-	rec->size = (uint32_t)rec_size;
-	rec->kind = (uint16_t)kind;
-	rec->flags = (uint16_t)rec_flags;
+	butler__rec_write(
+	    rec, (uint32_t)rec_size, kind, rec_flags, header, msg, size);
 	if (header > sizeof *rec)
 		((struct butler__rec_ticket *)(void *)(rec + 1))->ticket
 		    = ticket;
-	if (size > 0)
-		memcpy((unsigned char *)rec + header, msg, size);
 	butler__channel_commit(ch, lane, rec_size);
 	if (rec_flags & BUTLER__REC_PROGRESS)
 		butler__lane_count_aux(lane);

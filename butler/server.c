@@ -20,11 +20,11 @@
 
 /* ---- which server the calling thread runs ----------------------------- */
 
-static _Thread_local struct butler_server *current;
+static _Thread_local struct butler_server *current BUTLER__TLS;
 
 /* Its address is unique to each thread: a thread identity that fits in an
  * atomic, unlike pthread_t. */
-static _Thread_local char thread_token;
+static _Thread_local char thread_token BUTLER__TLS;
 
 static uintptr_t
 me(void)
@@ -63,7 +63,7 @@ butler__server_owned_by_me(const struct butler_server *srv)
 
 /* ---- construction ----------------------------------------------------- */
 
-static void drop(void *ctx, struct butler__rec *rec);
+static int drop(void *ctx, struct butler__rec *rec);
 
 static void
 arm_timer(void *ctx, uint64_t wait_ns)
@@ -95,13 +95,14 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 	srv->desc = desc;
 	srv->handlers = handlers;
 	srv->kind_msg = route->kind_msg;
+	srv->n_kinds = desc->n_accepts;
+	srv->dispatch = desc->dispatch;
 	srv->id = id;
 	srv->instance = instance;
 	srv->index = index;
 	atomic_init(&srv->finished, false);
 	atomic_init(&srv->owner, 0);
 	atomic_init(&srv->busy_kind, 0);
-	atomic_init(&srv->busy_since_ns, 0);
 	/* Thread names are at most 15 bytes: keep the server's name and,
 	 * for a pool, the instance number. */
 	if (route->n > 1)
@@ -137,50 +138,102 @@ destroy_payload(const butler_msg_desc *msg, struct butler__rec *rec)
 		msg->destroy(butler__rec_payload(rec));
 }
 
-/* consume handles one record on the consumer's thread. */
+/* Counts and logs a handler's failure. */
 static void
-consume(void *ctx, struct butler__rec *rec)
+failed(struct butler_server *srv, const butler_msg_desc *msg, int rv)
 {
-	struct butler_server *srv = ctx;
-	const struct butler__handlers *h = srv->handlers;
+	butler__count(&srv->ch.failed, 1);
+	butler__log(srv->env->log, BUTLER_LOG_WARN,
+	    "server '%s': handler for '%s' failed: %s (%d)", srv->name,
+	    msg->name, butler_strerror(rv), rv);
+}
+
+/* Runs the handler of a message (or request) record. */
+static inline int
+dispatch(struct butler_server *srv, struct butler__rec *rec)
+{
+	int rv;
+
+	atomic_store_explicit(&srv->busy_kind, rec->kind, memory_order_relaxed);
+	rv = srv->dispatch(
+	    srv, srv->table, srv->user, rec->kind, butler__rec_payload(rec));
+	atomic_store_explicit(&srv->busy_kind, 0, memory_order_relaxed);
+	return rv;
+}
+
+/* consume_other handles what is not a plain message: progress for our
+ * calls, requests, and kinds the dispatcher does not know. */
+static __attribute__((noinline)) int
+consume_other(struct butler_server *srv, struct butler__rec *rec)
+{
 	const butler_msg_desc *msg;
 	int rv;
 
 	if (rec->flags & BUTLER__REC_PROGRESS) {
 		butler__requests_progress(&srv->rq, rec, true);
-		return;
+		return BUTLER__TOOK_OTHER;
+	}
+	if (rec->kind - 1u >= srv->n_kinds) {
+		/* A corrupted record: its layout is unknown, so it is not
+		 * dispatched and nothing in it is freed. */
+		butler__count(&srv->ch.failed, 1);
+		butler__log(srv->env->log, BUTLER_LOG_ERROR,
+		    "server '%s': record of unknown kind %u dropped",
+		    srv->name, (unsigned)rec->kind);
+		return BUTLER__TOOK_OTHER;
 	}
 	msg = srv->kind_msg[rec->kind];
-	if ((rec->flags & BUTLER__REC_REQUEST)
-	    && !butler__request_begin(&srv->rq, rec)) {
+	if (!butler__request_begin(&srv->rq, rec)) {
 		/* Its caller has gone: not worth a handler. */
 		destroy_payload(msg, rec);
 		butler__count(&srv->ch.abandoned, 1);
-		return;
+		return BUTLER__TOOK_OTHER;
 	}
-	atomic_store_explicit(&srv->busy_since_ns,
-	    atomic_load_explicit(&srv->ch.clock_ns, memory_order_relaxed),
-	    memory_order_relaxed);
-	atomic_store_explicit(
-	    &srv->busy_kind, rec->kind, memory_order_relaxed);
-	rv = srv->desc->dispatch(
-	    srv, h->table, h->user, rec->kind, butler__rec_payload(rec));
-	atomic_store_explicit(&srv->busy_kind, 0, memory_order_relaxed);
-	if (rv == 0) {
-		butler__count(&srv->ch.handled, 1);
-	} else {
-		butler__count(&srv->ch.failed, 1);
-		butler__log(srv->env->log, BUTLER_LOG_WARN,
-		    "server '%s': handler for '%s' failed: %s (%d)", srv->name,
-		    msg->name, butler_strerror(rv), rv);
-	}
-	if (rec->flags & BUTLER__REC_REQUEST)
-		butler__request_end(&srv->rq, rv);
+	rv = dispatch(srv, rec);
+	butler__request_end(&srv->rq, rv);
 	destroy_payload(msg, rec);
+	if (rv != 0) {
+		failed(srv, msg, rv);
+		return BUTLER__TOOK_OTHER;
+	}
+	return BUTLER__TOOK_HANDLED;
+}
+
+/*
+ * consume handles one record on the consumer's thread; inlined into the
+ * drain. A plain message is a dispatch and a destroy, nothing more.
+ */
+static inline int
+consume(void *ctx, struct butler__rec *rec)
+{
+	struct butler_server *srv = ctx;
+	const butler_msg_desc *msg;
+	int rv;
+
+	if (__builtin_expect(
+	        rec->flags != 0 || rec->kind - 1u >= srv->n_kinds, 0))
+		return consume_other(srv, rec);
+	rv = dispatch(srv, rec);
+	msg = srv->kind_msg[rec->kind];
+	if (msg->destroy != NULL)
+		msg->destroy(rec + 1);
+	if (__builtin_expect(rv != 0, 0)) {
+		failed(srv, msg, rv);
+		return BUTLER__TOOK_OTHER;
+	}
+	return BUTLER__TOOK_HANDLED;
+}
+
+/* drain takes up to max records of srv's inbox, consume inlined. */
+static unsigned
+drain(struct butler_server *srv, unsigned max, uint64_t budget_ns, bool *more)
+{
+	return butler__channel_drain_inline(&srv->ch, max, budget_ns,
+	    BUTLER__DRAIN_STOP_ON_CLOSE, consume, srv, more);
 }
 
 /* drop destroys one record unhandled (a stop that discards). */
-static void
+static int
 drop(void *ctx, struct butler__rec *rec)
 {
 	struct butler_server *srv = ctx;
@@ -190,12 +243,17 @@ drop(void *ctx, struct butler__rec *rec)
 			butler__request_drop_progress(rec);
 		else
 			butler__requests_progress(&srv->rq, rec, false);
-		return;
+		return BUTLER__TOOK_OTHER;
+	}
+	if (rec->kind - 1u >= srv->n_kinds) {
+		butler__count(&srv->ch.failed, 1);
+		return BUTLER__TOOK_OTHER;
 	}
 	if (rec->flags & BUTLER__REC_REQUEST)
 		butler__request_refuse(rec, BUTLER_ECLOSED);
 	destroy_payload(srv->kind_msg[rec->kind], rec);
 	butler__count(&srv->ch.dropped, 1);
+	return BUTLER__TOOK_OTHER;
 }
 
 /* Takes and delivers the answers posted to srv's inbox. */
@@ -265,9 +323,7 @@ process(struct butler_server *srv)
 		return;
 	}
 	take_answers(srv);
-	(void)butler__channel_drain(&srv->ch, env->batch_max,
-	    env->batch_budget_ns, BUTLER__DRAIN_STOP_ON_CLOSE, consume, srv,
-	    &more);
+	(void)drain(srv, env->batch_max, env->batch_budget_ns, &more);
 	/* Spin policy: before paying for a sleep and a wake-up, watch the
 	 * lanes for a moment; work that arrives is drained right here. The
 	 * whole turn stays within the batch budget, so timers keep their
@@ -279,9 +335,8 @@ process(struct butler_server *srv)
 		while (!more && butler__channel_spin(&srv->ch, until)
 		    && butler__channel_state(&srv->ch) != BUTLER__CLOSED) {
 			take_answers(srv);
-			(void)butler__channel_drain(&srv->ch, env->batch_max,
-			    env->batch_budget_ns, BUTLER__DRAIN_STOP_ON_CLOSE,
-			    consume, srv, &more);
+			(void)drain(srv, env->batch_max, env->batch_budget_ns,
+			    &more);
 			until = butler__now_ns() + srv->spin_ns;
 			if (until - start
 			    > env->batch_budget_ns + srv->spin_ns)
@@ -438,6 +493,8 @@ server_main(void *arg)
 
 	(void)pthread_setname_np(pthread_self(), srv->name);
 	set_current(srv);
+	srv->table = h->table;
+	srv->user = h->user;
 	rv = loop_setup(srv);
 	if (rv != BUTLER_OK)
 		butler__log(srv->env->log, BUTLER_LOG_ERROR,
@@ -513,6 +570,8 @@ butler__server_start_external(struct butler_server *srv)
 	int rv = BUTLER_OK;
 
 	atomic_store(&srv->owner, me());
+	srv->table = srv->handlers->table;
+	srv->user = srv->handlers->user;
 	if (srv->handlers->on_start != NULL) {
 		set_current(srv);
 		rv = srv->handlers->on_start(srv, srv->handlers->user);
@@ -567,9 +626,8 @@ butler__server_drain_external(
 	do {
 		butler__requests_expire(&srv->rq, butler__now_ns());
 		take_answers(srv);
-		n += butler__channel_drain(&srv->ch, all ? UINT32_MAX : max,
-		    all ? UINT64_MAX : env->batch_budget_ns,
-		    BUTLER__DRAIN_STOP_ON_CLOSE, consume, srv, &more);
+		n += drain(srv, all ? UINT32_MAX : max,
+		    all ? UINT64_MAX : env->batch_budget_ns, &more);
 	} while (all && (more || !butler__channel_empty(&srv->ch)));
 	/* Work left (or a sender that slipped in while we went idle): keep
 	 * the fd readable so the owner's loop comes back. */
@@ -623,7 +681,7 @@ void
 butler__server_stuck(struct butler_server *srv, butler_stuck_info *info)
 {
 	unsigned kind = atomic_load(&srv->busy_kind);
-	uint64_t since = atomic_load(&srv->busy_since_ns), now;
+	uint64_t since = atomic_load(&srv->ch.clock_ns), now;
 
 	memset(info, 0, sizeof *info);
 	info->server = srv->desc->name;

@@ -50,6 +50,10 @@ struct butler_server {
 	const butler_server_desc *desc;
 	const struct butler__handlers *handlers;
 	const butler_msg_desc *const *kind_msg; /* [kind] */
+	unsigned n_kinds;            /* kinds it accepts, 1..n_kinds */
+	butler_dispatch_fn dispatch; /* the generated switch */
+	const void *table;           /* its handler table, once started */
+	void *user;
 	unsigned id;                            /* hub-wide server index */
 	unsigned instance;                      /* instance in its pool */
 	unsigned index;                         /* hub-wide inbox index */
@@ -73,9 +77,9 @@ struct butler_server {
 	bool calls_done;        /* its calls have all ended: late records of
 	                           its inbox are destroyed as orphans */
 
-	/* What its handler runs now, for stuck reports. */
+	/* What its handler runs now, for stuck reports (since about the
+	 * channel's clock_ns). */
 	atomic_uint busy_kind; /* 0: none */
-	atomic_uint_fast64_t busy_since_ns;
 };
 
 /*
