@@ -29,10 +29,11 @@ need_packages() {
 BUILD_PACKAGES=(ca-certificates gcc make cmake pkg-config libc6-dev
                 libevent-dev libcjson-dev libglib2.0-dev)
 # What the test suite adds: Criterion, the fuzzer's clang, the GUI example's
-# GTK 4 and X server, valgrind, and the peers of the quick benchmark.
+# GTK 4 and X server, valgrind, and the peers of the quick benchmark (g++
+# for its two C++ peers, moodycamel's queue and CAF).
 TEST_PACKAGES=(libcriterion-dev clang libclang-rt-14-dev valgrind
                libgtk-4-dev xvfb xauth libzmq3-dev libnng-dev libuv1-dev
-               clang-format)
+               clang-format g++ liburcu-dev libconcurrentqueue-dev libcaf-dev)
 
 # Where the scripts build, unless told otherwise.
 BUTLER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
