@@ -7,6 +7,17 @@
  * benchmark does not depend on the code generator. The consumer is the
  * server's own thread running its libevent loop. Hubs share nothing, so the
  * two loops of the ping-pong are two hubs, each sending into the other.
+ *
+ *   butler       the default wait policy: a server with an empty inbox
+ *                sleeps at once;
+ *   butler_spin  butler_hub_set_spin(): after handling messages a server
+ *                watches its inbox for BENCH_SPIN_US microseconds (50; the
+ *                environment variable of that name overrides it) before
+ *                it sleeps, so a reply is taken without a wake-up.
+ *
+ * The GLib offload case (the GLib-attached external server calling a pool
+ * of threaded servers) is in peer_butler_offload.c, built when butler::glib
+ * is.
  */
 #include <butler/butler.h>
 #include <semaphore.h>
@@ -14,6 +25,23 @@
 #include <string.h>
 
 #include "bench.h"
+
+#ifdef BENCH_BUTLER_OFFLOAD
+/* peer_butler_offload.c */
+int bench_butler_offload(struct bench_offload *o);
+#endif
+
+#define BENCH_SPIN_US_DEFAULT 50
+
+/* spin_us is butler_spin's spin time: BENCH_SPIN_US or the default. */
+static unsigned
+spin_us(void)
+{
+	const char *env = getenv("BENCH_SPIN_US");
+
+	return env && *env ? (unsigned)strtoul(env, NULL, 10)
+	                   : BENCH_SPIN_US_DEFAULT;
+}
 
 /* The handler table a generated header would declare. */
 struct bench_handlers {
@@ -73,7 +101,8 @@ on_msg(butler_server *self, void *user, const struct bench_msg *m)
 static const struct bench_handlers handlers = { .on_msg = on_msg };
 
 static int
-chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg)
+chan_new(
+    struct bench_chan **out, const struct bench_chan_cfg *cfg, unsigned spin)
 {
 	struct bench_chan *c = bench_xcalloc(1, sizeof *c);
 
@@ -101,12 +130,26 @@ chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg)
 	};
 	if (butler_hub_new(&c->hub, &c->spec)
 	    || butler_hub_set_handlers(
-	        c->hub, 0, &handlers, sizeof handlers, NULL, NULL, c)) {
+	        c->hub, 0, &handlers, sizeof handlers, NULL, NULL, c)
+	    || (spin && butler_hub_set_spin(c->hub, 0, spin))) {
+		butler_hub_free(c->hub);
 		free(c);
 		return -1;
 	}
 	*out = c;
 	return 0;
+}
+
+static int
+chan_new_sleep(struct bench_chan **out, const struct bench_chan_cfg *cfg)
+{
+	return chan_new(out, cfg, 0);
+}
+
+static int
+chan_new_spin(struct bench_chan **out, const struct bench_chan_cfg *cfg)
+{
+	return chan_new(out, cfg, spin_us());
 }
 
 static int
@@ -274,7 +317,7 @@ rr_on_req(butler_server *self, void *user, const struct bench_msg *m)
 }
 
 static int
-reqrep(uint64_t warm, uint64_t n, uint64_t *rtt)
+reqrep_with(uint64_t warm, uint64_t n, uint64_t *rtt, unsigned spin)
 {
 	static const struct bench_handlers client = { .on_msg = rr_on_kick };
 	static const struct bench_handlers service = { .on_msg = rr_on_req };
@@ -290,6 +333,10 @@ reqrep(uint64_t warm, uint64_t n, uint64_t *rtt)
 	if (rv == BUTLER_OK)
 		rv = butler_hub_set_handlers(r.hub, RR_SERVICE, &service,
 		    sizeof service, NULL, NULL, &r);
+	if (rv == BUTLER_OK && spin)
+		rv = butler_hub_set_spin(r.hub, RR_CLIENT, spin);
+	if (rv == BUTLER_OK && spin)
+		rv = butler_hub_set_spin(r.hub, RR_SERVICE, spin);
 	if (rv == BUTLER_OK)
 		rv = butler_hub_start(r.hub);
 	if (rv == BUTLER_OK)
@@ -305,16 +352,61 @@ reqrep(uint64_t warm, uint64_t n, uint64_t *rtt)
 	return 0;
 }
 
+static int
+reqrep(uint64_t warm, uint64_t n, uint64_t *rtt)
+{
+	return reqrep_with(warm, n, rtt, 0);
+}
+
+static int
+reqrep_spin(uint64_t warm, uint64_t n, uint64_t *rtt)
+{
+	return reqrep_with(warm, n, rtt, spin_us());
+}
+
+/* ---- blocking call and deferred answer --------------------------------- */
+
+/*
+ * Reserved for the lead: `callwait` is butler_call_wait() from a plain
+ * thread (not a server) to a service server that answers at once, timed
+ * per call; its peer is ZeroMQ's REQ/REP (peer_zmq.c). `deferred` is a
+ * request whose handler returns without answering and answers later, from
+ * another handler of the same server (app_defer_M). Give each a function
+ * with reqrep()'s contract (fill rtt[n], bench_steady() at the end of the
+ * warm-up and at the end) and set .callwait / .deferred below; the harness
+ * and tests/bench/run pick them up (workloads `callwait`, `deferred`). For
+ * `run --instructions`, name the calling side's function cw_client and the
+ * answering handler cw_server (callwait), df_client and df_server
+ * (deferred), as peer_zmq.c does: that is how the two sides' threads are
+ * told apart.
+ */
+
 static const struct bench_peer butler = {
 	.name = "butler",
 	.consumer = "butler server thread (libevent loop); per-thread lanes; "
 	            "eventfd on pending 0->1",
 	.native_pool = true,
-	.chan_new = chan_new,
+	.chan_new = chan_new_sleep,
 	.chan_start = chan_start,
 	.send = chan_send,
 	.chan_free = chan_free,
 	.reqrep = reqrep,
+#ifdef BENCH_BUTLER_OFFLOAD
+	.offload = bench_butler_offload,
+#endif
 };
 
-const struct bench_peer *const bench_peers[] = { &butler, NULL };
+static const struct bench_peer butler_spin = {
+	.name = "butler_spin",
+	.consumer = "butler server thread, butler_hub_set_spin(): watches its "
+	            "inbox before sleeping",
+	.native_pool = true,
+	.chan_new = chan_new_spin,
+	.chan_start = chan_start,
+	.send = chan_send,
+	.chan_free = chan_free,
+	.reqrep = reqrep_spin,
+	.workloads = "thru1 pingpong pingpong_load reqrep",
+};
+
+const struct bench_peer *const bench_peers[] = { &butler, &butler_spin, NULL };
