@@ -19,11 +19,21 @@
  *             Work found: keep going.
  *
  * Whatever the interleaving, either the consumer sees the new record (or
- * node) or the producer sees the flags cleared and writes the token (a
- * Dekker pair, so every access above is sequentially consistent). While the
- * consumer is busy the flags stay set, so a loaded server costs its senders
- * no syscall and no write to a shared cache line: a send is one seq_cst
- * store and one load of a line the sender owns.
+ * node) or the producer sees the flags cleared and writes the token: a
+ * Dekker pair, whose two store-then-load sides must each be ordered. The
+ * consumer's side is seq_cst stores. The producer's side is where the
+ * traffic is, so it is asymmetric where the kernel allows: the tail is a
+ * release store (a plain mov on x86-64), and the consumer, before its
+ * re-check, calls membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which makes
+ * every thread of the process run a full barrier. Then for each producer
+ * either its store precedes its barrier, and the re-check sees the record,
+ * or its load of `scheduled` follows the barrier, which follows the
+ * consumer's clearing store, and it rings. The syscall is paid once per
+ * idle transition, which a loaded server rarely makes; without membarrier
+ * (an old kernel, or BUTLER_NO_MEMBARRIER in the environment) the tail is a
+ * seq_cst store instead. While the consumer is busy the flags stay set, so
+ * a loaded server costs its senders no syscall, no locked instruction and
+ * no write to a shared cache line.
  *
  * Closing is one word per hub (the stop group's `open`), so every inbox of
  * a hub refuses from the same instant: there is no window in which one
@@ -220,6 +230,7 @@ butler__channel_init(struct butler__channel *ch, unsigned capacity,
 	atomic_init(&ch->waiters, 0);
 	atomic_init(&ch->draining, 0);
 	atomic_init(&ch->clock_ns, 0);
+	atomic_init(&ch->rang_ns, 0);
 	atomic_init(&ch->retired, false);
 
 	rv = token_open(&ch->fd, &ch->wfd);
@@ -282,6 +293,7 @@ butler__channel_lane(struct butler__channel *ch, struct butler__sender *sender)
 			goto out;
 	lane = butler__lane_new(sender, ch->seg_bytes, ch->pool_max);
 	if (lane != NULL) {
+		lane->inbox = ch;
 		atomic_store_explicit(&lane->next, atomic_load(&ch->lanes),
 		    memory_order_relaxed);
 		atomic_store_explicit(&ch->lanes, lane, memory_order_release);
@@ -432,8 +444,13 @@ butler__channel_ring(struct butler__channel *ch)
 	/* fd_users/fd_closed form another Dekker pair, so that a sender that
 	 * raced with the stop never writes to a closed (maybe reused) fd. */
 	atomic_fetch_add(&ch->fd_users, 1);
-	if (!atomic_load(&ch->fd_closed))
+	if (!atomic_load(&ch->fd_closed)) {
+		/* For the spin policy: a wake-up's cost is measured from here
+		 * (rare: only an idle consumer is rung). */
+		atomic_store_explicit(
+		    &ch->rang_ns, butler__now_ns(), memory_order_relaxed);
 		token_write(ch->wfd);
+	}
 	atomic_fetch_sub(&ch->fd_users, 1);
 }
 
@@ -571,8 +588,8 @@ butler__channel_drain(struct butler__channel *ch, unsigned max,
 }
 
 void
-butler__channel_drain_end(
-    struct butler__channel *ch, uint64_t start, unsigned done, unsigned handled)
+butler__channel_drain_end(struct butler__channel *ch, uint64_t start,
+    unsigned done, unsigned handled)
 {
 	if (done == 0)
 		return;
@@ -584,7 +601,8 @@ butler__channel_drain_end(
 void
 butler__channel_note_depth(struct butler__channel *ch, uint64_t depth)
 {
-	if (depth > atomic_load_explicit(&ch->high_water, memory_order_relaxed))
+	if (depth
+	    > atomic_load_explicit(&ch->high_water, memory_order_relaxed))
 		atomic_store_explicit(
 		    &ch->high_water, depth, memory_order_relaxed);
 }
@@ -628,6 +646,10 @@ butler__channel_idle(struct butler__channel *ch)
 	     lane = atomic_load(&lane->next))
 		atomic_store(&lane->scheduled, 0);
 	BUTLER__CHAOS();
+	/* The other half of the producers' publish: after this, a producer
+	 * has either published where the re-check below sees it, or will see
+	 * `scheduled` 0 and ring. */
+	butler__membarrier();
 	if (butler__channel_empty(ch)) {
 		trim(ch);
 		return true;
@@ -692,8 +714,26 @@ butler__channel_spin(struct butler__channel *ch, uint64_t until_ns)
 #if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
 #endif
-	} while ((++i & 63) != 0 || butler__now_ns() < until_ns);
-	return false;
+		if ((++i & 63) != 0)
+			continue;
+		if (butler__now_ns() >= until_ns)
+			return false;
+		if ((i & 255) == 0)
+			sched_yield();
+	} while (true);
+}
+
+uint64_t
+butler__channel_wake_cost(struct butler__channel *ch)
+{
+	uint64_t rang
+	    = atomic_exchange_explicit(&ch->rang_ns, 0, memory_order_relaxed),
+	    now;
+
+	if (rang == 0)
+		return 0;
+	now = butler__now_ns();
+	return now > rang ? now - rang : 0;
 }
 
 void

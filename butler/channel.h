@@ -108,6 +108,7 @@ struct butler__channel {
 	    progress, wakeups, handler_ns, high_water;
 	atomic_uint_fast64_t sent_reclaimed, aux_reclaimed, rejected_reclaimed;
 	atomic_uint_fast64_t clock_ns; /* the drain's latest clock reading */
+	atomic_uint_fast64_t rang_ns;  /* when a token was last written */
 	atomic_int draining;           /* a thread is consuming it */
 	atomic_bool retired; /* its consumer will never take a record again */
 	uint64_t freed_reclaimed; /* lane->freed of reclaimed lanes */
@@ -205,7 +206,7 @@ butler__channel_commit(
     struct butler__channel *ch, struct butler__lane *lane, size_t rec_size)
 {
 	butler__lane_publish(lane, rec_size);
-	if (atomic_load(&lane->scheduled) == 0)
+	if (atomic_load_explicit(&lane->scheduled, memory_order_relaxed) == 0)
 		butler__channel_announce(ch, lane);
 }
 
@@ -291,7 +292,7 @@ butler__channel_drain_inline(struct butler__channel *ch, unsigned max,
     bool *more)
 {
 	uint64_t start = butler__now_ns(), last = start;
-	unsigned done = 0, handled = 0, stride = 1, next_check = 1;
+	unsigned done = 0, handled = 0, stride = 1, next_check = max ? 1 : 0;
 	bool progress, cut = false;
 
 	atomic_store_explicit(&ch->clock_ns, start, memory_order_relaxed);
@@ -332,12 +333,17 @@ butler__channel_drain_inline(struct butler__channel *ch, unsigned max,
 				if (urgent)
 					butler__lane_commit(lane);
 				BUTLER__CHAOS();
-				handled += fn(ctx, rec) == BUTLER__TOOK_HANDLED;
-				if (++done >= max) {
+				handled
+				    += fn(ctx, rec) == BUTLER__TOOK_HANDLED;
+				/* One compare per record: next_check is never
+				 * past max. */
+				if (++done != next_check)
+					continue;
+				if (done >= max) {
 					cut = true;
 					break;
 				}
-				if (done == next_check) {
+				{
 					uint64_t now = butler__now_ns();
 					bool quick = now - last
 					    < BUTLER__QUICK_NS * stride;
@@ -351,16 +357,19 @@ butler__channel_drain_inline(struct butler__channel *ch, unsigned max,
 						break;
 					}
 					if (!quick)
-						butler__channel_sample_depth(ch);
-					stride = quick ? (stride
-					                         < BUTLER__STRIDE_MAX
-					                     ? stride * 2
-					                     : stride)
-					               : 1;
+						butler__channel_sample_depth(
+						    ch);
+					stride = quick
+					    ? (stride < BUTLER__STRIDE_MAX
+					            ? stride * 2
+					            : stride)
+					    : 1;
 					last = now;
 					atomic_store_explicit(&ch->clock_ns,
 					    now, memory_order_relaxed);
 					next_check = done + stride;
+					if (next_check > max)
+						next_check = max;
 				}
 			}
 			butler__lane_commit(lane);
@@ -390,8 +399,17 @@ bool butler__channel_idle(struct butler__channel *ch);
 /* butler__channel_empty says whether nothing is queued or posted. */
 bool butler__channel_empty(struct butler__channel *ch);
 
-/* Polls the lanes until one has work (true) or the clock passes `until`. */
+/*
+ * butler__channel_spin polls the lanes until one has work (true) or the
+ * clock passes `until` (false), yielding the CPU every microsecond or so:
+ * on a machine with more runnable threads than CPUs the work it waits for
+ * may need this very CPU to be produced.
+ */
 bool butler__channel_spin(struct butler__channel *ch, uint64_t until_ns);
+
+/* butler__channel_wake_cost returns how long the last wake-up took, from
+ * the token's write to now, or 0 if unknown; and forgets it. Consumer. */
+uint64_t butler__channel_wake_cost(struct butler__channel *ch);
 
 /* butler__channel_ring writes a token (wakes the consumer). Any thread. */
 void butler__channel_ring(struct butler__channel *ch);
@@ -409,7 +427,6 @@ void butler__stopgroup_set_open(struct butler__stopgroup *g, int state);
 /* butler__channel_wake_blocked wakes senders waiting for room, so that
  * those the inbox now refuses return BUTLER_ECLOSED. */
 void butler__channel_wake_blocked(struct butler__channel *ch);
-
 
 /*
  * butler__channel_try_quiet reports ch quiet to its stop group, when the
@@ -440,6 +457,5 @@ void butler__channel_stats(struct butler__channel *ch, butler_stats *out);
 
 /* butler__channel_depth returns the records queued now; approximate. */
 uint64_t butler__channel_depth(struct butler__channel *ch);
-
 
 #endif /* BUTLER_INTERNAL_CHANNEL_H */

@@ -233,6 +233,7 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 	if (pthread_once(&evthread_once, init_evthread) != 0
 	    || evthread_result != 0)
 		return BUTLER_ESYS;
+	butler__asymmetric_init();
 	for (unsigned i = 0; i < n_specs; i++)
 		n_servers += list[i]->n_servers;
 

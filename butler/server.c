@@ -150,13 +150,13 @@ failed(struct butler_server *srv, const butler_msg_desc *msg, int rv)
 
 /* Runs the handler of a message (or request) record. */
 static inline int
-dispatch(struct butler_server *srv, struct butler__rec *rec)
+dispatch(struct butler_server *srv, struct butler__rec *rec, void *payload)
 {
 	int rv;
 
-	atomic_store_explicit(&srv->busy_kind, rec->kind, memory_order_relaxed);
-	rv = srv->dispatch(
-	    srv, srv->table, srv->user, rec->kind, butler__rec_payload(rec));
+	atomic_store_explicit(
+	    &srv->busy_kind, rec->kind, memory_order_relaxed);
+	rv = srv->dispatch(srv, srv->table, srv->user, rec->kind, payload);
 	atomic_store_explicit(&srv->busy_kind, 0, memory_order_relaxed);
 	return rv;
 }
@@ -189,7 +189,7 @@ consume_other(struct butler_server *srv, struct butler__rec *rec)
 		butler__count(&srv->ch.abandoned, 1);
 		return BUTLER__TOOK_OTHER;
 	}
-	rv = dispatch(srv, rec);
+	rv = dispatch(srv, rec, butler__rec_payload(rec));
 	butler__request_end(&srv->rq, rv);
 	destroy_payload(msg, rec);
 	if (rv != 0) {
@@ -213,7 +213,7 @@ consume(void *ctx, struct butler__rec *rec)
 	if (__builtin_expect(
 	        rec->flags != 0 || rec->kind - 1u >= srv->n_kinds, 0))
 		return consume_other(srv, rec);
-	rv = dispatch(srv, rec);
+	rv = dispatch(srv, rec, rec + 1);
 	msg = srv->kind_msg[rec->kind];
 	if (msg->destroy != NULL)
 		msg->destroy(rec + 1);
@@ -294,9 +294,10 @@ finish(struct butler_server *srv)
 	                                                          : drop;
 	bool more;
 
-	/* Pairs with the senders' seq_cst publish: every record published
-	 * before the hub closed is seen by the drain below. */
-	atomic_thread_fence(memory_order_seq_cst);
+	/* Pairs with the senders' publish and their second look at `open`:
+	 * every record published before the hub closed is seen by the drain
+	 * below, and a later one by its sender (see butler__push()). */
+	butler__membarrier();
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
 	butler__requests_finish(&srv->rq, BUTLER_ECLOSED);
@@ -312,6 +313,61 @@ finish(struct butler_server *srv)
 
 /* ---- threaded servers ------------------------------------------------- */
 
+/* Idle turns after which a spin that kept failing is tried again. */
+#define SPIN_RETRY 64u
+/* The shortest watch worth a clock reading. */
+#define SPIN_MIN_NS 1000u
+
+/*
+ * spin is the spin policy: before paying for a sleep and a wake-up, watch
+ * the inbox for a moment and drain what arrives right here. It watches for
+ * about what a wake-up costs (measured: on_wake()), up to the configured
+ * spin_us, so that a spin that succeeds saves that cost and one that fails
+ * loses at most as much again; and it adapts, so that spinning is never
+ * much worse than sleeping: a failed watch halves the next one, down to
+ * none at all for SPIN_RETRY idle turns (on a loaded machine, where the
+ * sender needs this CPU, spins fail and stop), a successful one restores
+ * it. The whole turn stays within the batch budget, so timers keep their
+ * turn. Returns what drain() says of work left.
+ */
+static bool
+spin(struct butler_server *srv)
+{
+	struct butler__serverenv *env = srv->env;
+	uint64_t target
+	    = srv->wake_ns > SPIN_MIN_NS ? srv->wake_ns : SPIN_MIN_NS;
+	uint64_t start, until;
+	bool more = false, got = false;
+
+	if (target > srv->spin_ns)
+		target = srv->spin_ns;
+	if (srv->spin_window == 0) {
+		if (srv->spin_off > 0) {
+			srv->spin_off--;
+			return false;
+		}
+		srv->spin_window = target;
+	}
+	start = butler__now_ns();
+	until = start + srv->spin_window;
+	while (!more && butler__channel_spin(&srv->ch, until)
+	    && butler__channel_state(&srv->ch) != BUTLER__CLOSED) {
+		got = true;
+		take_answers(srv);
+		(void)drain(srv, env->batch_max, env->batch_budget_ns, &more);
+		until = butler__now_ns() + srv->spin_window;
+		if (until - start > env->batch_budget_ns + srv->spin_window)
+			more = true; /* yield to the loop now */
+	}
+	if (got) {
+		srv->spin_window = target;
+	} else if ((srv->spin_window /= 2) < SPIN_MIN_NS) {
+		srv->spin_window = 0;
+		srv->spin_off = SPIN_RETRY;
+	}
+	return more;
+}
+
 static void
 process(struct butler_server *srv)
 {
@@ -324,25 +380,8 @@ process(struct butler_server *srv)
 	}
 	take_answers(srv);
 	(void)drain(srv, env->batch_max, env->batch_budget_ns, &more);
-	/* Spin policy: before paying for a sleep and a wake-up, watch the
-	 * lanes for a moment; work that arrives is drained right here. The
-	 * whole turn stays within the batch budget, so timers keep their
-	 * turn. An idle server still sleeps: the spin follows work only. */
-	if (srv->spin_ns > 0 && !more) {
-		uint64_t start = butler__now_ns(),
-		         until = start + srv->spin_ns;
-
-		while (!more && butler__channel_spin(&srv->ch, until)
-		    && butler__channel_state(&srv->ch) != BUTLER__CLOSED) {
-			take_answers(srv);
-			(void)drain(srv, env->batch_max, env->batch_budget_ns,
-			    &more);
-			until = butler__now_ns() + srv->spin_ns;
-			if (until - start
-			    > env->batch_budget_ns + srv->spin_ns)
-				more = true; /* yield to the loop now */
-		}
-	}
+	if (srv->spin_ns > 0 && !more)
+		more = spin(srv);
 	if (butler__channel_state(&srv->ch) == BUTLER__CLOSED) {
 		event_base_loopbreak(srv->base);
 		return;
@@ -362,10 +401,17 @@ static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct butler_server *srv = arg;
+	uint64_t cost;
 
 	(void)fd;
 	(void)what;
 	butler__channel_ack(&srv->ch);
+	/* What sleeping cost this time, for the spin policy: a moving
+	 * average of 1/8 of each new measure. */
+	if (srv->spin_ns > 0 && (cost = butler__channel_wake_cost(&srv->ch)))
+		srv->wake_ns = srv->wake_ns == 0
+		    ? cost
+		    : srv->wake_ns - srv->wake_ns / 8 + cost / 8;
 	process(srv);
 }
 

@@ -54,10 +54,13 @@ struct butler_server {
 	butler_dispatch_fn dispatch; /* the generated switch */
 	const void *table;           /* its handler table, once started */
 	void *user;
-	unsigned id;                            /* hub-wide server index */
-	unsigned instance;                      /* instance in its pool */
-	unsigned index;                         /* hub-wide inbox index */
-	uint64_t spin_ns; /* spin policy: watch for work before sleeping */
+	unsigned id;          /* hub-wide server index */
+	unsigned instance;    /* instance in its pool */
+	unsigned index;       /* hub-wide inbox index */
+	uint64_t spin_ns;     /* spin policy: the most it may watch for work */
+	uint64_t spin_window; /* what it watches now (adaptive, <= spin_ns) */
+	uint64_t wake_ns;     /* what a wake-up costs here (moving average) */
+	unsigned spin_off;    /* idle turns until it tries spinning again */
 	char name[16];
 
 	/* Threaded servers. */

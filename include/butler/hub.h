@@ -248,6 +248,16 @@ BUTLER_API int butler_send(butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size);
 
 /**
+ * butler_send_spec is butler_send() to server `server` of `spec` (an index
+ * into spec->servers; spec is the hub's spec or one it imports): what the
+ * generated app_send_S_M() functions call, in one call for the common case
+ * of the hub's own spec. Codes as butler_send(), BUTLER_EINVAL for a spec
+ * the hub was not built from. Any thread.
+ */
+BUTLER_API int butler_send_spec(butler_hub *hub, const butler_spec *spec,
+    unsigned server, unsigned kind, const void *msg, size_t size);
+
+/**
  * butler_send_timeout is butler_send() that waits up to timeout_ms (-1:
  * until room or stop) for room in a full inbox, whatever the server's full
  * policy. Never call it from a thread that must not block (a GUI thread).
