@@ -224,6 +224,25 @@ consume(void *ctx, struct butler__rec *rec)
 	return BUTLER__TOOK_HANDLED;
 }
 
+/* raw_dispatch is the dispatcher of a server with a generic handler. */
+static int
+raw_dispatch(butler_server *self, const void *table, void *user,
+    unsigned kind, void *msg)
+{
+	(void)table;
+	return self->handlers->raw(self, kind, self->kind_msg[kind], msg, user);
+}
+
+/* The handler table and dispatcher srv runs with, once started. */
+static void
+take_handlers(struct butler_server *srv)
+{
+	srv->table = srv->handlers->table;
+	srv->user = srv->handlers->user;
+	if (srv->handlers->raw != NULL)
+		srv->dispatch = raw_dispatch;
+}
+
 /* drain takes up to max records of srv's inbox, consume inlined. */
 static unsigned
 drain(struct butler_server *srv, unsigned max, uint64_t budget_ns, bool *more)
@@ -539,8 +558,7 @@ server_main(void *arg)
 
 	(void)pthread_setname_np(pthread_self(), srv->name);
 	set_current(srv);
-	srv->table = h->table;
-	srv->user = h->user;
+	take_handlers(srv);
 	rv = loop_setup(srv);
 	if (rv != BUTLER_OK)
 		butler__log(srv->env->log, BUTLER_LOG_ERROR,
@@ -616,8 +634,7 @@ butler__server_start_external(struct butler_server *srv)
 	int rv = BUTLER_OK;
 
 	atomic_store(&srv->owner, me());
-	srv->table = srv->handlers->table;
-	srv->user = srv->handlers->user;
+	take_handlers(srv);
 	if (srv->handlers->on_start != NULL) {
 		set_current(srv);
 		rv = srv->handlers->on_start(srv, srv->handlers->user);

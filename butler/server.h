@@ -12,6 +12,7 @@
 /* A server's handler table as installed (the hub keeps the copy). */
 struct butler__handlers {
 	void *table; /* copy of the generated handler struct */
+	butler_raw_fn raw; /* or a generic handler (table NULL) */
 	butler_start_fn on_start;
 	butler_stop_fn on_stop;
 	void *user;
