@@ -218,6 +218,7 @@ butler__channel_init(struct butler__channel *ch, unsigned capacity,
 	ch->fd = ch->wfd = -1;
 	ch->group = group;
 	ch->capacity = capacity;
+	ch->max_record = max_record;
 	if (seg < MIN_SEGMENT)
 		seg = MIN_SEGMENT;
 	ch->seg_bytes = butler__rec_round(seg);
@@ -231,6 +232,8 @@ butler__channel_init(struct butler__channel *ch, unsigned capacity,
 	atomic_init(&ch->draining, 0);
 	atomic_init(&ch->clock_ns, 0);
 	atomic_init(&ch->rang_ns, 0);
+	atomic_init(&ch->load, 0);
+	atomic_init(&ch->visitors, 0);
 	atomic_init(&ch->retired, false);
 
 	rv = token_open(&ch->fd, &ch->wfd);
@@ -275,6 +278,12 @@ butler__channel_release(
 	}
 	atomic_store(&ch->lanes, NULL);
 	butler__channel_close_fd(ch);
+	if (ch->shared) {
+		pthread_mutex_destroy(&ch->spare_lock);
+		free(ch->spare);
+		ch->spare = NULL;
+		ch->shared = false;
+	}
 	pthread_cond_destroy(&ch->wait_cond);
 	pthread_mutex_destroy(&ch->wait_lock);
 	pthread_mutex_destroy(&ch->lanes_lock);
@@ -520,7 +529,7 @@ butler__channel_reclaim(struct butler__channel *ch, struct butler__lane *lane)
 	if (atomic_load_explicit(&lane->sender->alive, memory_order_acquire))
 		return;
 	/* The thread's last publish happened before it died: re-read. */
-	if (atomic_load(&lane->tail) != lane->head_local)
+	if (atomic_load(&lane->tail) != atomic_load(&lane->head))
 		return;
 	pthread_mutex_lock(&ch->lanes_lock);
 	for (link = &ch->lanes; atomic_load(link) != lane;
@@ -528,6 +537,10 @@ butler__channel_reclaim(struct butler__channel *ch, struct butler__lane *lane)
 		;
 	atomic_store(link, atomic_load(&lane->next));
 	pthread_mutex_unlock(&ch->lanes_lock);
+	/* Siblings of a sharing pool may be walking the list: unlinked, the
+	 * lane is found by no new walk; wait for those under way. */
+	while (atomic_load(&ch->visitors) > 0)
+		sched_yield();
 	atomic_fetch_add_explicit(&ch->sent_reclaimed,
 	    lane->tail_local - atomic_load(&lane->aux), memory_order_relaxed);
 	atomic_fetch_add_explicit(
@@ -583,8 +596,39 @@ butler__channel_drain(struct butler__channel *ch, unsigned max,
     uint64_t budget_ns, unsigned flags, butler__consume_fn fn, void *ctx,
     bool *more)
 {
-	return butler__channel_drain_inline(
-	    ch, max, budget_ns, flags, fn, ctx, more);
+	unsigned done = 0;
+
+	if (!ch->shared)
+		return butler__channel_drain_inline(
+		    ch, max, budget_ns, flags, fn, ctx, more);
+	/* Siblings may take from these lanes at the same time: lane by lane,
+	 * under their lock, as they do. */
+	*more = false;
+	pthread_mutex_lock(&ch->spare_lock);
+	while (done < max
+	    && butler__channel_take_one(
+	        ch, ch->spare, ch->max_record, false)) {
+		(void)fn(ctx, ch->spare);
+		done++;
+	}
+	pthread_mutex_unlock(&ch->spare_lock);
+	*more = done >= max;
+	return done;
+}
+
+int
+butler__channel_set_shared(struct butler__channel *ch)
+{
+	ch->spare = butler__malloc(ch->max_record);
+	if (ch->spare == NULL)
+		return BUTLER_ENOMEM;
+	if (pthread_mutex_init(&ch->spare_lock, NULL) != 0) {
+		free(ch->spare);
+		ch->spare = NULL;
+		return BUTLER_ESYS;
+	}
+	ch->shared = true;
+	return BUTLER_OK;
 }
 
 void
@@ -601,6 +645,7 @@ butler__channel_drain_end(struct butler__channel *ch, uint64_t start,
 void
 butler__channel_note_depth(struct butler__channel *ch, uint64_t depth)
 {
+	atomic_store_explicit(&ch->load, depth, memory_order_relaxed);
 	if (depth
 	    > atomic_load_explicit(&ch->high_water, memory_order_relaxed))
 		atomic_store_explicit(
@@ -614,9 +659,56 @@ butler__channel_empty(struct butler__channel *ch)
 		return false;
 	for (struct butler__lane *lane = atomic_load(&ch->lanes); lane != NULL;
 	     lane = atomic_load(&lane->next))
-		if (atomic_load(&lane->tail) != lane->head_local)
+		if (atomic_load(&lane->tail) != atomic_load(&lane->head))
 			return false;
 	return true;
+}
+
+bool
+butler__channel_take_one(struct butler__channel *ch, struct butler__rec *buf,
+    size_t cap, bool stealing)
+{
+	if (stealing)
+		atomic_fetch_add(&ch->visitors, 1);
+	for (struct butler__lane *lane
+	     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
+	     lane != NULL;
+	     lane = atomic_load_explicit(&lane->next, memory_order_acquire)) {
+		struct butler__rec *rec;
+		bool got = false;
+
+		if (atomic_load_explicit(&lane->tail, memory_order_acquire)
+		        == atomic_load_explicit(
+		            &lane->head, memory_order_relaxed)
+		    || atomic_exchange_explicit(
+		        &lane->taking, 1, memory_order_acquire))
+			continue;
+		if (lane->head_local
+		    != atomic_load_explicit(
+		        &lane->tail, memory_order_acquire)) {
+			rec = butler__lane_front(lane);
+			/* A progress record is its owner's: its caller's table
+			 * is not ours. */
+			if ((!stealing || !(rec->flags & BUTLER__REC_PROGRESS))
+			    && rec->size <= cap) {
+				memcpy(buf, rec, rec->size);
+				butler__lane_pop(lane, rec);
+				butler__lane_commit(lane);
+				got = true;
+			}
+		}
+		atomic_store_explicit(&lane->taking, 0, memory_order_release);
+		if (got) {
+			if (stealing) {
+				atomic_fetch_sub(&ch->visitors, 1);
+				wake_blocked_senders(ch);
+			}
+			return true;
+		}
+	}
+	if (stealing)
+		atomic_fetch_sub(&ch->visitors, 1);
+	return false;
 }
 
 /* Gives a drained burst's memory back to the system. Consumer, idle. */
@@ -651,6 +743,7 @@ butler__channel_idle(struct butler__channel *ch)
 	 * `scheduled` 0 and ring. */
 	butler__membarrier();
 	if (butler__channel_empty(ch)) {
+		atomic_store_explicit(&ch->load, 0, memory_order_relaxed);
 		trim(ch);
 		return true;
 	}
@@ -706,7 +799,8 @@ butler__channel_spin(struct butler__channel *ch, uint64_t until_ns)
 		     = atomic_load_explicit(&lane->next, memory_order_acquire))
 			if (atomic_load_explicit(
 			        &lane->tail, memory_order_acquire)
-			    != lane->head_local)
+			    != atomic_load_explicit(
+			        &lane->head, memory_order_relaxed))
 				return true;
 		if (atomic_load_explicit(&ch->nodes, memory_order_acquire)
 		    != NULL)

@@ -109,11 +109,18 @@ struct butler__channel {
 	atomic_uint_fast64_t sent_reclaimed, aux_reclaimed, rejected_reclaimed;
 	atomic_uint_fast64_t clock_ns; /* the drain's latest clock reading */
 	atomic_uint_fast64_t rang_ns;  /* when a token was last written */
-	atomic_int draining;           /* a thread is consuming it */
+	atomic_uint_fast64_t load; /* what the consumer saw queued (+1 while
+	                              it handles), for least-loaded pools */
+	atomic_int draining;       /* a thread is consuming it */
 	atomic_bool retired; /* its consumer will never take a record again */
 	uint64_t freed_reclaimed; /* lane->freed of reclaimed lanes */
-	uint64_t trimmed_at;     /* bytes freed when memory was last trimmed */
-	butler__consume_fn drop; /* destroys a record unhandled */
+	uint64_t trimmed_at; /* bytes freed when memory was last trimmed */
+	bool shared;         /* a sharing pool's: siblings take from it too */
+	atomic_int visitors; /* siblings looking at its lanes now */
+	size_t max_record;   /* the largest record */
+	pthread_mutex_t spare_lock; /* shared: for spare */
+	struct butler__rec *spare;  /* shared: where the rare drains copy */
+	butler__consume_fn drop;    /* destroys a record unhandled */
 	void *drop_ctx;
 	bool quiet; /* under group->lock */
 };
@@ -317,6 +324,10 @@ butler__channel_drain_inline(struct butler__channel *ch, unsigned max,
 				continue;
 			}
 			progress = true;
+			/* What a least-loaded pool's senders read: the work in
+			 * view now, the record about to run included. */
+			atomic_store_explicit(
+			    &ch->load, depth, memory_order_relaxed);
 			stop = tail - lane->head_local > BUTLER__LANE_QUANTUM
 			    ? lane->head_local + BUTLER__LANE_QUANTUM
 			    : tail;
@@ -383,11 +394,32 @@ butler__channel_drain_inline(struct butler__channel *ch, unsigned max,
 
 /*
  * butler__channel_drain is butler__channel_drain_inline() out of line, for
- * the rare drains (release, stragglers) whose fn need not be inlined.
+ * the rare drains (finishing, release, stragglers) whose fn need not be
+ * inlined; for a sharing pool's inbox it takes records one by one through
+ * butler__channel_take_one(), as the pool's other consumers do.
  */
 unsigned butler__channel_drain(struct butler__channel *ch, unsigned max,
     uint64_t budget_ns, unsigned flags, butler__consume_fn fn, void *ctx,
     bool *more);
+
+/*
+ * butler__channel_set_shared makes ch the inbox of a sharing pool's
+ * instance (see butler__channel_take_one()). Before any send. Returns
+ * BUTLER_OK, BUTLER_ENOMEM or BUTLER_ESYS.
+ */
+int butler__channel_set_shared(struct butler__channel *ch);
+
+/*
+ * butler__channel_take_one copies the oldest record of one of ch's lanes
+ * into buf (cap bytes, at least the largest record) and takes it; for the
+ * inboxes of a sharing pool, whose records any instance of the pool may
+ * take (its consumer and, while it is busy, an idle sibling: `stealing`,
+ * which leaves progress records to their owner). One lane at a time is
+ * held, for the copy only, so a record's handler runs on the copy while
+ * the lane goes on. Returns false when it found nothing to take.
+ */
+bool butler__channel_take_one(struct butler__channel *ch,
+    struct butler__rec *buf, size_t cap, bool stealing);
 
 /*
  * butler__channel_idle prepares the consumer to sleep: it clears the

@@ -36,6 +36,30 @@ init_evthread(void)
 
 /* ---- specs ------------------------------------------------------------ */
 
+/* Checks a server's routing, tick and per-kind settings. */
+static int
+check_policies(const butler_spec *spec, const butler_server_desc *s)
+{
+	if (s->route > BUTLER_ROUTE_KEY
+	    || (s->route == BUTLER_ROUTE_KEY && (s->kinds == NULL || s->share))
+	    || (s->tick_kind != 0
+	        && (s->tick_kind > s->n_accepts || s->tick_ms == 0
+	            || spec->messages[s->accepts[s->tick_kind - 1]].destroy
+	                != NULL)))
+		return BUTLER_EINVAL;
+	for (unsigned k = 0; s->kinds != NULL && k < s->n_accepts; k++) {
+		const butler_kind_desc *kd = &s->kinds[k];
+		unsigned ks = kd->key.size;
+
+		if (kd->full > BUTLER_FULL_BLOCK
+		    || (ks != 0 && ks != 1 && ks != 2 && ks != 4 && ks != 8)
+		    || kd->key.offset + (ks ? ks : sizeof(char *))
+		        > spec->messages[s->accepts[k]].size)
+			return BUTLER_EINVAL;
+	}
+	return BUTLER_OK;
+}
+
 /* Checks one descriptor table against the limits of butler/gen.h. */
 static int
 check_spec(const butler_spec *spec)
@@ -73,6 +97,8 @@ check_spec(const butler_spec *spec)
 		for (unsigned k = 0; k < s->n_accepts; k++)
 			if (s->accepts[k] >= spec->n_messages)
 				return BUTLER_EINVAL;
+		if (check_policies(spec, s) != BUTLER_OK)
+			return BUTLER_EINVAL;
 	}
 	return BUTLER_OK;
 }
@@ -208,6 +234,8 @@ init_routes(struct butler_hub *hub, size_t *max_payload, size_t *reply_room)
 			    : s->instances;
 			r->block = s->full == BUTLER_FULL_BLOCK;
 			r->block_ms = s->block_timeout_ms;
+			r->policy = s->route;
+			r->kinds = s->kinds;
 			at += r->n;
 		}
 	}
@@ -794,6 +822,26 @@ butler_server_stats(butler_hub *hub, unsigned server, butler_stats *out)
 	for (unsigned i = 0; i < r->n; i++)
 		butler__channel_stats(&hub->inst[r->first + i]->ch, out);
 	return BUTLER_OK;
+}
+
+int
+butler_instance_stats(
+    butler_hub *hub, unsigned server, unsigned instance, butler_stats *out)
+{
+	if (hub == NULL || out == NULL || server >= hub->n_servers
+	    || instance >= hub->route[server].n)
+		return BUTLER_EINVAL;
+	memset(out, 0, sizeof *out);
+	butler__channel_stats(
+	    &hub->inst[hub->route[server].first + instance]->ch, out);
+	return BUTLER_OK;
+}
+
+unsigned
+butler_server_instances(const butler_hub *hub, unsigned server)
+{
+	return hub != NULL && server < hub->n_servers ? hub->route[server].n
+	                                              : 0;
 }
 
 struct listing {

@@ -145,6 +145,7 @@ butler__lane_new(
 	atomic_init(&lane->rejected, 0);
 	atomic_init(&lane->aux, 0);
 	atomic_init(&lane->head, 0);
+	atomic_init(&lane->taking, 0);
 	atomic_init(&lane->pool, NULL);
 	atomic_init(&lane->pool_taken, 0);
 	lane->pool_max = pool_max;

@@ -144,6 +144,7 @@ struct butler__lane {
 	/* Consumer's cache line. */
 	_Alignas(BUTLER__CACHE_LINE) atomic_uint_fast64_t head; /* consumed */
 	uint64_t head_local;
+	atomic_int taking; /* a sharing pool's consumer takes from it now */
 	struct butler__segment *rseg;
 	size_t roff;
 	/* Finished segments go back to the producer through `pool`, a stack

@@ -247,6 +247,81 @@ butler__push(const struct butler__router *r, unsigned index, unsigned kind,
 	    r, index, kind, rec_flags, ticket, msg, size, flags, timeout_ms);
 }
 
+/* key_hash returns a well-mixed hash of the routing key of msg. */
+static uint64_t
+key_hash(const butler_key_desc *k, const void *msg)
+{
+	const unsigned char *p = (const unsigned char *)msg + k->offset;
+	uint64_t h = 0;
+
+	switch (k->size) {
+	case 1:
+		h = *p;
+		break;
+	case 2: {
+		uint16_t v;
+
+		memcpy(&v, p, sizeof v);
+		h = v;
+		break;
+	}
+	case 4: {
+		uint32_t v;
+
+		memcpy(&v, p, sizeof v);
+		h = v;
+		break;
+	}
+	case 8:
+		memcpy(&h, p, sizeof h);
+		break;
+	default: {
+		const char *s;
+
+		/* FNV-1a over the string: equal strings, equal instance. */
+		memcpy(&s, p, sizeof s);
+		h = 0xcbf29ce484222325u;
+		for (; s != NULL && *s != '\0'; s++)
+			h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+		break;
+	}
+	}
+	/* splitmix64's finalizer: consecutive keys spread over instances. */
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9u;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebu;
+	return h ^ (h >> 31);
+}
+
+/*
+ * least_loaded returns the pool instance whose consumer last said it had
+ * the least queued (its `load`, published once per pass over its inbox and
+ * cleared when it goes idle), starting the search at the round-robin
+ * cursor so that equal loads are still spread.
+ */
+static unsigned
+least_loaded(const struct butler__router *r, const struct butler__route *rt,
+    unsigned rr)
+{
+	unsigned best = rr % rt->n, i;
+	uint64_t best_load = UINT64_MAX;
+
+	for (i = 0; i < rt->n; i++) {
+		unsigned at = (rr + i) % rt->n;
+		uint64_t load = atomic_load_explicit(
+		    &r->inbox[rt->first + at]->load, memory_order_relaxed);
+
+		if (load < best_load) {
+			best_load = load;
+			best = at;
+			if (load == 0)
+				break;
+		}
+	}
+	return best;
+}
+
 int
 butler__send_published(struct butler__channel *ch, struct butler__lane *lane)
 {
@@ -295,7 +370,17 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 			    = tls.way[0].lanes[rt->first];
 		return rv;
 	}
-	pick = rr_next(r, server) % rt->n;
+	if (rt->policy == BUTLER_ROUTE_KEY && rt->kinds != NULL) {
+		/* One key, one instance: its messages stay in order, so a
+		 * full instance is not skipped. */
+		pick = (unsigned)(key_hash(&rt->kinds[kind - 1].key, msg)
+		    % rt->n);
+		return push(r, rt->first + pick, kind, rec_flags, ticket, msg,
+		    size, flags, timeout_ms);
+	}
+	pick = rt->policy == BUTLER_ROUTE_LEAST_LOADED
+	    ? least_loaded(r, rt, rr_next(r, server))
+	    : rr_next(r, server) % rt->n;
 	for (i = 0; i < rt->n; i++) {
 		rv = push(r, rt->first + (pick + i) % rt->n, kind, rec_flags,
 		    ticket, msg, size, BUTLER__PUSH_ROOM, 0);

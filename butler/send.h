@@ -20,6 +20,8 @@ struct butler__route {
 	const butler_server_desc *desc;
 	bool block; /* full policy BLOCK */
 	int block_ms;
+	butler_route policy;           /* for a pool */
+	const butler_kind_desc *kinds; /* [kind - 1]: keys, or NULL */
 };
 
 /*

@@ -97,6 +97,7 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 	srv->kind_msg = route->kind_msg;
 	srv->n_kinds = desc->n_accepts;
 	srv->dispatch = desc->dispatch;
+	srv->route = route;
 	srv->id = id;
 	srv->instance = instance;
 	srv->index = index;
@@ -115,10 +116,23 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 	if (rv != BUTLER_OK)
 		return rv;
 	butler__channel_set_drop(&srv->ch, drop, srv);
+	if (desc->share && route->n > 1 && desc->loop == BUTLER_LOOP_THREAD) {
+		srv->take_buf = butler__malloc(max_record);
+		rv = srv->take_buf != NULL
+		    ? butler__channel_set_shared(&srv->ch)
+		    : BUTLER_ENOMEM;
+		if (rv != BUTLER_OK) {
+			free(srv->take_buf);
+			butler__channel_release(&srv->ch, NULL, NULL);
+			return rv;
+		}
+		srv->take_cap = max_record;
+	}
 	rv = butler__requests_init(
 	    &srv->rq, env->reqhub, srv, index, &srv->ch);
 	if (rv != BUTLER_OK) {
 		butler__channel_release(&srv->ch, NULL, NULL);
+		free(srv->take_buf);
 		return rv;
 	}
 	if (desc->loop == BUTLER_LOOP_THREAD) {
@@ -226,11 +240,12 @@ consume(void *ctx, struct butler__rec *rec)
 
 /* raw_dispatch is the dispatcher of a server with a generic handler. */
 static int
-raw_dispatch(butler_server *self, const void *table, void *user,
-    unsigned kind, void *msg)
+raw_dispatch(butler_server *self, const void *table, void *user, unsigned kind,
+    void *msg)
 {
 	(void)table;
-	return self->handlers->raw(self, kind, self->kind_msg[kind], msg, user);
+	return self->handlers->raw(
+	    self, kind, self->kind_msg[kind], msg, user);
 }
 
 /* The handler table and dispatcher srv runs with, once started. */
@@ -243,10 +258,73 @@ take_handlers(struct butler_server *srv)
 		srv->dispatch = raw_dispatch;
 }
 
+/*
+ * take_shared copies the next record for srv into its buffer: from its own
+ * inbox, or, when that is empty, from a busy sibling's (work sharing).
+ */
+static bool
+take_shared(struct butler_server *srv)
+{
+	const struct butler__route *rt = srv->route;
+	struct butler__channel *const *inbox = srv->env->router->inbox;
+
+	if (butler__channel_take_one(
+	        &srv->ch, srv->take_buf, srv->take_cap, false))
+		return true;
+	for (unsigned i = 1; i < rt->n; i++) {
+		unsigned at = rt->first + (srv->instance + i) % rt->n;
+
+		if (butler__channel_take_one(
+		        inbox[at], srv->take_buf, srv->take_cap, true))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * drain_shared is drain() for an instance of a sharing pool: each record is
+ * copied out of its lane before it is handled (so that the lane goes on
+ * while a long handler runs, and a sibling can take what waits behind it),
+ * and an instance whose own inbox is empty takes from its siblings'.
+ */
+static unsigned
+drain_shared(
+    struct butler_server *srv, unsigned max, uint64_t budget_ns, bool *more)
+{
+	uint64_t start = butler__now_ns();
+	unsigned done = 0, handled = 0;
+
+	*more = false;
+	while (done < max && take_shared(srv)) {
+		handled += consume(srv, srv->take_buf) == BUTLER__TOOK_HANDLED;
+		if ((++done & 31) == 0
+		    && (butler__now_ns() - start >= budget_ns
+		        || butler__channel_state(&srv->ch)
+		            == BUTLER__CLOSED)) {
+			*more = true;
+			break;
+		}
+	}
+	if (done >= max)
+		*more = true;
+	if (!*more)
+		for (struct butler__lane *lane = atomic_load(&srv->ch.lanes);
+		     lane != NULL;) {
+			struct butler__lane *next = atomic_load(&lane->next);
+
+			butler__channel_reclaim(&srv->ch, lane);
+			lane = next;
+		}
+	butler__channel_drain_end(&srv->ch, start, done, handled);
+	return done;
+}
+
 /* drain takes up to max records of srv's inbox, consume inlined. */
 static unsigned
 drain(struct butler_server *srv, unsigned max, uint64_t budget_ns, bool *more)
 {
+	if (srv->ch.shared)
+		return drain_shared(srv, max, budget_ns, more);
 	return butler__channel_drain_inline(&srv->ch, max, budget_ns,
 	    BUTLER__DRAIN_STOP_ON_CLOSE, consume, srv, more);
 }
@@ -738,6 +816,7 @@ butler__server_release(struct butler_server *srv)
 	butler__channel_release(&srv->ch, drop, srv);
 	butler__requests_drop_answers(butler__channel_take(&srv->ch));
 	butler__requests_release(&srv->rq);
+	free(srv->take_buf);
 }
 
 void

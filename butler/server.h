@@ -11,7 +11,7 @@
 
 /* A server's handler table as installed (the hub keeps the copy). */
 struct butler__handlers {
-	void *table; /* copy of the generated handler struct */
+	void *table;       /* copy of the generated handler struct */
 	butler_raw_fn raw; /* or a generic handler (table NULL) */
 	butler_start_fn on_start;
 	butler_stop_fn on_stop;
@@ -55,6 +55,10 @@ struct butler_server {
 	butler_dispatch_fn dispatch; /* the generated switch */
 	const void *table;           /* its handler table, once started */
 	void *user;
+	const struct butler__route *route; /* its server's: the siblings */
+	struct butler__rec *take_buf;      /* a sharing pool's: the record
+	                                      being handled, copied out */
+	size_t take_cap;
 	unsigned id;          /* hub-wide server index */
 	unsigned instance;    /* instance in its pool */
 	unsigned index;       /* hub-wide inbox index */

@@ -551,6 +551,21 @@ BUTLER_API int butler_server_stats(
     butler_hub *hub, unsigned server, butler_stats *out /* OUT */);
 
 /**
+ * butler_instance_stats fills *out with the counters of instance `instance`
+ * of server `server` alone (how a pool spread its work). Returns
+ * BUTLER_EINVAL for a bad index. Any thread.
+ */
+BUTLER_API int butler_instance_stats(butler_hub *hub, unsigned server,
+    unsigned instance, butler_stats *out /* OUT */);
+
+/**
+ * butler_server_instances returns the number of instances of server
+ * `server` (its pool size, "auto" resolved), 0 for a bad index. Any thread.
+ */
+BUTLER_API unsigned butler_server_instances(
+    const butler_hub *hub, unsigned server);
+
+/**
  * butler_server_count returns the number of servers in the hub's spec.
  * Any thread.
  */

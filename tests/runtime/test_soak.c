@@ -79,7 +79,8 @@ on_num(butler_server *self, void *user, struct num *m)
 	r = rnd(&seed);
 	out.producer++;
 	atomic_fetch_add(&forwards, 1);
-	cr_assert_eq(butler_send(hub, next, K_NUM, &out, sizeof out), BUTLER_OK);
+	cr_assert_eq(
+	    butler_send(hub, next, K_NUM, &out, sizeof out), BUTLER_OK);
 	if (r % 8 == 0) {
 		struct owned o = fx_owned(r % FX_MAX_SERIALS);
 
@@ -144,8 +145,7 @@ sleep_s(double s)
 	nanosleep(&ts, NULL);
 }
 
-Test(soak, ring_of_eight_with_requests_racing_their_timeouts,
-    .timeout = 1800)
+Test(soak, ring_of_eight_with_requests_racing_their_timeouts, .timeout = 1800)
 {
 	struct fx_handlers h = fx_handlers_default();
 	const char *env = getenv("BUTLER_SOAK_SECONDS");
@@ -163,8 +163,8 @@ Test(soak, ring_of_eight_with_requests_racing_their_timeouts,
 	for (uint64_t t = 0; t < TOKENS; t++) {
 		struct num n = { .seq = t };
 
-		ASSERT_OK(butler_send(hub, (unsigned)(t % N), K_NUM, &n,
-		    sizeof n));
+		ASSERT_OK(
+		    butler_send(hub, (unsigned)(t % N), K_NUM, &n, sizeof n));
 	}
 	sleep_s(seconds / 10);
 	warm = rss_kib();
@@ -199,7 +199,8 @@ Test(soak, ring_of_eight_with_requests_racing_their_timeouts,
 
 			ASSERT_OK(butler_server_stats(hub, s, &st));
 			cr_assert_eq(st.sent,
-			    st.handled + st.failed + st.dropped + st.abandoned);
+			    st.handled + st.failed + st.dropped
+			        + st.abandoned);
 			cr_assert_eq(st.failed, 0);
 			sent += st.sent;
 			done += st.handled + st.abandoned;
@@ -213,8 +214,8 @@ Test(soak, ring_of_eight_with_requests_racing_their_timeouts,
 	cr_assert_eq(atomic_load(&fx_destroyed_total), owned_ok);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 	/* Flat after the warm-up: nothing grows with time. */
-	cr_assert_lt(end - warm, 8192, "resident memory grew by %ld KiB",
-	    end - warm);
+	cr_assert_lt(
+	    end - warm, 8192, "resident memory grew by %ld KiB", end - warm);
 #else
 	(void)warm;
 	(void)end;
