@@ -181,6 +181,7 @@ butler__gen_emit_wire_decls(
 		    "remote server may reach it.",
 		    M, f != NULL ? f->name : "?",
 		    f != NULL && f->type == FT_MSG ? "holds" : "is");
+		butler__gen_sb_puts(out, "\n");
 		return;
 	}
 	doc(out,
