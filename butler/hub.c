@@ -233,6 +233,7 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 	if (pthread_once(&evthread_once, init_evthread) != 0
 	    || evthread_result != 0)
 		return BUTLER_ESYS;
+	butler__asymmetric_init();
 	for (unsigned i = 0; i < n_specs; i++)
 		n_servers += list[i]->n_servers;
 
@@ -368,6 +369,28 @@ butler_hub_set_handlers(butler_hub *hub, unsigned server, const void *handlers,
 	h = &hub->handlers[server];
 	free(h->table);
 	h->table = copy;
+	h->raw = NULL;
+	h->on_start = on_start;
+	h->on_stop = on_stop;
+	h->user = user;
+	h->set = true;
+	return BUTLER_OK;
+}
+
+int
+butler_hub_set_raw_handler(butler_hub *hub, unsigned server, butler_raw_fn fn,
+    butler_start_fn on_start, butler_stop_fn on_stop, void *user)
+{
+	struct butler__handlers *h;
+
+	if (hub == NULL || server >= hub->n_servers || fn == NULL)
+		return BUTLER_EINVAL;
+	if (atomic_load(&hub->state) != BUTLER__HUB_NEW)
+		return BUTLER_ESTATE;
+	h = &hub->handlers[server];
+	free(h->table);
+	h->table = NULL;
+	h->raw = fn;
 	h->on_start = on_start;
 	h->on_stop = on_stop;
 	h->user = user;
@@ -446,7 +469,7 @@ check_handlers(struct butler_hub *hub)
 			    "server '%s' has no handler table", s->name);
 			return BUTLER_ENOHANDLER;
 		}
-		if (s->check != NULL)
+		if (s->check != NULL && h->raw == NULL)
 			missing = s->check(h->table);
 		if (missing != NULL) {
 			butler__log(&hub->log, BUTLER_LOG_ERROR,

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Thread_local struct butler__thread_state butler__tls;
+_Thread_local struct butler__thread_state butler__tls BUTLER__TLS;
 #define tls butler__tls
 #define CACHE_WAYS BUTLER__CACHE_WAYS
 
@@ -39,6 +39,7 @@ static void
 cache_drop(struct butler__lane_cache *c)
 {
 	free(c->lanes);
+	free(c->direct);
 	free(c->rr);
 	memset(c, 0, sizeof *c);
 }
@@ -112,8 +113,9 @@ cache_add(const struct butler__router *r)
 	memmove(&tls.way[1], &tls.way[0], (CACHE_WAYS - 1) * sizeof *c);
 	memset(c, 0, sizeof *c);
 	c->lanes = butler__calloc(r->n_inboxes, sizeof *c->lanes);
+	c->direct = butler__calloc(r->n_routes, sizeof *c->direct);
 	c->rr = butler__calloc(r->n_routes, sizeof *c->rr);
-	if (c->lanes == NULL || c->rr == NULL) {
+	if (c->lanes == NULL || c->direct == NULL || c->rr == NULL) {
 		cache_drop(c);
 		return NULL;
 	}
@@ -216,14 +218,11 @@ push(const struct butler__router *r, unsigned index, unsigned kind,
 	    ch, lane, rec_size, flags, timeout_ms, &err, &gated);
 	if (rec == NULL)
 		return err;
-	rec->size = (uint32_t)rec_size;
-	rec->kind = (uint16_t)kind;
-	rec->flags = (uint16_t)rec_flags;
+	butler__rec_write(
+	    rec, (uint32_t)rec_size, kind, rec_flags, header, msg, size);
 	if (header > sizeof *rec)
 		((struct butler__rec_ticket *)(void *)(rec + 1))->ticket
 		    = ticket;
-	if (size > 0)
-		memcpy((unsigned char *)rec + header, msg, size);
 	butler__channel_commit(ch, lane, rec_size);
 	if (rec_flags & BUTLER__REC_PROGRESS)
 		butler__lane_count_aux(lane);
@@ -249,6 +248,23 @@ butler__push(const struct butler__router *r, unsigned index, unsigned kind,
 }
 
 int
+butler__send_published(struct butler__channel *ch, struct butler__lane *lane)
+{
+	if (atomic_load(&lane->scheduled) == 0)
+		butler__channel_announce(ch, lane);
+	if (atomic_load(&ch->group->open) == BUTLER__CLOSED)
+		butler__channel_straggle(ch);
+	return BUTLER_OK;
+}
+
+int
+butler__send_message(const struct butler__router *r, unsigned server,
+    unsigned kind, const void *msg, size_t size, int timeout_ms)
+{
+	return butler__send(r, server, kind, 0, NULL, msg, size, timeout_ms);
+}
+
+int
 butler__send(const struct butler__router *r, unsigned server, unsigned kind,
     unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
     size_t size, int timeout_ms)
@@ -270,9 +286,15 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 	} else {
 		flags |= BUTLER__PUSH_BLOCK;
 	}
-	if (rt->n == 1)
-		return push(r, rt->first, kind, rec_flags, ticket, msg, size,
+	if (rt->n == 1) {
+		rv = push(r, rt->first, kind, rec_flags, ticket, msg, size,
 		    flags, timeout_ms);
+		/* The lane exists now: the next send takes the fast path. */
+		if (tls.way[0].router == r && tls.way[0].serial == r->serial)
+			tls.way[0].direct[server]
+			    = tls.way[0].lanes[rt->first];
+		return rv;
+	}
 	pick = rr_next(r, server) % rt->n;
 	for (i = 0; i < rt->n; i++) {
 		rv = push(r, rt->first + (pick + i) % rt->n, kind, rec_flags,

@@ -16,11 +16,28 @@
  *   enum imaging_worker_kind / IMAGING_WORKER_NONE = 0, IMAGING_WORKER_RESIZE
  *   struct imaging_worker_msg             tagged union of what worker accepts
  *   struct imaging_worker_handlers        on_start, on_stop, one per message
+ *   imaging_worker_resize_fn              the type of resize's handler
  *   imaging_worker_register()             installs a handler table
+ *   imaging_worker_register_each()        the same, one argument per handler:
+ *                                         one left out or swapped does not
+ *                                         compile
  *   imaging_send_worker_resize()          typed send
  *   imaging_call_worker_resize()          typed request, for messages with
- *                                         a reply
+ *                                         a reply; answered on the caller's
+ *                                         loop
+ *   imaging_call_worker_resize_wait()     the same, blocking, for threads
+ *                                         that are no server
  *   imaging_reply_resize()                answers the request being handled
+ *   struct imaging_resize_promise         a deferred request of resize
+ *   imaging_defer_resize()                defers the request being handled
+ *   imaging_answer_resize()               answers a deferred request
+ *   imaging_fail_resize()                 fails a deferred request
+ *   imaging_progress_resize(), imaging_progress_resize_promise()
+ *                                         progress, for messages that
+ *                                         declare it
+ *   imaging_resize_promise_cancelled(), imaging_resize_promise_time_left_ms()
+ *                                         what the deferred request's caller
+ *                                         still wants
  *   imaging_resize_destroy()              frees the owned fields
  *   imaging_resize_wire_size(), imaging_resize_encode(),
  *   imaging_resize_decode()               the wire format (butler/wire.h)

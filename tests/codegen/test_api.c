@@ -452,8 +452,7 @@ Test(api, imports_diamond_read_once)
 	cr_expect_not_null(
 	    strstr(c, "\t.imports = r_imports_bt_,\n\t.n_imports = 2,\n"));
 	cr_expect_not_null(strstr(c,
-	    "\treturn butler_send(hub,\n"
-	    "\t\tbutler_hub_server(hub, &r_spec, R_SERVER_WORKER), "
+	    "\treturn butler_send_spec(hub, &r_spec, R_SERVER_WORKER, "
 	    "R_WORKER_JOB,\n"));
 
 	tmp_dir(dir, sizeof dir, "depfile");
