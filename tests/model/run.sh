@@ -42,7 +42,8 @@ done
 #        assertion or "acceptance cycle"), so a mutant fails for its reason
 # Names: mut-* break one piece of the protocol on purpose; bug-* are the C
 # code as it is today showing a bug (README.md, "Bugs found"); fix-* the
-# same with the proposed fix. When a fix lands in butler/, its fix-* flags
+# same with the proposed fix; plan-* the performance issue's release store
+# with membarrier() (wakeup-membarrier too). When a fix lands in butler/, its fix-* flags
 # become the plain run's and its bug-* run turns into a mut-* run.
 # Sizes: wakeup 2 producers x 2 records + 1 answer node; tickets one call
 # with up to NPROG progress messages; stop 2 servers, 1 outside message,
@@ -50,7 +51,7 @@ done
 RUNS='
 wakeup           | wakeup  |                                   | safety | ok
 wakeup-live      | wakeup  | -DLIVE -DNMSG=1                   | live   | ok
-wakeup-membarrier| wakeup  | -DRELEASE_STORE -DMEMBARRIER      | safety | ok
+plan-wakeup-membarrier | wakeup | -DRELEASE_STORE -DMEMBARRIER  | safety | ok
 mut-wakeup-release-no-membarrier | wakeup | -DRELEASE_STORE    | safety | violation | consumed==
 mut-wakeup-no-recheck     | wakeup | -DMUT_NO_RECHECK          | safety | violation | consumed==
 mut-wakeup-keep-scheduled | wakeup | -DMUT_NO_CLEAR_SCHEDULED  | safety | violation | consumed==
@@ -83,12 +84,16 @@ bug-stop-enomem-hangs    | stop | -DNOUT=1 -DHOPS=2 -DNO_STRAGGLE -DENOMEM | saf
 fix-stop-quiet-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DFIX_STRAGGLER | safety | ok
 fix-stop-quiet-io-call   | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DIO_CALL -DFIX_STRAGGLER -DFIX_CALL_BUSY | safety | ok
 fix-stop-enomem          | stop | -DNOUT=1 -DHOPS=2 -DENOMEM -DFIX_ENOMEM | safety | ok
+plan-stop-release        | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE | safety | ok
+plan-stop-release-quiet  | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_STRAGGLER -DQUIET_MEMBARRIER | safety | ok
+mut-stop-release-no-quiet-membarrier | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_STRAGGLER | safety | violation | (owed==0)
 mut-stop-publish-after-unlock | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DMUT_PUBLISH_AFTER_UNLOCK | safety | violation | (owed==0)
 mut-stop-try-quiet-unlocked   | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DMUT_TRY_QUIET_UNLOCKED | safety | violation | (owed==0)
 mut-stop-quiet-ignores-calls  | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DNO_STRAGGLE -DIO_CALL -DFIX_CALL_BUSY -DMUT_QUIET_IGNORES_CALLS | safety | violation | (owed==0)
 mut-stop-no-wake         | stop | -DNOUT=1 -DHOPS=2 -DMUT_NO_WAKE  | safety | violation | (stop_done&&released)
 mut-stop-live-no-wake    | stop | -DNOUT=1 -DHOPS=1 -DLIVE -DMUT_NO_WAKE | live | violation | acceptance cycle
 mut-stop-fix-no-ring     | stop | -DNOUT=1 -DHOPS=2 -DFIX_STRAGGLER -DMUT_FIX_NO_RING | safety | violation | (stop_done&&released)
+mut-stop-ring-no-users   | stop | -DNOUT=1 -DHOPS=2 -DMUT_RING_NO_USERS | safety | violation | !(fd_gone
 mut-stop-no-release      | stop | -DNOUT=1 -DHOPS=2 -DMUT_NO_RELEASE | safety | violation | (tail[0]==head[0])
 '
 

@@ -42,6 +42,14 @@
  *                     reserve succeeded)
  *   -DNO_STRAGGLE     the fast path's read of `open` and its publish are one
  *                     step (no straggler window: a modelling restriction)
+ *   -DRELEASE_STORE   the performance issue's plan: a fast-path publish is a
+ *                     release store that may sit in the sender's store buffer
+ *                     while its later loads (the re-read of FIX_STRAGGLER)
+ *                     execute; the consumer's going-idle membarrier() drains
+ *                     every buffer (wakeup.pml), and so does handing the
+ *                     group lock over after a gated publish
+ *   -DQUIET_MEMBARRIER  ... and try_quiet issues membarrier() under the lock
+ *                     before its emptiness check
  */
 
 #define OPEN 0
@@ -81,7 +89,14 @@ bit gwake;       /* the stop group's wake_fd */
 bool quiet[N];
 
 /* Inboxes. */
-byte tail[NLANES], head[NLANES];
+byte tail[NLANES], head[NLANES]; /* tail: as the consumer can see it */
+#ifdef RELEASE_STORE
+byte tail_buf[NLANES]; /* what the producer stored: may be in its store
+                          buffer still (tail_buf >= tail) */
+#define STORED(l) tail_buf[l]
+#else
+#define STORED(l) tail[l]
+#endif
 byte kind_AB[CAP]; /* kinds of the records of lane A->B */
 bit token[N];
 byte nodes_A;    /* answer nodes posted to A */
@@ -147,26 +162,32 @@ inline ring(c)
  * sweep's butler__channel_close_fd: the fd_users / fd_closed pair */
 inline ring_outside(c)
 {
+#ifndef MUT_RING_NO_USERS
 	fd_users[c]++;
-	atomic {
-		if
-		:: !fd_closed[c] -> assert(!fd_gone[c]); token[c] = 1
-		:: else -> skip
-		fi;
-		fd_users[c]--
-	}
+#endif
+	if
+	:: !fd_closed[c] ->
+		assert(!fd_gone[c]); /* token_write(ch->wfd) */
+		token[c] = 1
+	:: else -> skip
+	fi;
+#ifndef MUT_RING_NO_USERS
+	fd_users[c]--
+#else
+	skip
+#endif
 }
 
 /* lane_publish: the record becomes visible (and is counted). */
 inline publish(l, k)
 {
 	atomic {
-		assert(tail[l] - head[l] < CAP);
+		assert(STORED(l) - head[l] < CAP);
 		if
-		:: l == L_AB -> kind_AB[tail[l] % CAP] = k
+		:: l == L_AB -> kind_AB[STORED(l) % CAP] = k
 		:: else -> skip
 		fi;
-		tail[l]++;
+		STORED(l)++;
 #ifdef QUIET_PROP
 		if
 		:: l == L_OA && open == OPEN -> early_OA++; owed++
@@ -176,6 +197,30 @@ inline publish(l, k)
 #endif
 	}
 }
+
+#ifdef RELEASE_STORE
+/* Every store buffer drained: a membarrier(), a lock handed over after the
+ * store, a thread joined. */
+inline flush_all()
+{
+	tail[L_OA] = tail_buf[L_OA];
+	tail[L_BA] = tail_buf[L_BA];
+	tail[L_AB] = tail_buf[L_AB]
+}
+
+/* The store buffers drain by themselves, one store at a time. */
+proctype StoreBuffer()
+{
+end:	do
+	:: atomic { tail[L_OA] < tail_buf[L_OA] -> tail[L_OA]++ }
+	:: atomic { tail[L_BA] < tail_buf[L_BA] -> tail[L_BA]++ }
+	:: atomic { tail[L_AB] < tail_buf[L_AB] -> tail[L_AB]++ }
+	od
+}
+#define FLUSH(l) tail[l] = tail_buf[l]
+#else
+#define FLUSH(l) skip
+#endif
 
 /*
  * push (send.c) through butler__channel_reserve / reserve_slow / commit /
@@ -202,7 +247,9 @@ inline push(me, l, k, inside, ok)
 		 * that it reports quiet again once it has handled the record */
 		if
 		:: open != OPEN ->
-			atomic { lockh == 0; mark_busy(TGT(l)) };
+			/* lock, mark_busy, unlock: the next holder of the lock
+			 * sees the record */
+			atomic { lockh == 0; mark_busy(TGT(l)); FLUSH(l) };
 #ifndef MUT_FIX_NO_RING
 			if
 			:: inside -> ring(TGT(l))
@@ -242,7 +289,9 @@ inline push(me, l, k, inside, ok)
 				publish(l, k);
 				ok = true;
 				ring(TGT(l));
-				unlock() /* butler__channel_gate_leave */
+				/* butler__channel_gate_leave: the next holder of the
+				 * lock sees the record */
+				atomic { FLUSH(l); unlock() }
 #endif
 			fi
 		fi
@@ -405,6 +454,9 @@ process:
 	:: else -> skip
 	fi;
 	/* butler__channel_idle (abstracted: work left -> rearm) */
+#ifdef RELEASE_STORE
+	atomic { flush_all() } /* its membarrier() (wakeup.pml) */
+#endif
 	if
 	:: !EMPTY(c) -> goto process
 	:: else -> skip
@@ -430,6 +482,9 @@ process:
 			 * seen by others only through the lock */
 			atomic {
 				lockh == 0;
+#ifdef QUIET_MEMBARRIER
+				flush_all(); /* membarrier() before the check */
+#endif
 				if
 				:: draining && !final_ && !quiet[c] && EMPTY(c) ->
 #endif
@@ -561,6 +616,9 @@ proctype Stopper()
 	 * the sweep (the application frees the hub once its own sends have
 	 * returned) */
 	o_done == 1;
+#ifdef RELEASE_STORE
+	atomic { flush_all() } /* the application's sends returned before */
+#endif
 #ifndef MUT_NO_RELEASE
 	for (c : 0 .. N - 1) {
 		sweep_inbox(c)
@@ -587,6 +645,9 @@ init
 		run Server(A);
 		run Server(B);
 		run Outside();
+#ifdef RELEASE_STORE
+		run StoreBuffer();
+#endif
 		run Stopper()
 	}
 }
