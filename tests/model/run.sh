@@ -66,13 +66,14 @@ tickets-progress2| tickets | -DNPROG=2                         | safety | ok
 tickets-live     | tickets | -DLIVE                            | live   | ok
 tickets-wait     | tickets | -DWAIT                            | safety | ok
 tickets-wait-live| tickets | -DWAIT -DLIVE                     | live   | ok
-mut-tickets-answer-no-cas | tickets | -DMUT_ANSWER_NO_CAS      | safety | violation | refs>1
 mut-tickets-loser-keeps-reply | tickets | -DMUT_LOSER_KEEPS_REPLY | safety | violation | !(reply_in_ticket)
-mut-tickets-no-park       | tickets | -DMUT_NO_PARK            | safety | violation | (cb_runs==0)
-mut-tickets-finish-once   | tickets | -DMUT_FINISH_ONCE        | safety | violation | (cb_runs==1)
+mut-tickets-no-park       | tickets | -DMUT_NO_PARK            | safety | violation | (progress_seen==progress_sent)
+mut-tickets-early-keeps-parked | tickets | -DMUT_EARLY_KEEPS_PARKED | safety | violation | !(reply_in_ticket)
+mut-tickets-no-ended-check | tickets | -DMUT_NO_ENDED_CHECK    | safety | violation | refs>1
+mut-tickets-progress-after-end | tickets | -DMUT_PROGRESS_AFTER_END | safety | violation | (cb_runs==0)
 mut-tickets-wait-no-give-up | tickets | -DWAIT -DMUT_WAIT_NO_GIVE_UP | safety | violation | waiter_alive
 mut-tickets-wait-no-cas   | tickets | -DWAIT -DMUT_ANSWER_NO_CAS | safety | violation | waiter_alive
-mut-tickets-refused-progress-counts | tickets | -DLIVE -DMUT_REFUSED_PROGRESS_COUNTS | live | violation | acceptance cycle
+mut-tickets-wait-live-no-signal | tickets | -DWAIT -DLIVE -DMUT_WAIT_NO_SIGNAL | live | violation | acceptance cycle
 
 stop             | stop    | -DNOUT=1 -DHOPS=2                 | safety | ok
 stop-io-call     | stop    | -DNOUT=1 -DHOPS=1 -DIO_CALL       | safety | ok

@@ -16,8 +16,11 @@
  * its consumer in one step, at any time (wakeup.pml proves that queued work
  * is always taken). What the stop changes: from `closed` on (CLOSED) a push
  * is refused, each consumer finishes (server.c finish(): final drain, then
- * butler__requests_finish until nothing is in flight), then the stopper
- * sweeps (server_sweep) and, at butler_hub_free, releases what is left.
+ * butler__requests_finish, which ends every call still open early), then
+ * the stopper sweeps (server_sweep) and, at butler_hub_free, releases what
+ * is left. An early end (timeout, cancel, stop) runs the callback at once,
+ * whatever the server is doing; an answer the server had claimed already is
+ * destroyed when it is parked or when it arrives (t->ended).
  *
  * Properties:
  *   - the caller's callback runs exactly once (or the blocked call returns
@@ -168,7 +171,9 @@ inline answer(st, with_reply)
 		unref()
 	:: else ->
 #ifdef WAIT
+#ifndef MUT_WAIT_NO_SIGNAL
 		atomic { assert(waiter_alive); done_flag = true }; /* lock, done, signal, unlock */
+#endif
 		unref()
 #else
 		node_posted = true /* the node carries the record's reference */
@@ -270,12 +275,14 @@ proctype Server()
 /* ---- the caller's side ---------------------------------------------- */
 
 #ifndef WAIT
-/* end_call / finish_call: out of the table, the callback, unref. */
+bool ended;           /* t->ended: its callback has run */
+
+/* finish_call: the callback with `st` (the reply destroyed after it on
+ * S_OK), the caller's reference dropped. The call is out of the table. */
 inline finish_call(st)
 {
 	touch();
-	in_table = false;
-	in_heap = false;
+	ended = true;
 	atomic {
 		cb_runs++;
 		cb_status = st;
@@ -288,11 +295,41 @@ inline finish_call(st)
 	unref()
 }
 
+/* take_out: out of the calls table (and the deadline heap). */
+inline take_out()
+{
+	in_table = false;
+	in_heap = false
+}
+
+/* The answer itself is delivered: no progress record of the call may still
+ * be on its way (each was delivered, or dropped by a discarding stop). */
 inline deliver()
 {
-	touch();
 	assert(status != S_NONE);
+	assert(progress_seen == progress_sent);
+	take_out();
 	finish_call(status)
+}
+
+/* end_early: timeout, cancel or stop, whatever the server is doing: if it
+ * has claimed the ticket, its answer is destroyed now (parked) or when it
+ * arrives (take_answers, drop_answers). */
+inline end_early(st)
+{
+	give_up(won);
+	if
+	:: !won && parked ->
+		parked = false;
+#ifndef MUT_EARLY_KEEPS_PARKED
+		if
+		:: status == S_OK -> destroy_reply()
+		:: else -> skip
+		fi
+#endif
+	:: else -> skip
+	fi;
+	finish_call(st)
 }
 
 /* butler__requests_take_answers for the one node. */
@@ -301,17 +338,32 @@ inline take_answers()
 	if
 	:: node_posted ->
 		node_posted = false;
-		unref_not_last(); /* the answer's own reference */
-#ifdef MUT_NO_PARK
-		deliver()
+		touch();
+#ifndef MUT_NO_ENDED_CHECK
+		if
+		:: ended -> /* its call ended before it came */
+			if
+			:: status == S_OK -> destroy_reply()
+			:: else -> skip
+			fi;
+			unref()
+		:: else ->
 #else
 		if
-		:: progress_sent != progress_seen ->
-			in_heap = false;
-			parked = true
-		:: else -> deliver()
-		fi
+		:: true ->
 #endif
+			unref_not_last(); /* the answer's own reference */
+#ifdef MUT_NO_PARK
+			deliver()
+#else
+			if
+			:: progress_sent != progress_seen ->
+				in_heap = false;
+				parked = true
+			:: else -> deliver()
+			fi
+#endif
+		fi
 	:: else -> skip
 	fi
 }
@@ -328,7 +380,11 @@ inline take_progress(deliver_it)
 		unref()
 	:: else ->
 		if
-		:: deliver_it && state != GONE ->
+#ifdef MUT_PROGRESS_AFTER_END
+		:: deliver_it ->
+#else
+		:: deliver_it && !ended ->
+#endif
 			prog_delivered++;
 			assert(cb_runs == 0) /* progress comes before the answer */
 		:: else -> skip
@@ -347,7 +403,7 @@ inline take_progress(deliver_it)
 
 proctype Caller()
 {
-	bool won, in_flight;
+	bool won;
 
 	/* butler__call: ticket in the table, then the push; it may publish
 	 * after the stop closed everything (it read OPEN before: a
@@ -364,56 +420,28 @@ proctype Caller()
 	:: node_posted -> take_answers()
 	:: atomic { prog_queued > 0 && !closed }; take_progress(true)
 	:: in_heap && !closed -> /* butler__requests_expire */
-		give_up(won);
-		if
-		:: won -> finish_call(S_TIMEDOUT)
-		:: else -> in_heap = false /* answered just in time */
-		fi
-	:: in_table && !parked && !closed -> /* butler_cancel */
-		give_up(won);
-		if
-		:: won -> finish_call(S_CANCELED)
-		:: else -> skip /* ENOTFOUND */
-		fi
+		take_out();
+		end_early(S_TIMEDOUT)
+	:: in_table && !closed -> /* butler_cancel */
+		take_out();
+		end_early(S_CANCELED)
 	:: closed -> break
 	od;
-	/* finish(): drain, then butler__requests_finish until nothing is in
-	 * flight. */
+	/* finish(): the final drain, then butler__requests_finish once */
 	do
-	:: true ->
-		do
-		:: prog_queued > 0 ->
-			if
-			:: take_progress(true)  /* DRAIN: consume */
-			:: take_progress(false) /* DISCARD: drop */
-			fi
-		:: else -> break
-		od;
-		take_answers();
-		in_flight = false;
+	:: prog_queued > 0 ->
 		if
-		:: in_table ->
-			if
-			:: parked -> in_flight = true
-			:: else ->
-				give_up(won);
-				if
-				:: won -> finish_call(S_CLOSED)
-				:: else -> in_flight = true
-				fi
-			fi
-		:: else -> skip
-		fi;
-#ifdef MUT_FINISH_ONCE
-		break
-#else
-		if
-		:: in_flight -> skip /* sched_yield, again */
-		:: else -> break
+		:: take_progress(true)  /* DRAIN: consume */
+		:: take_progress(false) /* DISCARD: drop */
 		fi
-#endif
+	:: else -> break
 	od;
-	calls_done_caller = true;
+	take_answers();
+	if
+	:: in_table -> take_out(); end_early(S_CLOSED)
+	:: else -> skip
+	fi;
+	calls_done_caller = true; /* then butler__channel_retire */
 finished:
 	caller_finished = true
 }
