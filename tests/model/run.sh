@@ -75,27 +75,33 @@ mut-tickets-wait-no-give-up | tickets | -DWAIT -DMUT_WAIT_NO_GIVE_UP | safety | 
 mut-tickets-wait-no-cas   | tickets | -DWAIT -DMUT_ANSWER_NO_CAS | safety | violation | waiter_alive
 mut-tickets-wait-live-no-signal | tickets | -DWAIT -DLIVE -DMUT_WAIT_NO_SIGNAL | live | violation | acceptance cycle
 
-stop             | stop    | -DNOUT=1 -DHOPS=2                 | safety | ok
-stop-io-call     | stop    | -DNOUT=1 -DHOPS=1 -DIO_CALL       | safety | ok
-stop-live        | stop    | -DNOUT=1 -DHOPS=1 -DLIVE          | live   | ok
-stop-quiet-no-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE | safety | ok
-bug-stop-quiet-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP | safety | violation | (owed==0)
-bug-stop-quiet-io-call   | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DNO_STRAGGLE -DIO_CALL | safety | violation | (owed==0)
-bug-stop-enomem-hangs    | stop | -DNOUT=1 -DHOPS=2 -DNO_STRAGGLE -DENOMEM | safety | violation | (stop_done&&released)
-fix-stop-quiet-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DFIX_STRAGGLER | safety | ok
-fix-stop-quiet-io-call   | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DIO_CALL -DFIX_STRAGGLER -DFIX_CALL_BUSY | safety | ok
-fix-stop-enomem          | stop | -DNOUT=1 -DHOPS=2 -DENOMEM -DFIX_ENOMEM | safety | ok
-plan-stop-release        | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE | safety | ok
-plan-stop-release-quiet  | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_STRAGGLER -DQUIET_MEMBARRIER | safety | ok
-mut-stop-release-no-quiet-membarrier | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_STRAGGLER | safety | violation | (owed==0)
-mut-stop-publish-after-unlock | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DMUT_PUBLISH_AFTER_UNLOCK | safety | violation | (owed==0)
-mut-stop-try-quiet-unlocked   | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DMUT_TRY_QUIET_UNLOCKED | safety | violation | (owed==0)
-mut-stop-quiet-ignores-calls  | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DNO_STRAGGLE -DIO_CALL -DFIX_CALL_BUSY -DMUT_QUIET_IGNORES_CALLS | safety | violation | (owed==0)
-mut-stop-no-wake         | stop | -DNOUT=1 -DHOPS=2 -DMUT_NO_WAKE  | safety | violation | (stop_done&&released)
-mut-stop-live-no-wake    | stop | -DNOUT=1 -DHOPS=1 -DLIVE -DMUT_NO_WAKE | live | violation | acceptance cycle
-mut-stop-fix-no-ring     | stop | -DNOUT=1 -DHOPS=2 -DFIX_STRAGGLER -DMUT_FIX_NO_RING | safety | violation | (stop_done&&released)
-mut-stop-ring-no-users   | stop | -DNOUT=1 -DHOPS=2 -DMUT_RING_NO_USERS | safety | violation | !(fd_gone
-mut-stop-no-release      | stop | -DNOUT=1 -DHOPS=2 -DMUT_NO_RELEASE | safety | violation | (tail[0]==head[0])
+stop-outside     | stop | -DNOUT=2 -DHOPS=0                 | safety | ok
+stop-io-call     | stop | -DNOUT=1 -DHOPS=0 -DIO_CALL       | safety | ok
+stop-live        | stop | -DNOUT=1 -DHOPS=0 -DIO_CALL -DLIVE | live  | ok
+stop-quiet-no-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DFIX_INSIDE_NO_WAIT | safety | ok
+bug-stop-straggle-mutual | stop | -DNOUT=1 -DHOPS=2 -DNO_STRAGGLE | safety | violation | (stop_done&&released)
+bug-stop-straggle-self   | stop | -DNOUT=1 -DHOPS=1 -DSELF_SEND -DNO_STRAGGLE | safety | violation | (stop_done&&released)
+bug-stop-quiet-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DFIX_INSIDE_NO_WAIT | safety | violation | (owed==0)
+bug-stop-quiet-io-call   | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DNO_STRAGGLE -DIO_CALL -DFIX_INSIDE_NO_WAIT | safety | violation | (owed==0)
+bug-stop-enomem-hangs    | stop | -DNOUT=1 -DHOPS=2 -DNO_STRAGGLE -DENOMEM -DFIX_INSIDE_NO_WAIT | safety | violation | (stop_done&&released)
+fix-stop                 | stop | -DNOUT=1 -DHOPS=2 -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | ok
+fix-stop-self            | stop | -DNOUT=1 -DHOPS=1 -DSELF_SEND -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | ok
+fix-stop-live            | stop | -DNOUT=1 -DHOPS=1 -DLIVE -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | live | ok
+fix-stop-quiet-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | ok
+fix-stop-quiet-io-call   | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DIO_CALL -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DFIX_CALL_BUSY | safety | ok
+fix-stop-enomem          | stop | -DNOUT=1 -DHOPS=2 -DENOMEM -DFIX_ENOMEM -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | ok
+plan-stop-release        | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DFIX_INSIDE_NO_WAIT | safety | ok
+plan-stop-release-quiet  | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DQUIET_MEMBARRIER | safety | ok
+mut-stop-release-no-quiet-membarrier | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | violation | (owed==0)
+mut-stop-publish-after-unlock | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DFIX_INSIDE_NO_WAIT -DMUT_PUBLISH_AFTER_UNLOCK | safety | violation | (owed==0)
+mut-stop-try-quiet-unlocked   | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DFIX_INSIDE_NO_WAIT -DMUT_TRY_QUIET_UNLOCKED | safety | violation | (owed==0)
+mut-stop-quiet-ignores-calls  | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DNO_STRAGGLE -DIO_CALL -DFIX_INSIDE_NO_WAIT -DFIX_CALL_BUSY -DMUT_QUIET_IGNORES_CALLS | safety | violation | (owed==0)
+mut-stop-no-wake         | stop | -DNOUT=1 -DHOPS=2 -DFIX_INSIDE_NO_WAIT -DMUT_NO_WAKE | safety | violation | (stop_done&&released)
+mut-stop-live-no-wake    | stop | -DNOUT=1 -DHOPS=1 -DLIVE -DFIX_INSIDE_NO_WAIT -DMUT_NO_WAKE | live | violation | acceptance cycle
+mut-stop-fix-no-ring     | stop | -DNOUT=1 -DHOPS=2 -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DMUT_FIX_NO_RING | safety | violation | (stop_done&&released)
+mut-stop-no-straggle     | stop | -DNOUT=2 -DHOPS=0 -DMUT_NO_STRAGGLE | safety | violation | counted
+mut-stop-ring-no-users   | stop | -DNOUT=2 -DHOPS=0 -DMUT_RING_NO_USERS | safety | violation | !(fd_gone
+mut-stop-no-straggle-no-release | stop | -DNOUT=2 -DHOPS=0 -DMUT_NO_STRAGGLE -DMUT_NO_RELEASE -DNO_COUNTED | safety | violation | (tail[0]==head[0])
 '
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/butler-model.XXXXXX")

@@ -62,7 +62,8 @@
 #define L_OA 0   /* lanes */
 #define L_BA 1
 #define L_AB 2
-#define NLANES 3
+#define L_AA 3   /* with -DSELF_SEND: A's handler sends to A itself */
+#define NLANES 4
 #define CAP 3    /* records a lane can hold in this model */
 
 #define K_MSG 1  /* record kinds */
@@ -106,6 +107,8 @@ byte fd_users[N];
 
 /* Servers. */
 bool finished[N];
+bool retired[N];   /* butler__channel_retire: no consumer look any more */
+bit consuming[N];  /* ch->draining: become_consumer / leave_consumer */
 byte hops = HOPS;
 byte calls_A;    /* A's outstanding calls (0 or 1) */
 byte tstate;     /* the call's ticket */
@@ -121,6 +124,7 @@ byte early_OA;   /* O's records published while OPEN */
 #define OWE(x) skip
 #endif
 bool stop_done, released;
+bool counted;    /* the counters add up when the stop and the sends returned */
 byte o_done;     /* O has returned */
 byte n_out;      /* O's sends so far */
 bool policy_drain;
@@ -205,7 +209,8 @@ inline flush_all()
 {
 	tail[L_OA] = tail_buf[L_OA];
 	tail[L_BA] = tail_buf[L_BA];
-	tail[L_AB] = tail_buf[L_AB]
+	tail[L_AB] = tail_buf[L_AB];
+	tail[L_AA] = tail_buf[L_AA]
 }
 
 /* The store buffers drain by themselves, one store at a time. */
@@ -215,12 +220,39 @@ end:	do
 	:: atomic { tail[L_OA] < tail_buf[L_OA] -> tail[L_OA]++ }
 	:: atomic { tail[L_BA] < tail_buf[L_BA] -> tail[L_BA]++ }
 	:: atomic { tail[L_AB] < tail_buf[L_AB] -> tail[L_AB]++ }
+	:: atomic { tail[L_AA] < tail_buf[L_AA] -> tail[L_AA]++ }
 	od
 }
 #define FLUSH(l) tail[l] = tail_buf[l]
 #else
 #define FLUSH(l) skip
 #endif
+
+/* Destroys what is queued in c's lanes (drop()), as the consumer. */
+inline drop_lanes(c)
+{
+	atomic {
+		do
+		:: c == A && tail[L_OA] != head[L_OA] -> head[L_OA]++; drop(L_OA)
+		:: c == A && tail[L_BA] != head[L_BA] -> head[L_BA]++; drop(L_BA)
+		:: c == B && tail[L_AB] != head[L_AB] -> head[L_AB]++; drop(L_AB)
+		:: c == A && tail[L_AA] != head[L_AA] -> head[L_AA]++; drop(L_AA)
+		:: else -> break
+		od
+	}
+}
+
+/* butler__channel_straggle: wait until c's consumer has retired, then
+ * destroy what is left, as its consumer (become_consumer excludes the
+ * sweep). */
+inline straggle(c, ln)
+{
+	FLUSH(ln); /* the straggler reads its own store */
+	retired[c];
+	atomic { consuming[c] == 0 -> consuming[c] = 1 };
+	drop_lanes(c);
+	consuming[c] = 0
+}
 
 /*
  * push (send.c) through butler__channel_reserve / reserve_slow / commit /
@@ -241,14 +273,28 @@ inline push(me, l, k, inside, ok)
 		:: inside -> ring(TGT(l))
 		:: else -> ring_outside(TGT(l))
 		fi;
-#ifdef FIX_STRAGGLER
-		/* re-read `open` after the publish; no longer OPEN: make sure
-		 * the target is not (or no longer) counted quiet, and wake it so
-		 * that it reports quiet again once it has handled the record */
+		/* butler__push after the commit: the second look at `open`
+		 * (seq_cst, after the seq_cst publish) */
 		if
-		:: open != OPEN ->
-			/* lock, mark_busy, unlock: the next holder of the lock
-			 * sees the record */
+		:: open == CLOSED ->
+			/* published after the hub closed for good: the consumer
+			 * may have looked for the last time already */
+#if defined(MUT_NO_STRAGGLE)
+			skip
+#elif defined(FIX_INSIDE_NO_WAIT)
+			if
+			:: inside -> skip /* the sweep, after our join, sees it */
+			:: else -> straggle(TGT(l), l)
+			fi
+#else
+			straggle(TGT(l), l)
+#endif
+#ifdef FIX_STRAGGLER
+		:: open == CLOSING ->
+			/* the target may have reported quiet without seeing the
+			 * record: count it busy again (lock, mark_busy, unlock:
+			 * the next holder of the lock sees the record) and wake
+			 * it, so that it reports quiet again once it is done */
 			atomic { lockh == 0; mark_busy(TGT(l)); FLUSH(l) };
 #ifndef MUT_FIX_NO_RING
 			if
@@ -256,9 +302,9 @@ inline push(me, l, k, inside, ok)
 			:: else -> ring_outside(TGT(l))
 			fi
 #endif
+#endif
 		:: else -> skip
 		fi
-#endif
 	:: open != OPEN -> /* reserve_slow, which reads it again */
 		if
 		:: open == CLOSED || (open == CLOSING && !inside) ->
@@ -298,25 +344,6 @@ inline push(me, l, k, inside, ok)
 	fi
 }
 
-/* ---- the outside sender --------------------------------------------- */
-
-proctype Outside()
-{
-	bool ok;
-
-	do
-	:: n_out < NOUT ->
-		n_out++;
-		push(3, L_OA, K_MSG, false, ok);
-		if
-		:: !ok -> break
-		:: else -> ok = false
-		fi
-	:: else -> break
-	od;
-	o_done = 1
-}
-
 /* ---- the servers ----------------------------------------------------- */
 
 /* A's call to B (butler__call), made outside any handler. */
@@ -353,10 +380,14 @@ inline take_answers()
 	:: c == A && nodes_A > 0 ->
 		atomic {
 			nodes_A = 0;
-			calls_A = 0;
-			call_ended++;
-			assert(call_ended == 1);
-			OWE(-1)
+			if
+			:: calls_A > 0 -> /* delivered: the call ends */
+				calls_A = 0;
+				call_ended++;
+				assert(call_ended == 1);
+				OWE(-1)
+			:: else -> skip /* its call ended early: destroyed */
+			fi
 		}
 	:: else -> skip
 	fi
@@ -389,7 +420,11 @@ inline consume(l)
 	:: else ->
 		if
 		:: atomic { hops > 0 -> hops-- };
+#ifdef SELF_SEND
+			push(c + 1, (c == A -> L_AA : L_BA), K_MSG, true, ok);
+#else
 			push(c + 1, (c == A -> L_AB : L_BA), K_MSG, true, ok);
+#endif
 			ok = false
 		:: else -> skip
 		fi
@@ -415,18 +450,20 @@ inline take_one(got)
 	:: c == A && tail[L_OA] != head[L_OA] -> l = L_OA; head[l]++; got = true
 	:: c == A && tail[L_BA] != head[L_BA] -> l = L_BA; head[l]++; got = true
 	:: c == B && tail[L_AB] != head[L_AB] -> l = L_AB; head[l]++; got = true
+	:: c == A && tail[L_AA] != head[L_AA] -> l = L_AA; head[l]++; got = true
 	:: else -> skip
 	fi
 }
 
 #define EMPTY(c) ((c) == A \
-	-> (tail[L_OA] == head[L_OA] && tail[L_BA] == head[L_BA] && nodes_A == 0) \
+	-> (tail[L_OA] == head[L_OA] && tail[L_BA] == head[L_BA] \
+	    && tail[L_AA] == head[L_AA] && nodes_A == 0) \
 	: (tail[L_AB] == head[L_AB]))
 
 proctype Server(byte c)
 {
 	byte l;
-	bool got, ok, in_flight, owes;
+	bool got, ok, owes;
 
 	/* server_main: process() before the loop */
 process:
@@ -514,41 +551,62 @@ end_wait:
 	fi;
 
 finish:
-	/* finish(): the final drain, then requests_finish until nothing is
-	 * in flight */
+	/* finish(): a fence (membarrier() with release stores) pairing with
+	 * the senders' second look at `open`, the final drain under the
+	 * policy, then butler__requests_finish once: answers taken, every
+	 * call still open ended early */
+#ifdef RELEASE_STORE
+	atomic { flush_all() };
+#endif
 	do
-	:: true ->
-		do
-		:: take_one(got);
-			if
-			:: got ->
-				if
-				:: policy_drain -> consume(l)
-				:: else -> drop(l)
-				fi;
-				l = 0
-			:: else -> break
-			fi
-		od;
-		take_answers();
-		in_flight = false;
+	:: take_one(got);
 		if
-		:: c == A && calls_A > 0 ->
+		:: got ->
 			if
-			:: atomic { tstate == T_PENDING -> tstate = T_GONE;
-				calls_A = 0; call_ended++; assert(call_ended == 1);
-				OWE(-1) } /* give_up: callback with ECLOSED */
-			:: atomic { tstate == T_ANSWERED -> in_flight = true }
-			fi
-		:: else -> skip
-		fi;
-		if
-		:: in_flight -> in_flight = false /* sched_yield, again */
+			:: policy_drain -> consume(l)
+			:: else -> drop(l)
+			fi;
+			l = 0
 		:: else -> break
 		fi
 	od;
+	take_answers();
+	if
+	:: c == A && calls_A > 0 ->
+		atomic {
+			if
+			:: tstate == T_PENDING -> tstate = T_GONE /* give_up */
+			:: else -> skip /* claimed: its answer is destroyed later */
+			fi;
+			calls_A = 0; /* end_early: the callback with ECLOSED */
+			call_ended++;
+			assert(call_ended == 1);
+			OWE(-1)
+		}
+	:: else -> skip
+	fi;
+	retired[c] = true; /* butler__channel_retire */
 	finished[c] = true;
 	gwake = 1
+}
+
+/* ---- the outside sender --------------------------------------------- */
+
+proctype Outside()
+{
+	bool ok;
+
+	do
+	:: n_out < NOUT ->
+		n_out++;
+		push(3, L_OA, K_MSG, false, ok);
+		if
+		:: !ok -> break
+		:: else -> ok = false
+		fi
+	:: else -> break
+	od;
+	o_done = 1
 }
 
 /* ---- the stopper ----------------------------------------------------- */
@@ -556,15 +614,11 @@ finish:
 /* Destroys what is left in c's inbox (sweep, release). */
 inline sweep_inbox(c)
 {
-	atomic {
-	do
-	:: c == A && tail[L_OA] != head[L_OA] -> head[L_OA]++; drop(L_OA)
-	:: c == A && tail[L_BA] != head[L_BA] -> head[L_BA]++; drop(L_BA)
-	:: c == B && tail[L_AB] != head[L_AB] -> head[L_AB]++; drop(L_AB)
-	:: c == A && nodes_A > 0 -> nodes_A = 0 /* drop_answers */
-	:: else -> break
-	od
-	}
+	drop_lanes(c);
+	if
+	:: c == A -> nodes_A = 0 /* butler__requests_drop_answers */
+	:: else -> skip
+	fi
 }
 
 proctype Stopper()
@@ -604,9 +658,15 @@ proctype Stopper()
 	atomic { ring(A); ring(B) };
 	/* wait_until(all_finished), join */
 	finished[A] && finished[B];
-	/* sweep */
+#ifdef RELEASE_STORE
+	atomic { flush_all() } /* a joined thread's stores are visible */
+#endif
+	/* sweep: butler__server_sweep of each instance */
 	for (c : 0 .. N - 1) {
+		atomic { consuming[c] == 0 -> consuming[c] = 1 };
 		sweep_inbox(c);
+		retired[c] = true;
+		consuming[c] = 0;
 		fd_closed[c] = true; /* butler__channel_close_fd */
 		fd_users[c] == 0;
 		fd_gone[c] = true
@@ -616,6 +676,14 @@ proctype Stopper()
 	 * the sweep (the application frees the hub once its own sends have
 	 * returned) */
 	o_done == 1;
+	/* "A send that races with the stop and returns BUTLER_OK is handled
+	 * or destroyed" by the time both have returned: the stop's counters
+	 * add up (the straggler destroys what it published late) */
+	counted = (STORED(L_OA) == head[L_OA] && STORED(L_BA) == head[L_BA]
+	    && STORED(L_AB) == head[L_AB] && STORED(L_AA) == head[L_AA]);
+#ifndef NO_COUNTED
+	assert(counted);
+#endif
 #ifdef RELEASE_STORE
 	atomic { flush_all() } /* the application's sends returned before */
 #endif
@@ -633,7 +701,8 @@ active proctype Watchdog()
 	timeout ->
 		assert(stop_done && released);
 		assert(tail[L_OA] == head[L_OA] && tail[L_BA] == head[L_BA]
-		    && tail[L_AB] == head[L_AB] && nodes_A == 0);
+		    && tail[L_AB] == head[L_AB] && tail[L_AA] == head[L_AA]
+		    && nodes_A == 0);
 		assert(calls_A == 0 && tstate != T_PENDING);
 		assert(tstate == T_NONE || call_ended == 1)
 }
