@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/model/run.sh — checks the Promela models of butler's concurrency
 # protocols with spin (README.md beside this file says what each proves).
 #
@@ -42,16 +43,18 @@ done
 #        assertion or "acceptance cycle"), so a mutant fails for its reason
 # Names: mut-* break one piece of the protocol on purpose; bug-* are the C
 # code as it is today showing a bug (README.md, "Bugs found"); fix-* the
-# same with the proposed fix; plan-* the performance issue's release store
-# with membarrier() (wakeup-membarrier too). When a fix lands in butler/, its fix-* flags
-# become the plain run's and its bug-* run turns into a mut-* run.
+# same with the proposed fix; asym-* the release-store publish with
+# membarrier() that main uses where the kernel has it (bbcb5cb); the plain
+# runs are its seq_cst fallback (BUTLER_NO_MEMBARRIER, old kernels). When a
+# fix lands in butler/, its fix-* flags become the plain runs' and its bug-*
+# run turns into a mut-* run.
 # Sizes: wakeup 2 producers x 2 records + 1 answer node; tickets one call
 # with up to NPROG progress messages; stop 2 servers, 1 outside message,
 # HOPS forwards between the servers.
 RUNS='
 wakeup           | wakeup  |                                   | safety | ok
 wakeup-live      | wakeup  | -DLIVE -DNMSG=1                   | live   | ok
-plan-wakeup-membarrier | wakeup | -DRELEASE_STORE -DMEMBARRIER  | safety | ok
+asym-wakeup-membarrier | wakeup | -DRELEASE_STORE -DMEMBARRIER  | safety | ok
 mut-wakeup-release-no-membarrier | wakeup | -DRELEASE_STORE    | safety | violation | consumed==
 mut-wakeup-no-recheck     | wakeup | -DMUT_NO_RECHECK          | safety | violation | consumed==
 mut-wakeup-keep-scheduled | wakeup | -DMUT_NO_CLEAR_SCHEDULED  | safety | violation | consumed==
@@ -90,8 +93,10 @@ fix-stop-live            | stop | -DNOUT=1 -DHOPS=1 -DLIVE -DFIX_INSIDE_NO_WAIT 
 fix-stop-quiet-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | ok
 fix-stop-quiet-io-call   | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DIO_CALL -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DFIX_CALL_BUSY | safety | ok
 fix-stop-enomem          | stop | -DNOUT=1 -DHOPS=2 -DENOMEM -DFIX_ENOMEM -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | ok
-plan-stop-release        | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DFIX_INSIDE_NO_WAIT | safety | ok
-plan-stop-release-quiet  | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DQUIET_MEMBARRIER | safety | ok
+asym-stop-release        | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DFIX_INSIDE_NO_WAIT | safety | ok
+asym-stop-release-quiet  | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DQUIET_MEMBARRIER | safety | ok
+asym-stop-outside        | stop | -DNOUT=2 -DHOPS=0 -DRELEASE_STORE | safety | ok
+mut-asym-stop-finish-no-barrier | stop | -DNOUT=2 -DHOPS=0 -DRELEASE_STORE -DMUT_FINISH_NO_BARRIER | safety | violation | counted
 mut-stop-release-no-quiet-membarrier | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | violation | (owed==0)
 mut-stop-publish-after-unlock | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DFIX_INSIDE_NO_WAIT -DMUT_PUBLISH_AFTER_UNLOCK | safety | violation | (owed==0)
 mut-stop-try-quiet-unlocked   | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DFIX_INSIDE_NO_WAIT -DMUT_TRY_QUIET_UNLOCKED | safety | violation | (owed==0)

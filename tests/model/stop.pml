@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stop.pml — the two-step stop of a hub (butler/hub.c
  * butler_hub_stop_timeout, butler/channel.c stop group, butler/server.c
@@ -42,7 +43,7 @@
  *                     reserve succeeded)
  *   -DNO_STRAGGLE     the fast path's read of `open` and its publish are one
  *                     step (no straggler window: a modelling restriction)
- *   -DRELEASE_STORE   the performance issue's plan: a fast-path publish is a
+ *   -DRELEASE_STORE   main's asymmetric publish: a fast-path publish is a
  *                     release store that may sit in the sender's store buffer
  *                     while its later loads (the re-read of FIX_STRAGGLER)
  *                     execute; the consumer's going-idle membarrier() drains
@@ -555,7 +556,7 @@ finish:
 	 * the senders' second look at `open`, the final drain under the
 	 * policy, then butler__requests_finish once: answers taken, every
 	 * call still open ended early */
-#ifdef RELEASE_STORE
+#if defined(RELEASE_STORE) && !defined(MUT_FINISH_NO_BARRIER)
 	atomic { flush_all() };
 #endif
 	do
@@ -659,7 +660,9 @@ proctype Stopper()
 	/* wait_until(all_finished), join */
 	finished[A] && finished[B];
 #ifdef RELEASE_STORE
-	atomic { flush_all() } /* a joined thread's stores are visible */
+	atomic { /* a joined thread's stores are visible (not O's) */
+		FLUSH(L_BA); FLUSH(L_AB); FLUSH(L_AA)
+	}
 #endif
 	/* sweep: butler__server_sweep of each instance */
 	for (c : 0 .. N - 1) {

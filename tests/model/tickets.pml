@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tickets.pml — one request's ticket (butler/request.c): the caller, the
  * server that holds the request, progress records, and the stop.

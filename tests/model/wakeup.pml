@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wakeup.pml — the wake-up protocol of one inbox (butler/channel.c, top
  * comment): lanes with their `scheduled` flags, the channel's `pending`
@@ -16,7 +17,7 @@
  *   - every record and node is consumed exactly once (asserts);
  *   - with -DLIVE: eventually everything is consumed (ltl, weak fairness).
  *
- * -DRELEASE_STORE models the plan of the performance issue: the tail is
+ * -DRELEASE_STORE models main's asymmetric publish (bbcb5cb): the tail is
  * published with a release store, which may sit in the producer's store
  * buffer while its later loads (scheduled, pending) already execute
  * (x86-TSO store->load reordering, the one reordering a release store
