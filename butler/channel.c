@@ -305,7 +305,9 @@ butler__channel_lane(struct butler__channel *ch, struct butler__sender *sender)
 		lane->inbox = ch;
 		atomic_store_explicit(&lane->next, atomic_load(&ch->lanes),
 		    memory_order_relaxed);
-		atomic_store_explicit(&ch->lanes, lane, memory_order_release);
+		/* seq_cst, not release: the consumer's idle re-check reads
+		 * ch->lanes seq_cst and must see a new lane (once per lane). */
+		atomic_store(&ch->lanes, lane);
 	}
 out:
 	pthread_mutex_unlock(&ch->lanes_lock);
@@ -427,7 +429,6 @@ butler__channel_reserve_slow(struct butler__channel *ch,
 			*err = BUTLER_ECLOSED;
 			return NULL;
 		}
-		mark_busy(ch);
 		*gated = true;
 	}
 	rec = butler__lane_reserve(lane, rec_size);
@@ -437,6 +438,10 @@ butler__channel_reserve_slow(struct butler__channel *ch,
 			*gated = false;
 			pthread_mutex_unlock(&g->lock);
 		}
+	} else if (*gated) {
+		/* Only now: a target marked busy for a record that never
+		 * comes would hold the stop forever. */
+		mark_busy(ch);
 	}
 	return rec;
 }
@@ -445,6 +450,31 @@ void
 butler__channel_gate_leave(struct butler__channel *ch)
 {
 	pthread_mutex_unlock(&ch->group->lock);
+}
+
+void
+butler__channel_mark_busy(struct butler__channel *ch)
+{
+	struct butler__stopgroup *g = ch->group;
+
+	pthread_mutex_lock(&g->lock);
+	if (!g->final)
+		mark_busy(ch);
+	pthread_mutex_unlock(&g->lock);
+	/* The consumer may have reported quiet after it took the record; the
+	 * ring makes it look again (tests/model: mut-stop-fix-no-ring). */
+	butler__channel_ring(ch);
+}
+
+bool
+butler__channel_is_quiet(struct butler__channel *ch)
+{
+	bool quiet;
+
+	pthread_mutex_lock(&ch->group->lock);
+	quiet = ch->quiet;
+	pthread_mutex_unlock(&ch->group->lock);
+	return quiet;
 }
 
 void
@@ -764,7 +794,14 @@ butler__channel_try_quiet(struct butler__channel *ch, bool owes_nothing)
 		return false;
 	pthread_mutex_lock(&g->lock);
 	/* Under the lock, the emptiness check cannot miss a record from a
-	 * sender inside the hub: those publish under this lock too. */
+	 * sender inside the hub that saw the stop: those publish under this
+	 * lock. One whose reserve saw OPEN published without it and marks
+	 * the target busy afterwards (butler__channel_mark_busy()); with the
+	 * release-store publish its record may still sit in its store
+	 * buffer, and the barrier makes it visible to the check below
+	 * (tests/model: mut-stop-release-no-quiet-membarrier). Stops only. */
+	if (g->draining && !g->final && !ch->quiet)
+		butler__membarrier();
 	if (g->draining && !g->final && !ch->quiet
 	    && butler__channel_empty(ch)) {
 		ch->quiet = true;

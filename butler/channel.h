@@ -204,6 +204,20 @@ butler__channel_reserve(struct butler__channel *ch, struct butler__lane *lane,
 /* butler__channel_gate_leave ends what reserve_slow began (*gated). */
 void butler__channel_gate_leave(struct butler__channel *ch);
 
+/*
+ * butler__channel_mark_busy counts ch busy again in its stopping hub's
+ * group (nothing while OPEN or once final) and rings it, so that its
+ * consumer looks again and reports quiet when it is. For a sender that
+ * published while its reserve saw OPEN and the stop began meanwhile (the
+ * record must not be missed by "all quiet"), and for a server that starts
+ * a call outside a handler while counted quiet (the answer is on its way).
+ * Any thread.
+ */
+void butler__channel_mark_busy(struct butler__channel *ch);
+
+/* butler__channel_is_quiet says whether ch is counted quiet (locks). */
+bool butler__channel_is_quiet(struct butler__channel *ch);
+
 /* butler__channel_announce tells an idle consumer that lane has work. */
 void butler__channel_announce(
     struct butler__channel *ch, struct butler__lane *lane);

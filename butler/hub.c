@@ -710,7 +710,8 @@ report_stuck(
 		struct butler_server *srv = hub->inst[i];
 		butler_stuck_info info;
 
-		if (finishing ? atomic_load(&srv->finished) : srv->ch.quiet)
+		if (finishing ? atomic_load(&srv->finished)
+		              : butler__channel_is_quiet(&srv->ch))
 			continue;
 		butler__server_stuck(srv, &info);
 		butler__log(&hub->log, BUTLER_LOG_WARN,

@@ -496,6 +496,13 @@ butler__call(struct butler__requests *rq, unsigned server, unsigned kind,
 	pthread_mutex_unlock(&rq->lock);
 	if (rv != BUTLER_OK)
 		goto out_unused;
+	/* A server counted quiet by a stopping hub may call from outside a
+	 * handler (an I/O callback): the answer will post to it ungated, so
+	 * it counts busy until it has that answer (tests/model:
+	 * bug-stop-quiet-io-call). If the send fails, the ring makes it
+	 * report quiet again. */
+	if (rq->owner != NULL && butler__channel_state(rq->inbox) != BUTLER__OPEN)
+		butler__channel_mark_busy(rq->inbox);
 	rv = butler__send(r, server, kind, BUTLER__REC_REQUEST, t, msg, size,
 	    BUTLER__SERVER_POLICY);
 	if (rv != BUTLER_OK) {

@@ -185,6 +185,27 @@ butler__send_forget(const struct butler__router *r)
 /* ---- pushing a record ------------------------------------------------- */
 
 /*
+ * published_late is for a record published without the stop group's lock
+ * (the reserve saw the hub OPEN) when the hub has begun to stop since.
+ * CLOSING: the target may have reported quiet before the record landed, so
+ * it counts busy again (tests/model: bug-stop-quiet-straggler). CLOSED: the
+ * consumer may have looked for the last time, so a thread outside the hub
+ * waits for it to retire and destroys the record itself. A thread inside
+ * the hub must not wait: the target may be waiting for it the same way, or
+ * be itself (bug-stop-straggle-mutual, -self); its thread is joined before
+ * the hub's sweep, which destroys the record.
+ */
+static __attribute__((noinline, cold)) void
+published_late(
+    const struct butler__router *r, struct butler__channel *ch, int open)
+{
+	if (open == BUTLER__CLOSING)
+		butler__channel_mark_busy(ch);
+	else if (tls.inside != r)
+		butler__channel_straggle(ch);
+}
+
+/*
  * push copies one record into inbox `index` through the calling thread's
  * lane. Inline: it is the whole fast path of a send.
  */
@@ -227,12 +248,11 @@ push(const struct butler__router *r, unsigned index, unsigned kind,
 		butler__lane_count_aux(lane);
 	if (gated) {
 		butler__channel_gate_leave(ch);
-	} else if (__builtin_expect(
-	               atomic_load(&ch->group->open) == BUTLER__CLOSED, 0)) {
-		/* We published after the hub closed for good (the store and
-		 * this load are seq_cst): the consumer may have looked for
-		 * the last time already. */
-		butler__channel_straggle(ch);
+	} else {
+		int open = atomic_load(&ch->group->open);
+
+		if (__builtin_expect(open != BUTLER__OPEN, 0))
+			published_late(r, ch, open);
 	}
 	return BUTLER_OK;
 }
@@ -322,12 +342,16 @@ least_loaded(const struct butler__router *r, const struct butler__route *rt,
 }
 
 int
-butler__send_published(struct butler__channel *ch, struct butler__lane *lane)
+butler__send_published(const struct butler__router *r,
+    struct butler__channel *ch, struct butler__lane *lane)
 {
+	int open;
+
 	if (atomic_load(&lane->scheduled) == 0)
 		butler__channel_announce(ch, lane);
-	if (atomic_load(&ch->group->open) == BUTLER__CLOSED)
-		butler__channel_straggle(ch);
+	open = atomic_load(&ch->group->open);
+	if (open != BUTLER__OPEN)
+		published_late(r, ch, open);
 	return BUTLER_OK;
 }
 

@@ -106,11 +106,11 @@ int butler__push(const struct butler__router *r, unsigned index, unsigned kind,
 
 /*
  * butler__send_published finishes a send whose record is published: it
- * tells an idle consumer (butler__channel_announce()) and, if the hub closed
- * for good meanwhile, destroys what the consumer may never see
- * (butler__channel_straggle()). Returns BUTLER_OK.
+ * tells an idle consumer (butler__channel_announce()) and, if the hub began
+ * to stop meanwhile, does what that needs (send.c: published_late()).
+ * Returns BUTLER_OK.
  */
-int butler__send_published(
+int butler__send_published(const struct butler__router *r,
     struct butler__channel *ch, struct butler__lane *lane);
 
 /* What butler__send_fast() returns when the common case does not apply. */
@@ -169,9 +169,9 @@ butler__send_fast(const struct butler__router *r, unsigned server,
 	                == 0
 	            || atomic_load_explicit(
 	                   &ch->group->open, memory_order_relaxed)
-	                == BUTLER__CLOSED,
+	                != BUTLER__OPEN,
 	        0))
-		return butler__send_published(ch, lane);
+		return butler__send_published(r, ch, lane);
 	return BUTLER_OK;
 }
 

@@ -41,9 +41,9 @@ done
 #             live    (-a -f: the model's ltl formula under weak fairness)
 #   why: for an expected violation, text that pan's report must contain (the
 #        assertion or "acceptance cycle"), so a mutant fails for its reason
-# Names: mut-* break one piece of the protocol on purpose; bug-* are the C
-# code as it is today showing a bug (README.md, "Bugs found"); fix-* the
-# same with the proposed fix; asym-* the release-store publish with
+# Names: mut-* break one piece of the protocol on purpose (the former bug-*
+# runs are mut-* now: the C code before its fix, README.md "Bugs found");
+# fix-* the fixes one by one; plain stop runs carry every fix main has; asym-* the release-store publish with
 # membarrier() that main uses where the kernel has it (bbcb5cb); the plain
 # runs are its seq_cst fallback (BUTLER_NO_MEMBARRIER, old kernels). When a
 # fix lands in butler/, its fix-* flags become the plain runs' and its bug-*
@@ -78,24 +78,24 @@ mut-tickets-wait-no-give-up | tickets | -DWAIT -DMUT_WAIT_NO_GIVE_UP | safety | 
 mut-tickets-wait-no-cas   | tickets | -DWAIT -DMUT_ANSWER_NO_CAS | safety | violation | waiter_alive
 mut-tickets-wait-live-no-signal | tickets | -DWAIT -DLIVE -DMUT_WAIT_NO_SIGNAL | live | violation | acceptance cycle
 
-stop-outside     | stop | -DNOUT=2 -DHOPS=0                 | safety | ok
-stop-io-call     | stop | -DNOUT=1 -DHOPS=0 -DIO_CALL       | safety | ok
-stop-live        | stop | -DNOUT=1 -DHOPS=0 -DIO_CALL -DLIVE | live  | ok
+stop-outside     | stop | -DNOUT=2 -DHOPS=0 -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DFIX_CALL_BUSY -DFIX_ENOMEM | safety | ok
+stop-io-call     | stop | -DNOUT=1 -DHOPS=0 -DIO_CALL -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DFIX_CALL_BUSY -DFIX_ENOMEM | safety | ok
+stop-live        | stop | -DNOUT=1 -DHOPS=0 -DIO_CALL -DLIVE -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DFIX_CALL_BUSY -DFIX_ENOMEM | live  | ok
 stop-quiet-no-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DFIX_INSIDE_NO_WAIT | safety | ok
-bug-stop-straggle-mutual | stop | -DNOUT=1 -DHOPS=2 -DNO_STRAGGLE | safety | violation | (stop_done&&released)
-bug-stop-straggle-self   | stop | -DNOUT=1 -DHOPS=1 -DSELF_SEND -DNO_STRAGGLE | safety | violation | (stop_done&&released)
-bug-stop-quiet-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DFIX_INSIDE_NO_WAIT | safety | violation | (owed==0)
-bug-stop-quiet-io-call   | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DNO_STRAGGLE -DIO_CALL -DFIX_INSIDE_NO_WAIT | safety | violation | (owed==0)
-bug-stop-enomem-hangs    | stop | -DNOUT=1 -DHOPS=2 -DNO_STRAGGLE -DENOMEM -DFIX_INSIDE_NO_WAIT | safety | violation | (stop_done&&released)
+mut-stop-straggle-mutual | stop | -DNOUT=1 -DHOPS=2 -DNO_STRAGGLE | safety | violation | (stop_done&&released)
+mut-stop-straggle-self   | stop | -DNOUT=1 -DHOPS=1 -DSELF_SEND -DNO_STRAGGLE | safety | violation | (stop_done&&released)
+mut-stop-quiet-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DFIX_INSIDE_NO_WAIT | safety | violation | (owed==0)
+mut-stop-quiet-io-call   | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DNO_STRAGGLE -DIO_CALL -DFIX_INSIDE_NO_WAIT | safety | violation | (owed==0)
+mut-stop-enomem-hangs    | stop | -DNOUT=1 -DHOPS=2 -DNO_STRAGGLE -DENOMEM -DFIX_INSIDE_NO_WAIT | safety | violation | (stop_done&&released)
 fix-stop                 | stop | -DNOUT=1 -DHOPS=2 -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | ok
 fix-stop-self            | stop | -DNOUT=1 -DHOPS=1 -DSELF_SEND -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | ok
 fix-stop-live            | stop | -DNOUT=1 -DHOPS=1 -DLIVE -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | live | ok
 fix-stop-quiet-straggler | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | ok
 fix-stop-quiet-io-call   | stop | -DNOUT=1 -DHOPS=1 -DQUIET_PROP -DIO_CALL -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DFIX_CALL_BUSY | safety | ok
 fix-stop-enomem          | stop | -DNOUT=1 -DHOPS=2 -DENOMEM -DFIX_ENOMEM -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | ok
-asym-stop-release        | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DFIX_INSIDE_NO_WAIT | safety | ok
+asym-stop-release        | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DFIX_CALL_BUSY -DFIX_ENOMEM -DQUIET_MEMBARRIER | safety | ok
 asym-stop-release-quiet  | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DQUIET_MEMBARRIER | safety | ok
-asym-stop-outside        | stop | -DNOUT=2 -DHOPS=0 -DRELEASE_STORE | safety | ok
+asym-stop-outside        | stop | -DNOUT=2 -DHOPS=0 -DRELEASE_STORE -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER -DFIX_CALL_BUSY -DFIX_ENOMEM -DQUIET_MEMBARRIER | safety | ok
 mut-asym-stop-finish-no-barrier | stop | -DNOUT=2 -DHOPS=0 -DRELEASE_STORE -DMUT_FINISH_NO_BARRIER | safety | violation | counted
 mut-stop-release-no-quiet-membarrier | stop | -DNOUT=1 -DHOPS=2 -DRELEASE_STORE -DQUIET_PROP -DFIX_INSIDE_NO_WAIT -DFIX_STRAGGLER | safety | violation | (owed==0)
 mut-stop-publish-after-unlock | stop | -DNOUT=1 -DHOPS=2 -DQUIET_PROP -DNO_STRAGGLE -DFIX_INSIDE_NO_WAIT -DMUT_PUBLISH_AFTER_UNLOCK | safety | violation | (owed==0)
