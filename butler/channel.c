@@ -306,7 +306,8 @@ butler__channel_lane(struct butler__channel *ch, struct butler__sender *sender)
 		atomic_store_explicit(&lane->next, atomic_load(&ch->lanes),
 		    memory_order_relaxed);
 		/* seq_cst, not release: the consumer's idle re-check reads
-		 * ch->lanes seq_cst and must see a new lane (once per lane). */
+		 * ch->lanes seq_cst and must see a new lane (once per lane).
+		 */
 		atomic_store(&ch->lanes, lane);
 	}
 out:

@@ -501,7 +501,8 @@ butler__call(struct butler__requests *rq, unsigned server, unsigned kind,
 	 * it counts busy until it has that answer (tests/model:
 	 * bug-stop-quiet-io-call). If the send fails, the ring makes it
 	 * report quiet again. */
-	if (rq->owner != NULL && butler__channel_state(rq->inbox) != BUTLER__OPEN)
+	if (rq->owner != NULL
+	    && butler__channel_state(rq->inbox) != BUTLER__OPEN)
 		butler__channel_mark_busy(rq->inbox);
 	rv = butler__send(r, server, kind, BUTLER__REC_REQUEST, t, msg, size,
 	    BUTLER__SERVER_POLICY);
