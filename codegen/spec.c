@@ -1359,8 +1359,8 @@ build_policies(struct ctx *c, struct server *sv, const struct jv *k,
 			butler__gen_error(c->d, share->at,
 			    "server '%s' cannot share work when it routes by "
 			    "key: an idle instance would take a key's "
-			    "messages "
-			    "from the one instance that handles them in order",
+			    "messages from the one instance that handles "
+			    "them in order",
 			    q);
 			butler__gen_note(
 			    c->d, key_at, "server '%s' routes by key here", q);
