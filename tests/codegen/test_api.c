@@ -325,9 +325,9 @@ Test(api, load_missing_file)
 /* Every bad golden, in-process: the library says what the program says. */
 Test(api, goldens_in_process)
 {
-	static const char *const cases[]
-	    = { "duplicate_keys", "unknown_field_type", "nested_cycle",
-		      "syntax_unexpected_eof" };
+	static const char *const cases[] = { "duplicate_keys",
+		"unknown_field_type", "nested_cycle", "syntax_unexpected_eof",
+		"route_key_errors", "tick_errors", "kinds_errors" };
 	char path[600], rel[300];
 
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
