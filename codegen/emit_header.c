@@ -536,12 +536,161 @@ register_each(
 	butler__gen_sb_puts(out, "\n#endif\n\n");
 }
 
+/*
+ * timers appends the prototypes of app_send_S_M_after(), and of
+ * app_send_S_M_every() for a message that owns no fields, and
+ * app_purge_S_M() once the runtime has butler_purge().
+ */
+static void
+timers(const struct emit_in *in, const struct server *sv,
+    const struct message *m, struct sbuf *out)
+{
+	const char *a = in->spec->app, *S = sv->name, *M = m->name;
+	char name[GEN_NAME_MAX], every[GEN_NAME_MAX + 64] = "";
+
+	if (m->owned)
+		snprintf(every, sizeof every,
+		    " '%s' owns fields, so it cannot repeat: it has no "
+		    "%s_send_%s_%s_every().",
+		    M, a, S, M);
+	doc(out,
+	    "%s_send_%s_%s_after sends *msg (copied now) to server '%s' once, "
+	    "delay_ms from now, from a timer on the loop of the instance it "
+	    "goes to. On BUTLER_OK the hub owns its owned fields (destroyed "
+	    "after the delivery, or when the timer is cancelled or the hub "
+	    "stops first); on failure you still do. *timer (may be NULL) "
+	    "names the timer for butler_timer_cancel(). Nothing fires once "
+	    "the hub begins to stop. Codes as %s_send_%s_%s(). Any thread.%s",
+	    a, S, M, S, a, S, M, every);
+	snprintf(name, sizeof name, "%s_send_%s_%s_after", a, S, M);
+	proto(out, "int", name,
+	    "butler_hub *hub, const struct %s_%s *msg, unsigned delay_ms, "
+	    "uint64_t *timer",
+	    a, M);
+	if (!m->owned) {
+		doc(out,
+		    "%s_send_%s_%s_every sends a copy of *msg to server '%s' "
+		    "every period_ms, the first period_ms from now, until "
+		    "butler_timer_cancel(hub, *timer) or the hub begins to "
+		    "stop. '%s' owns no fields, so nothing changes owner. "
+		    "*timer (may be NULL) names the timer. BUTLER_EINVAL for "
+		    "period_ms 0; otherwise codes as %s_send_%s_%s(). Any "
+		    "thread.",
+		    a, S, M, S, M, a, S, M);
+		snprintf(name, sizeof name, "%s_send_%s_%s_every", a, S, M);
+		proto(out, "int", name,
+		    "butler_hub *hub, const struct %s_%s *msg, unsigned "
+		    "period_ms, uint64_t *timer",
+		    a, M);
+	}
+	if (BUTLER_GEN_PURGE) {
+		doc(out,
+		    "%s_purge_%s_%s removes every '%s' message queued for "
+		    "server '%s', on each of its instances, unhandled: each "
+		    "is destroyed (its owned fields freed) and counted in "
+		    "*purged (may be NULL). Codes as butler_purge(). Any "
+		    "thread.",
+		    a, S, M, M, S);
+		snprintf(name, sizeof name, "%s_purge_%s_%s", a, S, M);
+		proto(out, "int", name, "butler_hub *hub, uint64_t *purged");
+	}
+}
+
+/* full_text appends what a send to a full inbox does under policy f. */
+static void
+full_text(struct sbuf *t, enum full_kind f, int block_timeout_ms)
+{
+	switch (f) {
+	case FULL_FAIL:
+		butler__gen_sb_puts(t, "fails with BUTLER_EFULL");
+		return;
+	case FULL_BLOCK:
+		if (block_timeout_ms < 0)
+			butler__gen_sb_puts(t, "waits for room");
+		else
+			butler__gen_sb_printf(
+			    t, "waits up to %d ms for room", block_timeout_ms);
+		return;
+	case FULL_DROP_NEWEST:
+		butler__gen_sb_puts(t, "destroys the new message");
+		return;
+	case FULL_DROP_OLDEST:
+		butler__gen_sb_puts(t, "destroys the oldest queued one");
+		return;
+	case FULL_KEEP_LAST:
+		butler__gen_sb_puts(
+		    t, "replaces the queued message of its kind");
+		return;
+	}
+}
+
+/*
+ * policies appends to `t` sentences, each after a blank, saying what
+ * server sv does beyond the defaults (routing, sharing, bounds, watchdog,
+ * tick, full inboxes), so that the header tells what the descriptor
+ * holds. Nothing for a server of defaults only.
+ */
+static void
+policies(const struct emit_in *in, const struct server *sv, struct sbuf *t)
+{
+	const struct spec *s = in->spec;
+
+	if (sv->route == ROUTE_LEAST_LOADED)
+		butler__gen_sb_puts(
+		    t, " Each send goes to the least loaded instance.");
+	else if (sv->route == ROUTE_KEY)
+		butler__gen_sb_printf(t,
+		    " Each send goes to the instance its field '%s' picks: "
+		    "one key, one instance, the key's messages in order.",
+		    sv->route_key);
+	if (sv->share)
+		butler__gen_sb_puts(
+		    t, " An idle instance takes work queued on a busy one.");
+	if (sv->max_queued > 0)
+		butler__gen_sb_printf(t,
+		    " An instance holds at most %u queued messages from all "
+		    "senders together.",
+		    sv->max_queued);
+	if (sv->max_handler_ms > 0)
+		butler__gen_sb_printf(t,
+		    " A handler running longer than %u ms is reported.",
+		    sv->max_handler_ms);
+	if (sv->tick_kind > 0)
+		butler__gen_sb_printf(t,
+		    " Every %u ms, each instance receives a zeroed '%s'.",
+		    sv->tick_ms, s->msgs[sv->accepts[sv->tick_kind - 1]].name);
+	if (sv->full > FULL_BLOCK) {
+		butler__gen_sb_puts(t, " A send to a full inbox ");
+		full_text(t, sv->full, sv->block_timeout_ms);
+		butler__gen_sb_puts(t, ".");
+	}
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		const struct kind_policy *p = &sv->kinds[k];
+		const char *M = s->msgs[sv->accepts[k]].name;
+
+		if (p->full != sv->full
+		    || (p->full == FULL_BLOCK
+		        && p->block_timeout_ms != sv->block_timeout_ms)) {
+			butler__gen_sb_printf(
+			    t, " A '%s' sent to a full inbox ", M);
+			full_text(t, p->full, p->block_timeout_ms);
+			butler__gen_sb_puts(t, ".");
+		}
+		if (p->max_handler_ms != sv->max_handler_ms)
+			butler__gen_sb_printf(t,
+			    " A '%s' handler running longer than %u ms is "
+			    "reported.",
+			    M, p->max_handler_ms);
+	}
+}
+
 static void
 server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 {
 	const struct spec *s = in->spec;
 	const char *a = s->app, *A = s->app_upper, *S = sv->name;
 	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX], title[GEN_NAME_MAX];
+	struct sbuf pol = { 0 };
 
 	if (sv->instances == BUTLER_INSTANCES_AUTO)
 		snprintf(title, sizeof title,
@@ -551,10 +700,16 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		    "Server '%s': %s, %u instance%s.", S,
 		    sv->loop == LOOP_EXTERNAL ? "external loop" : "own thread",
 		    sv->instances, sv->instances == 1 ? "" : "s");
-	if (sv->doc != NULL)
+	policies(in, sv, &pol);
+	if (pol.oom)
+		out->oom = true;
+	else if (sv->doc != NULL)
 		butler__gen_emit_doc(out, 0, title, sv->doc);
 	else
-		butler__gen_emit_comment(out, 0, title);
+		doc(out, "%s%s", title, butler__gen_sb_cstr(&pol));
+	if (sv->doc != NULL && pol.len > 0)
+		doc(out, "%s", butler__gen_sb_cstr(&pol) + 1);
+	butler__gen_sb_release(&pol);
 	butler__gen_sb_puts(out, "\n");
 
 	doc(out,
@@ -656,6 +811,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		    "butler_hub *hub, const struct %s_%s *msg", a, m->name);
 		butler__gen_emit_sig(out, false, "int", name, params);
 		butler__gen_sb_puts(out, "\n");
+		timers(in, sv, m, out);
 		if (!m->request)
 			continue;
 		doc(out,

@@ -247,6 +247,64 @@ requests(const struct emit_in *in, struct sbuf *out)
 	}
 }
 
+/*
+ * timers emits app_send_S_M_after(), app_send_S_M_every() for a message
+ * that owns no fields (the runtime refuses a periodic one that does: each
+ * firing delivers a copy), and app_purge_S_M() once the runtime has
+ * butler_purge().
+ */
+static void
+timers(const struct emit_in *in, const struct server *sv,
+    const struct message *m, struct sbuf *out)
+{
+	const char *a = in->spec->app, *A = in->spec->app_upper;
+	const char *S = sv->upper, *M = m->upper;
+	char name[GEN_NAME_MAX];
+
+	snprintf(
+	    name, sizeof name, "%s_send_%s_%s_after", a, sv->name, m->name);
+	sig(out, true, "int", name,
+	    "butler_hub *hub, const struct %s_%s *msg, unsigned delay_ms, "
+	    "uint64_t *timer",
+	    a, m->name);
+	butler__gen_sb_puts(out,
+	    "{\n\tif (msg == NULL)\n\t\treturn "
+	    "BUTLER_EINVAL;\n");
+	call(out, "return butler_send_after(",
+	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), %s_%s_%s, "
+	    "msg, sizeof *msg, delay_ms, 0, timer",
+	    a, A, S, A, S, M);
+	butler__gen_sb_puts(out, "}\n\n");
+	if (!m->owned) {
+		snprintf(name, sizeof name, "%s_send_%s_%s_every", a, sv->name,
+		    m->name);
+		sig(out, true, "int", name,
+		    "butler_hub *hub, const struct %s_%s *msg, unsigned "
+		    "period_ms, uint64_t *timer",
+		    a, m->name);
+		butler__gen_sb_puts(out,
+		    "{\n\tif (msg == NULL || period_ms == 0)\n\t\treturn "
+		    "BUTLER_EINVAL;\n");
+		call(out, "return butler_send_after(",
+		    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
+		    "%s_%s_%s, msg, sizeof *msg, period_ms, period_ms, timer",
+		    a, A, S, A, S, M);
+		butler__gen_sb_puts(out, "}\n\n");
+	}
+	if (BUTLER_GEN_PURGE) {
+		snprintf(
+		    name, sizeof name, "%s_purge_%s_%s", a, sv->name, m->name);
+		sig(out, true, "int", name,
+		    "butler_hub *hub, uint64_t *purged");
+		butler__gen_sb_puts(out, "{\n");
+		call(out, "return butler_purge(",
+		    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
+		    "%s_%s_%s, purged",
+		    a, A, S, A, S, M);
+		butler__gen_sb_puts(out, "}\n\n");
+	}
+}
+
 /* send_call emits the typed send and, for a request, call functions of
  * message `m` in server `sv`. */
 static void
@@ -267,6 +325,7 @@ send_call(const struct emit_in *in, const struct server *sv,
 	    "hub, &%s_spec, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg", a, A, S,
 	    A, S, M);
 	butler__gen_sb_puts(out, "}\n\n");
+	timers(in, sv, m, out);
 	if (!m->request)
 		return;
 
@@ -357,6 +416,115 @@ register_each(
 	butler__gen_sb_printf(out,
 	    "\t};\n\n\treturn %s_%s_register(hub, &h, user);\n}\n\n", a,
 	    sv->name);
+}
+
+/* full_name is the butler_full enumerator of a full policy. */
+static const char *
+full_name(enum full_kind f)
+{
+	switch (f) {
+	case FULL_FAIL:
+		return "BUTLER_FULL_FAIL";
+	case FULL_BLOCK:
+		return "BUTLER_FULL_BLOCK";
+	case FULL_DROP_NEWEST:
+		return "BUTLER_FULL_DROP_NEWEST";
+	case FULL_DROP_OLDEST:
+		return "BUTLER_FULL_DROP_OLDEST";
+	case FULL_KEEP_LAST:
+		return "BUTLER_FULL_KEEP_LAST";
+	}
+	return "BUTLER_FULL_FAIL";
+}
+
+/* route_name is the butler_route enumerator of a route. */
+static const char *
+route_name(enum route_kind r)
+{
+	switch (r) {
+	case ROUTE_ROUND_ROBIN:
+		return "BUTLER_ROUTE_ROUND_ROBIN";
+	case ROUTE_LEAST_LOADED:
+		return "BUTLER_ROUTE_LEAST_LOADED";
+	case ROUTE_KEY:
+		return "BUTLER_ROUTE_KEY";
+	}
+	return "BUTLER_ROUTE_ROUND_ROBIN";
+}
+
+/* key_size is what butler_key_desc.size says for a key field: the C size
+ * of an integer, 0 for a string. */
+static const char *
+key_size(enum ftype t)
+{
+	switch (t) {
+	case FT_BOOL:
+		return "sizeof(bool)";
+	case FT_I8:
+		return "sizeof(int8_t)";
+	case FT_I16:
+		return "sizeof(int16_t)";
+	case FT_I32:
+		return "sizeof(int32_t)";
+	case FT_I64:
+		return "sizeof(int64_t)";
+	case FT_U8:
+		return "sizeof(uint8_t)";
+	case FT_U16:
+		return "sizeof(uint16_t)";
+	case FT_U32:
+		return "sizeof(uint32_t)";
+	case FT_U64:
+		return "sizeof(uint64_t)";
+	case FT_STRING:
+	case FT_F32:
+	case FT_F64:
+	case FT_BYTES:
+	case FT_BUF:
+	case FT_PTR:
+	case FT_MSG:
+		break;
+	}
+	return "0 /* a string */";
+}
+
+/*
+ * kinds emits server sv's butler_kind_desc table, one entry per kind in
+ * accepts order: each entry whole (the server's defaults copied where the
+ * spec's "kinds" says nothing), so the runtime reads a kind's entry alone.
+ */
+static void
+kinds(const struct emit_in *in, const struct server *sv, struct sbuf *out)
+{
+	const struct spec *s = in->spec;
+	const char *a = s->app, *A = s->app_upper;
+
+	butler__gen_sb_printf(out,
+	    "static const butler_kind_desc %s_%s_kinds_bt_[] = {\n", a,
+	    sv->name);
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		const struct message *m = &s->msgs[sv->accepts[k]];
+		const struct kind_policy *p = &sv->kinds[k];
+
+		butler__gen_sb_printf(out,
+		    "\t[%s_%s_%s - 1] = {\n\t\t.full = %s,\n"
+		    "\t\t.block_timeout_ms = %d,\n",
+		    A, sv->upper, m->upper, full_name(p->full),
+		    p->block_timeout_ms);
+		if (sv->route == ROUTE_KEY) {
+			const struct field *f = &m->fields[p->key_field];
+
+			butler__gen_sb_printf(out,
+			    "\t\t.key = { offsetof(struct %s_%s, %s),\n"
+			    "\t\t\t%s },\n",
+			    a, m->name, f->name, key_size(f->type));
+		} else {
+			butler__gen_sb_puts(out, "\t\t.key = { 0, 0 },\n");
+		}
+		butler__gen_sb_printf(out, "\t\t.max_handler_ms = %u,\n\t},\n",
+		    p->max_handler_ms);
+	}
+	butler__gen_sb_puts(out, "};\n\n");
 }
 
 static void
@@ -474,6 +642,8 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 		butler__gen_sb_printf(
 		    out, "\t%s_MSG_%s,\n", A, s->msgs[sv->accepts[k]].upper);
 	butler__gen_sb_puts(out, "};\n\n");
+	if (sv->emit_kinds)
+		kinds(in, sv, out);
 }
 
 static void
@@ -532,6 +702,8 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 	for (unsigned i = 0; i < s->n_srvs; i++) {
 		const struct server *sv = &s->srvs[i];
 		char accepts[GEN_NAME_MAX + 32] = "NULL";
+		char kinds_name[GEN_NAME_MAX + 32] = "NULL";
+		char tick[2 * GEN_NAME_MAX + 32] = "0";
 		char instances[32] = "BUTLER_INSTANCES_AUTO";
 
 		if (sv->instances != BUTLER_INSTANCES_AUTO)
@@ -540,6 +712,12 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 		if (sv->n_accepts > 0)
 			snprintf(accepts, sizeof accepts, "%s_%s_accepts_bt_",
 			    a, sv->name);
+		if (sv->emit_kinds && sv->n_accepts > 0)
+			snprintf(kinds_name, sizeof kinds_name,
+			    "%s_%s_kinds_bt_", a, sv->name);
+		if (sv->tick_kind > 0)
+			snprintf(tick, sizeof tick, "%s_%s_%s", A, sv->upper,
+			    s->msgs[sv->accepts[sv->tick_kind - 1]].upper);
 		butler__gen_sb_printf(out,
 		    "\t[%s_SERVER_%s] = {\n\t\t.name = \"%s\",\n"
 		    "\t\t.loop = %s,\n\t\t.instances = %s,\n"
@@ -550,15 +728,22 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 		    "\t\t.handlers_size = sizeof(struct %s_%s_handlers),\n"
 		    "\t\t.check = %s_%s_check_bt_,\n"
 		    "\t\t.dispatch = %s_%s_dispatch_bt_,\n"
+		    "\t\t.route = %s,\n"
+		    "\t\t.share = %u,\n"
+		    "\t\t.kinds = %s,\n"
+		    "\t\t.max_queued = %u,\n"
+		    "\t\t.max_handler_ms = %u,\n"
+		    "\t\t.tick_kind = %s,\n"
+		    "\t\t.tick_ms = %u,\n"
 		    "\t\t.flags = %s,\n\t},\n",
 		    A, sv->upper, sv->name,
 		    sv->loop == LOOP_EXTERNAL ? "BUTLER_LOOP_EXTERNAL"
 		                              : "BUTLER_LOOP_THREAD",
-		    instances, sv->capacity,
-		    sv->full == FULL_BLOCK ? "BUTLER_FULL_BLOCK"
-		                           : "BUTLER_FULL_FAIL",
+		    instances, sv->capacity, full_name(sv->full),
 		    sv->block_timeout_ms, accepts, sv->n_accepts, a, sv->name,
-		    a, sv->name, a, sv->name,
+		    a, sv->name, a, sv->name, route_name(sv->route),
+		    sv->share ? 1u : 0u, kinds_name, sv->max_queued,
+		    sv->max_handler_ms, tick, sv->tick_ms,
 		    sv->remote ? "BUTLER_SERVER_REMOTE" : "0");
 	}
 	butler__gen_sb_puts(out, "};\n\n");

@@ -101,9 +101,19 @@ static const char *const top_keys[]
 static const char *const msg_keys[] = { "fields", "reply", "progress", "doc" };
 static const char *const progress_keys[] = { "message", "latest" };
 static const char *const srv_keys[] = { "accepts", "loop", "instances",
-	"capacity", "full", "block_timeout_ms", "remote", "doc" };
+	"capacity", "full", "block_timeout_ms", "route", "share", "kinds",
+	"tick", "max_queued", "max_handler_ms", "remote", "doc" };
+static const char *const kind_keys[]
+    = { "full", "block_timeout_ms", "max_handler_ms" };
+static const char *const tick_keys[] = { "message", "every_ms" };
+static const char *const route_keys[] = { "key" };
 static const char *const loops[] = { "thread", "external" };
-static const char *const fulls[] = { "fail", "block" };
+/* In enum full_kind order. */
+static const char *const fulls[]
+    = { "fail", "block", "drop_newest", "drop_oldest", "keep_last" };
+/* The routes a string names, in enum route_kind order; a key route is an
+ * object. */
+static const char *const routes[] = { "round_robin", "least_loaded" };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -406,17 +416,21 @@ get_int(struct ctx *c, const struct jv *obj, const char *key, long min,
 	return true;
 }
 
-/* get_choice reads string member `key`, one of `choices`, as an index. */
+/*
+ * choice_of reads string value `v` of member `key`, one of `choices`, as
+ * an index. `more` (or NULL) describes one more form the value may take
+ * that is not a string, for the message.
+ */
 static bool
-get_choice(struct ctx *c, const struct jv *obj, const char *key,
-    const char *const *choices, size_t n, unsigned *out, const char *where)
+choice_of(struct ctx *c, const struct jv *v, const char *key,
+    const char *const *choices, size_t n, const char *more, unsigned *out,
+    const char *where)
 {
-	const struct jv *v = butler__gen_json_get(obj, key);
 	char what[64], q[QUOTE_MAX];
+	struct sbuf list = { 0 };
+	struct hint h;
 	const char *s;
 
-	if (v == NULL)
-		return true;
 	snprintf(what, sizeof what, "'%s'", key);
 	if (!expect(c, v, cJSON_IsString(v->json), what, where, "a string"))
 		return false;
@@ -426,10 +440,31 @@ get_choice(struct ctx *c, const struct jv *obj, const char *key,
 			*out = (unsigned)i;
 			return true;
 		}
-	butler__gen_error(c->d, v->at, "'%s'%s must be '%s' or '%s', not '%s'",
-	    key, where, choices[0], choices[1],
-	    butler__gen_quote(q, sizeof q, s));
+	for (size_t i = 0; i < n; i++)
+		butler__gen_sb_printf(&list, "%s'%s'",
+		    i == 0                  ? ""
+		        : i + 1 < n || more ? ", "
+		                            : " or ",
+		    choices[i]);
+	if (more != NULL)
+		butler__gen_sb_printf(&list, " or %s", more);
+	hint_init(&h);
+	hint_add(&h, s, choices, n);
+	butler__gen_error(c->d, v->at, "'%s'%s must be %s, not '%s'%s", key,
+	    where, list.oom ? "..." : butler__gen_sb_cstr(&list),
+	    butler__gen_quote(q, sizeof q, s), hint_text(&h));
+	butler__gen_sb_release(&list);
 	return false;
+}
+
+/* get_choice reads string member `key`, one of `choices`, as an index. */
+static bool
+get_choice(struct ctx *c, const struct jv *obj, const char *key,
+    const char *const *choices, size_t n, unsigned *out, const char *where)
+{
+	const struct jv *v = butler__gen_json_get(obj, key);
+
+	return v == NULL || choice_of(c, v, key, choices, n, NULL, out, where);
 }
 
 /*
@@ -976,6 +1011,452 @@ out:
 	free(seen);
 }
 
+/* find_field returns the index of field `name` of message `m`, or -1. */
+static int
+find_field(const struct message *m, const char *name)
+{
+	for (unsigned k = 0; k < m->n_fields; k++)
+		if (strcmp(m->fields[k].name, name) == 0)
+			return (int)k;
+	return -1;
+}
+
+/* accepted returns the position of message `m` in sv's accepts, or -1. */
+static int
+accepted(const struct server *sv, unsigned m)
+{
+	for (unsigned k = 0; k < sv->n_accepts; k++)
+		if (sv->accepts[k] == m)
+			return (int)k;
+	return -1;
+}
+
+/* type_name is a field's type as the spec writes it. */
+static const char *
+type_name(const struct spec *s, const struct field *f)
+{
+	return f->type == FT_MSG ? s->msgs[f->msg].name : builtin[f->type];
+}
+
+/* key_type_ok says whether a field of type t can be a routing key: what
+ * butler_key_desc reads, an integer of 1, 2, 4 or 8 bytes or a string.
+ * enum ftype has bool and the integers in one run. */
+static bool
+key_type_ok(enum ftype t)
+{
+	return t == FT_STRING || (t >= FT_BOOL && t <= FT_U64);
+}
+
+/*
+ * build_route reads "route": "round_robin", "least_loaded" or
+ * { "key": "<field>" }. *key_at receives the key's position, for notes.
+ */
+static void
+build_route(struct ctx *c, struct server *sv, const struct jv *v,
+    const char *where, struct loc *key_at)
+{
+	char in[QUOTE_MAX + 32], of[QUOTE_MAX + 32];
+	unsigned r = ROUTE_ROUND_ROBIN;
+	const struct jv *key;
+
+	if (cJSON_IsString(v->json)) {
+		if (choice_of(c, v, "route", routes, COUNT(routes),
+		        "{ \"key\": \"<field>\" }", &r, where))
+			sv->route = (enum route_kind)r;
+		return;
+	}
+	if (!expect(c, v, cJSON_IsObject(v->json), "'route'", where,
+	        "a string or an object"))
+		return;
+	snprintf(in, sizeof in, "'route'%s", where);
+	check_members(c, v, "key", route_keys, COUNT(route_keys), in, NULL);
+	key = butler__gen_json_get(v, "key");
+	if (key == NULL) {
+		butler__gen_error(c->d, v->at,
+		    "'route'%s has no 'key' (the field to route by)", where);
+		return;
+	}
+	snprintf(of, sizeof of, " of 'route'%s", where);
+	if (!expect(c, key, cJSON_IsString(key->json), "'key'", of,
+	        "a field name"))
+		return;
+	sv->route = ROUTE_KEY;
+	sv->route_key = key->json->valuestring;
+	*key_at = key->at;
+}
+
+/*
+ * check_keys finds the routing key of server `sv` in every message it
+ * accepts: a field of that name, of a type butler_key_desc can read. Two
+ * messages whose keys differ in type may send equal values to different
+ * instances (the runtime hashes the bytes), which draws a warning.
+ */
+static void
+check_keys(struct ctx *c, struct server *sv, struct loc key_at, const char *q)
+{
+	const struct spec *s = c->spec;
+	const struct field *first = NULL;
+	const struct message *first_m = NULL;
+	char kq[QUOTE_MAX], mq[QUOTE_MAX], tq[QUOTE_MAX], fq[QUOTE_MAX];
+	char pq[QUOTE_MAX];
+
+	butler__gen_quote(kq, sizeof kq, sv->route_key);
+	for (unsigned k = 0; k < sv->n_accepts; k++) {
+		const struct message *m = &s->msgs[sv->accepts[k]];
+		int f = find_field(m, sv->route_key);
+		const struct field *fd;
+
+		butler__gen_quote(mq, sizeof mq, m->name);
+		if (f < 0) {
+			struct hint h;
+
+			hint_init(&h);
+			for (unsigned j = 0; j < m->n_fields; j++)
+				hint_add(
+				    &h, sv->route_key, &m->fields[j].name, 1);
+			butler__gen_error(c->d, sv->accepts_at[k],
+			    "message '%s' has no field '%s', the routing key "
+			    "of server '%s'%s",
+			    mq, kq, q, hint_text(&h));
+			butler__gen_note(c->d, key_at,
+			    "server '%s' routes by key '%s' here", q, kq);
+			continue;
+		}
+		fd = &m->fields[f];
+		butler__gen_quote(tq, sizeof tq, type_name(s, fd));
+		if (!key_type_ok(fd->type)) {
+			butler__gen_error(c->d, fd->type_at,
+			    "field '%s' of message '%s' is a '%s', and server "
+			    "'%s' routes by it: a routing key must be an "
+			    "integer, a bool or a string",
+			    kq, mq, tq, q);
+			butler__gen_note(c->d, key_at,
+			    "server '%s' routes by key '%s' here", q, kq);
+			continue;
+		}
+		sv->kinds[k].key_field = (unsigned)f;
+		if (first == NULL) {
+			first = fd;
+			first_m = m;
+			continue;
+		}
+		if (fd->type == first->type)
+			continue;
+		butler__gen_warning(c->d, fd->type_at,
+		    "routing key '%s' of server '%s' is a '%s' in message "
+		    "'%s' "
+		    "but a '%s' in message '%s': equal values of the two may "
+		    "go to different instances",
+		    kq, q, tq, mq,
+		    butler__gen_quote(fq, sizeof fq, type_name(s, first)),
+		    butler__gen_quote(pq, sizeof pq, first_m->name));
+		butler__gen_note(c->d, first->type_at,
+		    "'%s' of message '%s' declared here", kq, pq);
+	}
+}
+
+/*
+ * build_kinds reads "kinds": per accepted message, what it does beyond
+ * the server's defaults. nodes[k] receives the entry of kind k + 1.
+ * Returns whether any entry was given.
+ */
+static bool
+build_kinds(struct ctx *c, struct server *sv, const struct jv *v,
+    const struct jv **nodes, const char *where, const char *q)
+{
+	bool *dup, any = false;
+	char kq[QUOTE_MAX], in[2 * QUOTE_MAX + 32], of[2 * QUOTE_MAX + 40];
+	size_t i = 0;
+
+	if (!expect(c, v, cJSON_IsObject(v->json), "'kinds'", where,
+	        "an object (message name -> its policy)")
+	    || v->n_kids == 0)
+		return false;
+	dup = calloc(v->n_kids, sizeof *dup);
+	if (dup == NULL) {
+		c->oom = true;
+		return false;
+	}
+	check_members(c, v, "kind", NULL, 0, NULL, dup);
+	for (const struct jv *e = v->kid; e != NULL; e = e->next, i++) {
+		struct kind_policy *p;
+		unsigned full;
+		long n;
+		int m, pos;
+
+		if (dup[i])
+			continue;
+		butler__gen_quote(kq, sizeof kq, e->key);
+		m = find_msg(c, e->key);
+		if (m < 0) {
+			struct hint h;
+
+			hint_init(&h);
+			hint_add(&h, e->key, c->msg_names, c->spec->n_msgs);
+			butler__gen_error(c->d, e->key_at,
+			    "'kinds'%s names undeclared message '%s'%s", where,
+			    kq, hint_text(&h));
+			continue;
+		}
+		pos = accepted(sv, (unsigned)m);
+		if (pos < 0) {
+			butler__gen_error(c->d, e->key_at,
+			    "'kinds'%s names message '%s', which server '%s' "
+			    "does not accept",
+			    where, kq, q);
+			continue;
+		}
+		snprintf(in, sizeof in, "kind '%s' of server '%s'", kq, q);
+		if (!cJSON_IsObject(e->json)) {
+			butler__gen_error(c->d, e->at,
+			    "%s must be an object, not %s", in,
+			    butler__gen_json_kind(e));
+			continue;
+		}
+		check_members(
+		    c, e, "key", kind_keys, COUNT(kind_keys), in, NULL);
+		snprintf(of, sizeof of, " of %s", in);
+		nodes[pos] = e;
+		any = true;
+		p = &sv->kinds[pos];
+		full = p->full;
+		if (get_choice(c, e, "full", fulls, COUNT(fulls), &full, of))
+			p->full = (enum full_kind)full;
+		n = p->block_timeout_ms;
+		if (get_int(c, e, "block_timeout_ms", -1, SPEC_MS_MAX, &n, of))
+			p->block_timeout_ms = (int)n;
+		n = (long)p->max_handler_ms;
+		/* 0 would mean "the server's" to the runtime: a kind exempts
+		 * itself with a long limit instead. */
+		if (get_int(c, e, "max_handler_ms", 1, SPEC_MS_MAX, &n, of))
+			p->max_handler_ms = (unsigned)n;
+	}
+	free(dup);
+	return any;
+}
+
+/*
+ * build_tick reads "tick": { "message": <accepted message>, "every_ms": N }.
+ * Whether the message owns fields is known only once nesting is resolved:
+ * check_ticks() looks.
+ */
+static void
+build_tick(struct ctx *c, struct server *sv, const struct jv *v,
+    const char *where, const char *q)
+{
+	char in[QUOTE_MAX + 32], of[QUOTE_MAX + 32], mq[QUOTE_MAX];
+	const struct jv *mv;
+	long ms = 0;
+	int m, pos;
+
+	if (!expect(
+	        c, v, cJSON_IsObject(v->json), "'tick'", where, "an object"))
+		return;
+	snprintf(in, sizeof in, "'tick'%s", where);
+	check_members(c, v, "key", tick_keys, COUNT(tick_keys), in, NULL);
+	snprintf(of, sizeof of, " of 'tick'%s", where);
+	if (butler__gen_json_get(v, "every_ms") == NULL)
+		butler__gen_error(c->d, v->at,
+		    "'tick'%s has no 'every_ms' (its period in milliseconds)",
+		    where);
+	else if (!get_int(c, v, "every_ms", 1, SPEC_MS_MAX, &ms, of))
+		ms = 0;
+	mv = butler__gen_json_get(v, "message");
+	if (mv == NULL) {
+		butler__gen_error(c->d, v->at,
+		    "'tick'%s has no 'message' (the message it delivers)",
+		    where);
+		return;
+	}
+	m = resolve(c, mv, "'message'", of);
+	if (m < 0)
+		return;
+	pos = accepted(sv, (unsigned)m);
+	if (pos < 0) {
+		butler__gen_error(c->d, mv->at,
+		    "'tick'%s names message '%s', which server '%s' does not "
+		    "accept",
+		    where,
+		    butler__gen_quote(mq, sizeof mq, c->spec->msgs[m].name),
+		    q);
+		return;
+	}
+	if (ms == 0)
+		return;
+	sv->tick_kind = (unsigned)pos + 1;
+	sv->tick_ms = (unsigned)ms;
+	sv->tick_at = mv->at;
+}
+
+/*
+ * build_policies reads what a server does beyond its inbox: routing and
+ * work sharing in a pool, per-kind overload policies, the total bound,
+ * the watchdog and the tick, and decides whether its descriptor needs a
+ * per-kind table (.kinds). The server's loop, instances, full and
+ * block_timeout_ms are read already.
+ */
+static void
+build_policies(struct ctx *c, struct server *sv, const struct jv *k,
+    const char *where, const char *q)
+{
+	const struct jv *route = butler__gen_json_get(k, "route");
+	const struct jv *share = butler__gen_json_get(k, "share");
+	const struct jv *kinds = butler__gen_json_get(k, "kinds");
+	const struct jv *tick = butler__gen_json_get(k, "tick");
+	const struct jv *bt = butler__gen_json_get(k, "block_timeout_ms");
+	const struct jv *acc = butler__gen_json_get(k, "accepts");
+	const struct jv **nodes = NULL; /* per kind: its "kinds" entry */
+	bool pool = sv->instances != 1, external = sv->loop == LOOP_EXTERNAL;
+	bool overrides = false, inherited = false;
+	struct loc key_at = { 0, 0 };
+	long n = 0;
+
+	if (get_int(c, k, "max_queued", 0, BUTLER_MAX_CAPACITY, &n, where))
+		sv->max_queued = (unsigned)n;
+	n = 0;
+	if (get_int(c, k, "max_handler_ms", 0, SPEC_MS_MAX, &n, where))
+		sv->max_handler_ms = (unsigned)n;
+	if (sv->n_accepts > 0) {
+		sv->kinds = calloc(sv->n_accepts, sizeof *sv->kinds);
+		nodes = calloc(sv->n_accepts, sizeof *nodes);
+		if (sv->kinds == NULL || nodes == NULL) {
+			c->oom = true;
+			goto out;
+		}
+	}
+	for (unsigned i = 0; i < sv->n_accepts; i++)
+		sv->kinds[i] = (struct kind_policy) { sv->full,
+			sv->block_timeout_ms, sv->max_handler_ms, 0 };
+
+	if (route != NULL && external) {
+		butler__gen_error(c->d, route->key_at,
+		    "'route' does not apply to server '%s': its loop is "
+		    "'external', so it is one instance, not a pool",
+		    q);
+	} else if (route != NULL) {
+		build_route(c, sv, route, where, &key_at);
+		if (!pool)
+			butler__gen_warning(c->d, route->key_at,
+			    "'route' has no effect: server '%s' has 1 "
+			    "instance",
+			    q);
+	}
+	if (sv->route == ROUTE_KEY && acc != NULL && cJSON_IsArray(acc->json)
+	    && acc->n_kids == 0)
+		butler__gen_error(c->d, key_at,
+		    "server '%s' routes by key but accepts no message", q);
+
+	if (share != NULL && external) {
+		butler__gen_error(c->d, share->key_at,
+		    "'share' does not apply to server '%s': its loop is "
+		    "'external', so it is one instance, not a pool",
+		    q);
+	} else if (share != NULL
+	    && expect(c, share, cJSON_IsBool(share->json), "'share'", where,
+	        "true or false")
+	    && cJSON_IsTrue(share->json)) {
+		if (sv->route == ROUTE_KEY) {
+			butler__gen_error(c->d, share->at,
+			    "server '%s' cannot share work when it routes by "
+			    "key: an idle instance would take a key's "
+			    "messages from the one instance that handles "
+			    "them in order",
+			    q);
+			butler__gen_note(
+			    c->d, key_at, "server '%s' routes by key here", q);
+		} else {
+			sv->share = true;
+			if (!pool)
+				butler__gen_warning(c->d, share->key_at,
+				    "'share' has no effect: server '%s' has 1 "
+				    "instance",
+				    q);
+		}
+	}
+
+	if (kinds != NULL)
+		overrides = build_kinds(c, sv, kinds, nodes, where, q);
+	if (sv->route == ROUTE_KEY)
+		check_keys(c, sv, key_at, q);
+	if (tick != NULL)
+		build_tick(c, sv, tick, where, q);
+
+	/* The server's block_timeout_ms serves its own 'block' and every
+	 * kind that blocks without a timeout of its own. */
+	for (unsigned i = 0; i < sv->n_accepts; i++) {
+		const struct jv *kb = nodes[i] == NULL
+		    ? NULL
+		    : butler__gen_json_get(nodes[i], "block_timeout_ms");
+
+		if (sv->kinds[i].full != FULL_BLOCK)
+			continue;
+		if (kb == NULL)
+			inherited = true;
+	}
+	if (bt != NULL && sv->full != FULL_BLOCK && !inherited)
+		butler__gen_warning(c->d, bt->key_at,
+		    "'block_timeout_ms' has no effect unless 'full' is "
+		    "'block'");
+	for (unsigned i = 0; i < sv->n_accepts; i++) {
+		const struct jv *kb = nodes[i] == NULL
+		    ? NULL
+		    : butler__gen_json_get(nodes[i], "block_timeout_ms");
+
+		if (kb != NULL && sv->kinds[i].full != FULL_BLOCK)
+			butler__gen_warning(c->d, kb->key_at,
+			    "'block_timeout_ms' has no effect unless 'full' "
+			    "is 'block'");
+	}
+	sv->emit_kinds
+	    = sv->route == ROUTE_KEY || overrides || sv->full > FULL_BLOCK;
+out:
+	free(nodes);
+}
+
+/*
+ * check_ticks reports a tick message that owns fields: a tick is one
+ * zeroed message delivered again and again, and the runtime refuses a
+ * periodic message with a destructor. Runs once ownership is known.
+ */
+static void
+check_ticks(struct ctx *c)
+{
+	const struct spec *s = c->spec;
+	char mq[QUOTE_MAX], sq[QUOTE_MAX], fq[QUOTE_MAX], tq[QUOTE_MAX];
+
+	for (unsigned i = 0; i < s->n_srvs; i++) {
+		const struct server *sv = &s->srvs[i];
+		const struct message *m;
+		const struct field *f = NULL;
+
+		if (sv->tick_kind == 0)
+			continue;
+		m = &s->msgs[sv->accepts[sv->tick_kind - 1]];
+		if (!m->owned)
+			continue;
+		for (unsigned k = 0; k < m->n_fields && f == NULL; k++) {
+			enum ftype t = m->fields[k].type;
+
+			if (t == FT_STRING || t == FT_BYTES || t == FT_BUF
+			    || (t == FT_MSG
+			        && s->msgs[m->fields[k].msg].owned))
+				f = &m->fields[k];
+		}
+		if (f == NULL)
+			continue;
+		butler__gen_quote(tq, sizeof tq, type_name(s, f));
+		butler__gen_error(c->d, sv->tick_at,
+		    "tick message '%s' of server '%s' must own no fields (a "
+		    "tick delivers a zeroed copy again and again), but its "
+		    "field '%s' %s '%s'%s",
+		    butler__gen_quote(mq, sizeof mq, m->name),
+		    butler__gen_quote(sq, sizeof sq, sv->name),
+		    butler__gen_quote(fq, sizeof fq, f->name),
+		    f->type == FT_MSG ? "holds" : "is a", tq,
+		    f->type == FT_MSG ? ", which owns fields" : "");
+	}
+}
+
 static void
 build_servers(struct ctx *c, const struct jv *obj)
 {
@@ -994,7 +1475,7 @@ build_servers(struct ctx *c, const struct jv *obj)
 	for (const struct jv *k = obj->kid;
 	     k != NULL && !butler__gen_diag_full(c->d); k = k->next, i++) {
 		struct server *sv;
-		const struct jv *acc, *inst, *bt, *rem;
+		const struct jv *acc, *inst, *rem;
 		long instances = 1, capacity = SPEC_CAPACITY_DEFAULT;
 		long block = -1;
 		unsigned loop = LOOP_THREAD, full = FULL_FAIL;
@@ -1054,16 +1535,15 @@ build_servers(struct ctx *c, const struct jv *obj)
 			    "server '%s' has loop 'external', "
 			    "so 'instances' must be 1, not %ld",
 			    q, instances);
-		bt = butler__gen_json_get(k, "block_timeout_ms");
-		if (bt != NULL && full != FULL_BLOCK)
-			butler__gen_warning(c->d, bt->key_at,
-			    "'block_timeout_ms' has no effect "
-			    "unless 'full' is 'block'");
 		sv->loop = (enum loop_kind)loop;
 		sv->full = (enum full_kind)full;
 		sv->instances = (unsigned)instances;
 		sv->capacity = (unsigned)capacity;
 		sv->block_timeout_ms = (int)block;
+		butler__gen_quote(q, sizeof q, sv->name);
+		build_policies(c, sv, k, where, q);
+		if (c->oom)
+			goto out;
 		rem = butler__gen_json_get(k, "remote");
 		if (rem != NULL
 		    && expect(c, rem, cJSON_IsBool(rem->json), "'remote'",
@@ -1552,6 +2032,8 @@ collect_names(struct names *nm)
 		name(nm, NS_ORD, "%s_%s_dispatch_bt_", a, sv->name);
 		name(nm, NS_ORD, "%s_%s_check_bt_", a, sv->name);
 		name(nm, NS_ORD, "%s_%s_accepts_bt_", a, sv->name);
+		if (sv->emit_kinds)
+			name(nm, NS_ORD, "%s_%s_kinds_bt_", a, sv->name);
 		for (unsigned k = 0; k < sv->n_accepts; k++) {
 			const struct message *m = &s->msgs[sv->accepts[k]];
 
@@ -1563,6 +2045,14 @@ collect_names(struct names *nm)
 			name(nm, NS_ORD, "%s_%s_%s_fn", a, sv->name, m->name);
 			name(
 			    nm, NS_ORD, "%s_send_%s_%s", a, sv->name, m->name);
+			name(nm, NS_ORD, "%s_send_%s_%s_after", a, sv->name,
+			    m->name);
+			if (!m->owned)
+				name(nm, NS_ORD, "%s_send_%s_%s_every", a,
+				    sv->name, m->name);
+			if (BUTLER_GEN_PURGE)
+				name(nm, NS_ORD, "%s_purge_%s_%s", a, sv->name,
+				    m->name);
 			if (m->request) {
 				name(nm, NS_ORD, "%s_call_%s_%s", a, sv->name,
 				    m->name);
@@ -1726,6 +2216,7 @@ butler__gen_spec_build(
 	if (spec->order != NULL) {
 		check_sizes(&c);
 		check_remote(&c);
+		check_ticks(&c);
 	}
 	if (c.oom)
 		goto out;
@@ -1757,6 +2248,7 @@ butler__gen_spec_release(struct spec *spec)
 	for (unsigned i = 0; i < spec->n_srvs; i++) {
 		free(spec->srvs[i].accepts);
 		free(spec->srvs[i].accepts_at);
+		free(spec->srvs[i].kinds);
 		free(spec->srvs[i].upper);
 	}
 	free(spec->imports);

@@ -30,6 +30,19 @@
 /* SPEC_SIZE_CAP bounds the sizes butler-gen computes (nesting multiplies
  * them), far above any limit and far below overflow. */
 #define SPEC_SIZE_CAP ((uint64_t)1 << 48)
+/* SPEC_MS_MAX bounds every duration in milliseconds (ticks, watchdogs,
+ * block timeouts): what an int holds, about 24.8 days. */
+#define SPEC_MS_MAX 2147483647L
+
+/*
+ * BUTLER_GEN_PURGE says whether butler-gen emits app_purge_S_M(), which
+ * calls butler_purge() (butler/hub.h). codegen/CMakeLists.txt sets it to 1
+ * once the runtime declares and defines butler_purge(); until then the
+ * generated code must not call it.
+ */
+#ifndef BUTLER_GEN_PURGE
+#define BUTLER_GEN_PURGE 0
+#endif
 
 /* enum ftype is a field's type; FT_MSG nests another message by value. */
 enum ftype {
@@ -79,9 +92,29 @@ struct message {
 	unsigned align; /* its alignment on LP64 */
 };
 
-/* enum loop_kind and enum full_kind mirror butler_loop and butler_full. */
+/* enum loop_kind, enum full_kind and enum route_kind mirror butler_loop,
+ * butler_full and butler_route. */
 enum loop_kind { LOOP_THREAD, LOOP_EXTERNAL };
-enum full_kind { FULL_FAIL, FULL_BLOCK };
+enum full_kind {
+	FULL_FAIL,
+	FULL_BLOCK,
+	FULL_DROP_NEWEST,
+	FULL_DROP_OLDEST,
+	FULL_KEEP_LAST
+};
+enum route_kind { ROUTE_ROUND_ROBIN, ROUTE_LEAST_LOADED, ROUTE_KEY };
+
+/*
+ * struct kind_policy is what one accepted message kind of a server does,
+ * the server's defaults filled in where the spec's "kinds" says nothing:
+ * what butler_kind_desc holds.
+ */
+struct kind_policy {
+	enum full_kind full;
+	int block_timeout_ms;
+	unsigned max_handler_ms;
+	unsigned key_field; /* ROUTE_KEY: the key's index in the message */
+};
 
 /* struct server is one server, in spec order. */
 struct server {
@@ -99,6 +132,16 @@ struct server {
 	int block_timeout_ms;
 	bool remote;          /* "remote": true */
 	struct loc remote_at; /* its value */
+	enum route_kind route;
+	const char *route_key;     /* ROUTE_KEY: the field's name */
+	bool share;                /* "share": true */
+	struct kind_policy *kinds; /* n_accepts of them, when emit_kinds */
+	bool emit_kinds; /* the descriptor gets .kinds (butler_kind_desc) */
+	unsigned max_queued;
+	unsigned max_handler_ms;
+	unsigned tick_kind; /* 1-based kind delivered every tick_ms, or 0 */
+	unsigned tick_ms;
+	struct loc tick_at; /* the tick's "message" value */
 };
 
 /* struct import is one entry of "imports": a path as written. */

@@ -325,9 +325,9 @@ Test(api, load_missing_file)
 /* Every bad golden, in-process: the library says what the program says. */
 Test(api, goldens_in_process)
 {
-	static const char *const cases[]
-	    = { "duplicate_keys", "unknown_field_type", "nested_cycle",
-		      "syntax_unexpected_eof" };
+	static const char *const cases[] = { "duplicate_keys",
+		"unknown_field_type", "nested_cycle", "syntax_unexpected_eof",
+		"route_key_errors", "tick_errors", "kinds_errors" };
 	char path[600], rel[300];
 
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -647,7 +647,8 @@ Test(api, wire_hash_is_documented)
  * The hash follows what decides the bytes and their meaning on the wire
  * (names, types, order, requests, servers and their kinds) and nothing
  * that is each process's own choice (capacity, pools, loops, docs, which
- * servers are remote, the version string, progress 'latest').
+ * servers are remote, the version string, progress 'latest', routes,
+ * sharing, ticks, overload policies and bounds).
  */
 Test(api, wire_hash_follows_the_wire)
 {
@@ -667,7 +668,11 @@ Test(api, wire_hash_follows_the_wire)
 		    "{ \"message\": \"step\", \"latest\": true }", "a",
 		    "\"ping\",\"pong\"",
 		    ", \"capacity\": 7, \"instances\": 3, \"remote\": true, "
-		    "\"full\": \"block\", \"doc\": \"y\"" },
+		    "\"full\": \"block\", \"doc\": \"y\", \"route\": "
+		    "\"least_loaded\", \"share\": true, \"max_queued\": 9, "
+		    "\"max_handler_ms\": 5, \"tick\": { \"message\": "
+		    "\"pong\", \"every_ms\": 3 }, \"kinds\": { \"ping\": "
+		    "{ \"full\": \"drop_oldest\" } }" },
 	};
 	static const char *const other[][8] = {
 		{ "u", "", "\"n\": \"u32\", \"s\": \"string\"", "pong",
@@ -769,5 +774,154 @@ Test(api, wire_codecs_emitted)
 	    "*/\n"));
 	cr_expect_not_null(strstr(c, "\t\t.flags = BUTLER_SERVER_REMOTE,\n"));
 	cr_expect_not_null(strstr(c, "\t.version = \"v\\0421\",\n"));
+	butler_gen_free(g);
+}
+
+/* The pool and policy keys: the descriptor fields, the per-kind table
+ * with the server's defaults copied in, and the timer functions. */
+Test(api, policies_emitted)
+{
+	static const char text[]
+	    = "{ \"butler\": 1, \"app\": \"t\",\n"
+	      "  \"messages\": { \"job\": { \"fields\": { \"user\": \"u16\", "
+	      "\"s\": \"string\" } },\n"
+	      "    \"tick\": { \"fields\": { \"user\": \"i64\" } },\n"
+	      "    \"named\": { \"fields\": { \"key\": \"string\" } } },\n"
+	      "  \"servers\": { \"pool\": { \"accepts\": [\"job\"], "
+	      "\"instances\": 3, \"full\": \"block\", \"block_timeout_ms\": "
+	      "40, \"route\": { \"key\": \"user\" }, \"max_queued\": 77, "
+	      "\"max_handler_ms\": 900 },\n"
+	      "    \"clock\": { \"accepts\": [\"named\", \"tick\"], "
+	      "\"full\": \"drop_newest\", \"tick\": { \"message\": \"tick\", "
+	      "\"every_ms\": 15 },\n"
+	      "      \"kinds\": { \"tick\": { \"full\": \"keep_last\", "
+	      "\"max_handler_ms\": 3 } } },\n"
+	      "    \"plain\": { \"accepts\": [\"named\"], \"instances\": 2, "
+	      "\"share\": true } } }\n";
+	static const char *const source_lines[] = {
+		"static const butler_kind_desc t_pool_kinds_bt_[] = {\n"
+		"\t[T_POOL_JOB - 1] = {\n"
+		"\t\t.full = BUTLER_FULL_BLOCK,\n"
+		"\t\t.block_timeout_ms = 40,\n"
+		"\t\t.key = { offsetof(struct t_job, user),\n"
+		"\t\t\tsizeof(uint16_t) },\n"
+		"\t\t.max_handler_ms = 900,\n\t},\n};\n",
+		"static const butler_kind_desc t_clock_kinds_bt_[] = {\n"
+		"\t[T_CLOCK_NAMED - 1] = {\n"
+		"\t\t.full = BUTLER_FULL_DROP_NEWEST,\n"
+		"\t\t.block_timeout_ms = -1,\n"
+		"\t\t.key = { 0, 0 },\n"
+		"\t\t.max_handler_ms = 0,\n\t},\n"
+		"\t[T_CLOCK_TICK - 1] = {\n"
+		"\t\t.full = BUTLER_FULL_KEEP_LAST,\n"
+		"\t\t.block_timeout_ms = -1,\n"
+		"\t\t.key = { 0, 0 },\n"
+		"\t\t.max_handler_ms = 3,\n\t},\n};\n",
+		"\t\t.full = BUTLER_FULL_BLOCK,\n"
+		"\t\t.block_timeout_ms = 40,\n",
+		"\t\t.route = BUTLER_ROUTE_KEY,\n"
+		"\t\t.share = 0,\n"
+		"\t\t.kinds = t_pool_kinds_bt_,\n"
+		"\t\t.max_queued = 77,\n"
+		"\t\t.max_handler_ms = 900,\n"
+		"\t\t.tick_kind = 0,\n"
+		"\t\t.tick_ms = 0,\n",
+		"\t\t.full = BUTLER_FULL_DROP_NEWEST,\n",
+		"\t\t.kinds = t_clock_kinds_bt_,\n",
+		"\t\t.tick_kind = T_CLOCK_TICK,\n"
+		"\t\t.tick_ms = 15,\n",
+		"\t\t.route = BUTLER_ROUTE_ROUND_ROBIN,\n"
+		"\t\t.share = 1,\n"
+		"\t\t.kinds = NULL,\n"
+		"\t\t.max_queued = 0,\n",
+		"int\nt_send_pool_job_after(butler_hub *hub, const struct "
+		"t_job "
+		"*msg,\n\tunsigned delay_ms, uint64_t *timer)\n{\n"
+		"\tif (msg == NULL)\n\t\treturn BUTLER_EINVAL;\n"
+		"\treturn butler_send_after(hub,\n"
+		"\t\tbutler_hub_server(hub, &t_spec, T_SERVER_POOL), "
+		"T_POOL_JOB,\n"
+		"\t\tmsg, sizeof *msg, delay_ms, 0, timer);\n}\n",
+		"\tif (msg == NULL || period_ms == 0)\n\t\treturn "
+		"BUTLER_EINVAL;\n"
+		"\treturn butler_send_after(hub,\n"
+		"\t\tbutler_hub_server(hub, &t_spec, T_SERVER_CLOCK), "
+		"T_CLOCK_TICK,\n"
+		"\t\tmsg, sizeof *msg, period_ms, period_ms, timer);\n}\n",
+	};
+	static const char *const header_lines[] = {
+		"int t_send_pool_job_after(butler_hub *hub, const struct "
+		"t_job "
+		"*msg,\n\tunsigned delay_ms, uint64_t *timer);\n",
+		"int t_send_clock_tick_every(butler_hub *hub, const struct "
+		"t_tick "
+		"*msg,\n\tunsigned period_ms, uint64_t *timer);\n",
+		"int t_send_clock_named_after(",
+		" * 'job' owns fields, so it cannot repeat: it has no "
+		"t_send_pool_job_every().\n",
+		"Each send goes to the instance its\n * field 'user' picks",
+		"Every 15 ms, each instance receives\n * a zeroed 'tick'. A "
+		"send "
+		"to a full inbox destroys the new message. A 'tick'\n * sent "
+		"to a full inbox replaces the queued message of its kind. A "
+		"'tick'\n * handler running longer than 3 ms is reported.\n",
+	};
+	butler_gen *g;
+	const char *h, *c;
+
+	cr_assert_eq(generate(&g, "t.json", text), BUTLER_GEN_OK, "%s",
+	    butler_gen_diagnostics(g));
+	cr_expect_str_eq(butler_gen_diagnostics(g), "");
+	cr_assert_eq(butler_gen_emit(g, &h, NULL, &c, NULL), BUTLER_GEN_OK);
+	for (size_t i = 0; i < sizeof source_lines / sizeof *source_lines; i++)
+		cr_expect_not_null(strstr(c, source_lines[i]),
+		    "source lacks:\n%s", source_lines[i]);
+	for (size_t i = 0; i < sizeof header_lines / sizeof *header_lines; i++)
+		cr_expect_not_null(strstr(h, header_lines[i]),
+		    "header lacks:\n%s", header_lines[i]);
+	cr_expect_null(strstr(h, "int t_send_pool_job_every("),
+	    "'job' owns a string: no periodic send");
+	cr_expect_null(strstr(c, "t_send_pool_job_every("));
+	cr_expect_null(strstr(c, "t_plain_kinds_bt_"));
+#if BUTLER_GEN_PURGE
+	cr_expect_not_null(strstr(
+	    h, "int t_purge_pool_job(butler_hub *hub, uint64_t *purged);\n"));
+	cr_expect_not_null(strstr(c,
+	    "\treturn butler_purge(hub,\n"
+	    "\t\tbutler_hub_server(hub, &t_spec, T_SERVER_POOL), "
+	    "T_POOL_JOB,\n\t\tpurged);\n"));
+#else
+	/* butler-gen waits for the runtime's butler_purge(). */
+	cr_expect_null(strstr(h, "t_purge_"));
+	cr_expect_null(strstr(c, "butler_purge"));
+#endif
+	butler_gen_free(g);
+}
+
+/* A spec without any of the new keys gets the defaults, spelled out. */
+Test(api, policies_defaults)
+{
+	butler_gen *g;
+	const char *h, *c;
+
+	cr_assert_eq(generate(&g, "dir/t.json", good), BUTLER_GEN_OK);
+	cr_assert_eq(butler_gen_emit(g, &h, NULL, &c, NULL), BUTLER_GEN_OK);
+	cr_expect_not_null(strstr(c,
+	    "\t\t.full = BUTLER_FULL_FAIL,\n"
+	    "\t\t.block_timeout_ms = -1,\n"));
+	cr_expect_not_null(strstr(c,
+	    "\t\t.route = BUTLER_ROUTE_ROUND_ROBIN,\n"
+	    "\t\t.share = 0,\n"
+	    "\t\t.kinds = NULL,\n"
+	    "\t\t.max_queued = 0,\n"
+	    "\t\t.max_handler_ms = 0,\n"
+	    "\t\t.tick_kind = 0,\n"
+	    "\t\t.tick_ms = 0,\n"
+	    "\t\t.flags = 0,\n"));
+	cr_expect_null(strstr(c, "_kinds_bt_"));
+	/* ping owns a string; pong owns nothing. */
+	cr_expect_not_null(strstr(h, "int t_send_a_ping_after("));
+	cr_expect_null(strstr(h, "int t_send_a_ping_every("));
+	cr_expect_not_null(strstr(h, "int t_send_b_pong_every("));
 	butler_gen_free(g);
 }
