@@ -485,7 +485,7 @@ drop(void *ctx, struct butler__rec *rec)
 		return BUTLER__TOOK_OTHER;
 	}
 	if (rec->flags & BUTLER__REC_REQUEST)
-		butler__request_refuse(rec, BUTLER_ECLOSED);
+		butler__request_refuse(rec, BUTLER_ESTOPPED);
 	destroy_payload(srv->kind_msg[rec->kind], rec);
 	butler__count(&srv->ch.dropped, 1);
 	return BUTLER__TOOK_OTHER;
@@ -535,7 +535,7 @@ finish(struct butler_server *srv)
 	butler__membarrier();
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
-	butler__requests_finish(&srv->rq, BUTLER_ECLOSED);
+	butler__requests_finish(&srv->rq, BUTLER_ESTOPPED);
 	drop_timers(srv);
 	srv->calls_done = true;
 	if (srv->handlers->on_stop != NULL)

@@ -268,7 +268,7 @@ deferred(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	    "butler_server_base(), another message), with %s_answer_%s() or "
 	    "%s_fail_%s(). A handler that defers and then returns non-zero "
 	    "fails the request with its result. A promise still unanswered "
-	    "when the server stops ends with BUTLER_ECLOSED for its caller. "
+	    "when the server stops ends with BUTLER_ESTOPPED for its caller. "
 	    "Cannot fail for lack of memory; if no '%s' request is being "
 	    "handled, or it was answered or deferred already, the promise "
 	    "returned names nothing and answering it fails. The handling "
@@ -361,7 +361,7 @@ request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	    "calling server's thread: status BUTLER_OK with the reply, or, "
 	    "with reply NULL, the handler's failure (its non-zero result, or "
 	    "the code given to %s_fail_%s()), BUTLER_ETIMEDOUT, "
-	    "BUTLER_ECLOSED "
+	    "BUTLER_ESTOPPED "
 	    "or BUTLER_ECANCELED. The reply is destroyed when the callback "
 	    "returns: move out (and set to NULL) any owned field you keep.",
 	    a, m->name, m->name, a, m->name);
@@ -850,7 +850,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		    "blocks the calling thread until its answer: BUTLER_OK "
 		    "with the reply in *reply (you then own its owned "
 		    "fields), the handler's failure, BUTLER_ETIMEDOUT after "
-		    "timeout_ms (-1: no limit), BUTLER_ECLOSED if the server "
+		    "timeout_ms (-1: no limit), BUTLER_ESTOPPED if the hub "
 		    "stops first, or BUTLER_ECANCELED. *reply is written on "
 		    "BUTLER_OK only; %sa reply that comes after the timeout "
 		    "is destroyed. For threads that are no butler server (a "
@@ -860,7 +860,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		    "with BUTLER_ESTATE. Refused at once (BUTLER_EFULL, "
 		    "BUTLER_ECLOSED, ...), *msg's owned fields are still "
 		    "yours; once accepted the hub owns them, whatever the "
-		    "outcome. Any thread.",
+		    "outcome (butler_taken() says which). Any thread.",
 		    a, S, m->name, S,
 		    m->progress >= 0 ? "progress messages are destroyed, and "
 		                     : "");

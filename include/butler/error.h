@@ -38,7 +38,10 @@ extern "C" {
 	X(ECANCELED, "request was cancelled")                                 \
 	X(EHANDLER, "handler reported a failure")                             \
 	X(ENOTFOUND, "no such request")                                       \
-	X(EWIRE, "malformed or truncated wire data")
+	X(EWIRE, "malformed or truncated wire data")                          \
+	X(ESTOPPED, "the hub stopped before the request was answered")       \
+	X(EDROPPED, "inbox full: the message was destroyed (drop_newest)")   \
+	X(EREPLACED, "queued in place of an older message of its kind")
 
 /**
  * butler_err is the set of result codes. BUTLER_OK is zero, so `if (rv)`
@@ -52,6 +55,24 @@ typedef enum butler_err {
 #undef BUTLER_ERR_ENUM_
 	    BUTLER_ERR_COUNT_
 } butler_err;
+
+/**
+ * butler_taken says whether a send's result `rv` means that the hub took
+ * the message, so that its owned fields are no longer the caller's:
+ * BUTLER_OK (queued), BUTLER_EREPLACED (queued; an older queued message of
+ * its kind, keep_last or drop_oldest, was destroyed for it) and
+ * BUTLER_EDROPPED (destroyed unqueued: the inbox was full and its kind says
+ * drop_newest). After any other code the message is still the caller's.
+ * For a request the same holds, and BUTLER_ESTOPPED (the answer of a
+ * request the hub took and then destroyed unanswered when it stopped) is
+ * a taken one too. Any thread.
+ */
+static inline int
+butler_taken(int rv)
+{
+	return rv == BUTLER_OK || rv == BUTLER_EREPLACED
+	    || rv == BUTLER_EDROPPED || rv == BUTLER_ESTOPPED;
+}
 
 /**
  * butler_strerror returns a static, lower-case description of err. Unknown

@@ -54,7 +54,7 @@ struct event_base;
  * draining included), the answers to accepted requests reach their callers
  * and deferred requests may still be answered, until the hub is quiet.
  * DISCARD: every server stops accepting at once; what is queued is destroyed
- * unhandled, unanswered requests end with BUTLER_ECLOSED.
+ * unhandled, unanswered requests end with BUTLER_ESTOPPED.
  */
 typedef enum butler_stop_policy {
 	BUTLER_STOP_DRAIN = 0,  /**< finish accepted work, then stop */
@@ -234,7 +234,7 @@ typedef void (*butler_stuck_fn)(const butler_stuck_info *info, void *user);
  * come, and the answers reach their callers, external-loop servers
  * included: the calling thread drains those until the hub is quiet. Then,
  * again in one step, every server refuses everything; whatever is left is
- * destroyed (requests answered with BUTLER_ECLOSED), each server runs
+ * destroyed (requests answered with BUTLER_ESTOPPED), each server runs
  * on_stop and its thread is joined. BUTLER_STOP_DISCARD skips the draining.
  * A send that races with the stop and returns BUTLER_OK is handled or
  * destroyed, never lost. The stop does not travel through the inboxes, so a
@@ -319,8 +319,8 @@ BUTLER_API int butler_timer_cancel(butler_hub *hub, uint64_t timer);
  * butler_call sends request `msg` (kind `kind` of server `server`) and
  * arranges for exactly one answer to come back to the calling server's own
  * thread: the reply (status BUTLER_OK), the handler's failure,
- * BUTLER_ETIMEDOUT after timeout_ms (-1: no timeout), BUTLER_ECLOSED if the
- * server stops first, or BUTLER_ECANCELED after butler_cancel(). The answer
+ * BUTLER_ETIMEDOUT after timeout_ms (-1: no timeout), BUTLER_ESTOPPED if the
+ * hub stops first (either side), or BUTLER_ECANCELED after butler_cancel(). The answer
  * arrives as thunk(self, status, reply, cb, user). The deadline travels with
  * the request (butler_time_left_ms()), and a request whose caller has given up
  * before it was handled is destroyed unhandled (counted as abandoned). What
@@ -368,7 +368,7 @@ BUTLER_API int butler_call_progress(butler_hub *hub, unsigned server,
  * blocks the calling thread until its answer: BUTLER_OK with the reply
  * copied into `reply` (`reply_size` bytes of the request's reply type; the
  * caller then owns its fields), BUTLER_ETIMEDOUT after timeout_ms (-1: no
- * limit), BUTLER_ECLOSED if the server stops first, BUTLER_ECANCELED, or
+ * limit), BUTLER_ESTOPPED if the hub stops first, BUTLER_ECANCELED, or
  * the handler's failure. `reply` is written only on BUTLER_OK; a reply that
  * arrives after the timeout is destroyed, never written into it. Progress
  * messages of the request are destroyed. For threads that are no server: a
@@ -377,7 +377,10 @@ BUTLER_API int butler_call_progress(butler_hub *hub, unsigned server,
  * refuses with BUTLER_EDEADLK rather than block a loop; before
  * butler_hub_start() it returns BUTLER_ESTATE. Ownership: refused at once
  * (BUTLER_EFULL, ECLOSED, EDEADLK, ESTATE, EINVAL, ENOMEM), the message
- * stays the caller's; once accepted the hub owns it, whatever the outcome.
+ * stays the caller's; once accepted the hub owns it, whatever the outcome
+ * (butler_taken() tells the two apart: a request the hub took and then
+ * destroyed unanswered because it stopped returns BUTLER_ESTOPPED, never
+ * BUTLER_ECLOSED, which only refuses).
  * Generated app_call_S_M_wait() functions call this. Any thread.
  */
 BUTLER_API int butler_call_wait(butler_hub *hub, unsigned server,
@@ -455,7 +458,7 @@ BUTLER_API int butler_reply(
  * butler_server_base(), another message), with butler_answer() or
  * butler_fail(). *promise names it. A handler that defers and then returns
  * non-zero fails the request with its result. Unanswered promises end with
- * BUTLER_ECLOSED for their callers when the server stops, and
+ * BUTLER_ESTOPPED for their callers when the server stops, and
  * butler_hub_pending() shows who holds them. Cannot fail for lack of memory.
  * Returns BUTLER_EINVAL if no request of that message is being handled,
  * BUTLER_ESTATE if it was answered or deferred already (*promise is then

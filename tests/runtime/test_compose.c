@@ -346,7 +346,7 @@ count_stuck(const butler_stuck_info *info, void *user)
 		(*n)++;
 }
 
-Test(defer, unanswered_promises_are_listed_and_end_eclosed_at_stop,
+Test(defer, unanswered_promises_are_listed_and_end_estopped_at_stop,
     .timeout = 300)
 {
 	struct fx_handlers gate = fx_handlers_default(), back = gate;
@@ -372,10 +372,10 @@ Test(defer, unanswered_promises_are_listed_and_end_eclosed_at_stop,
 	cr_assert_eq(stuck, 1);
 	cr_assert_eq(G.answers, 0);
 	ASSERT_OK(butler_hub_stop(hub, BUTLER_STOP_DISCARD));
-	/* The callbacks ran on this thread during the stop: ECLOSED each. */
+	/* The callbacks ran on this thread during the stop: ESTOPPED each. */
 	cr_assert_eq(G.answers, 3);
 	cr_assert_eq(G.other, 3);
-	cr_assert_eq(G.last_status, BUTLER_ECLOSED);
+	cr_assert_eq(G.last_status, BUTLER_ESTOPPED);
 	assert_conserved(hub);
 	butler_hub_free(hub);
 }

@@ -1,6 +1,6 @@
 /*
  * test_request.c — request/reply: answers arrive on the caller's own thread,
- * exactly once, as a reply, a timeout, a cancel, or ECLOSED.
+ * exactly once, as a reply, a timeout, a cancel, or ESTOPPED.
  */
 #include "fixture.h"
 
@@ -72,7 +72,7 @@ on_answer(butler_server *self, int status, struct answer *reply, void *user)
 	case BUTLER_ECANCELED:
 		t->cancelled++;
 		break;
-	case BUTLER_ECLOSED:
+	case BUTLER_ESTOPPED:
 		t->closed++;
 		break;
 	default:
@@ -278,7 +278,7 @@ Test(request, cancel_answers_once, .timeout = 60)
 	butler_hub_free(t.hub);
 }
 
-Test(request, stop_answers_pending_with_eclosed, .timeout = 60)
+Test(request, stop_answers_pending_with_estopped, .timeout = 60)
 {
 	struct rr t = { 0 };
 	struct fx f;
