@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <butler/files.h>
 #include <butler/tasks.h>
 
 #include "app.butler.h"
@@ -288,6 +289,13 @@ app_pool_ran(butler_server *self, void *user, struct app_ran *msg)
 	return app_reply_ran(self, &c);
 }
 
+static int
+app_pool_read(butler_server *self, void *user, struct app_read *msg)
+{
+	(void)self, (void)user, (void)msg;
+	return 0;
+}
+
 static struct submitter sub_main, sub_one, sub_two;
 
 static void
@@ -306,10 +314,11 @@ start(struct world *w)
 	cr_assert_eq(
 	    app_two_register_each(w->hub, &sub_two, NULL, NULL, submit_run),
 	    BUTLER_OK);
-	cr_assert_eq(
-	    app_pool_register_each(w->hub, NULL, NULL, NULL, app_pool_ran),
+	cr_assert_eq(app_pool_register_each(w->hub, NULL, NULL, NULL,
+	                 app_pool_ran, app_pool_read),
 	    BUTLER_OK);
 	cr_assert_eq(butler_tasks_register(w->hub), BUTLER_OK);
+	cr_assert_eq(butler_files_register(w->hub), BUTLER_OK);
 	cr_assert_eq(butler_hub_start(w->hub), BUTLER_OK);
 	/* The test thread speaks for 'main' from now on. */
 	sub_main.thread = pthread_self();
