@@ -30,12 +30,14 @@ BUILD_PACKAGES=(ca-certificates gcc make cmake pkg-config libc6-dev
                 libevent-dev libcjson-dev libglib2.0-dev)
 # What the test suite adds: Criterion, the fuzzer's clang, the GUI example's
 # GTK 4 and X server, the terminal demo's tmux, valgrind, the peers of the
-# quick benchmark, Doxygen for the API reference (built, with warnings as
-# errors, whenever it is installed), man for checking butler-gen(1) and
-# spin for the protocol models.
+# quick benchmark (g++ for its two C++ peers, moodycamel's queue and CAF),
+# Doxygen for the API reference (built, with warnings as errors, whenever
+# it is installed), man for checking butler-gen(1) and spin for the
+# protocol models.
 TEST_PACKAGES=(libcriterion-dev clang libclang-rt-14-dev valgrind
                libgtk-4-dev xvfb xauth tmux libzmq3-dev libnng-dev libuv1-dev
-               clang-format doxygen man-db spin)
+               clang-format g++ liburcu-dev libconcurrentqueue-dev libcaf-dev
+               doxygen man-db spin)
 # What building the Debian packages and trying them in a fresh chroot adds
 # (tests/package/deb-fresh.sh): CPack's dpkg-shlibdeps and file, Doxygen
 # for the API reference they ship, debootstrap for the chroot.

@@ -13,10 +13,32 @@ int
 butler_send(butler_hub *hub, unsigned server, unsigned kind, const void *msg,
     size_t size)
 {
+	int rv;
+
 	if (hub == NULL || msg == NULL)
 		return BUTLER_EINVAL;
-	return butler__send(&hub->router, server, kind, 0, NULL, msg, size,
-	    BUTLER__SERVER_POLICY);
+	rv = butler__send_fast(&hub->router, server, kind, msg, size);
+	if (__builtin_expect(rv == BUTLER_OK, 1))
+		return rv;
+	return butler__send_message(
+	    &hub->router, server, kind, msg, size, BUTLER__SERVER_POLICY);
+}
+
+int
+butler_send_spec(butler_hub *hub, const butler_spec *spec, unsigned server,
+    unsigned kind, const void *msg, size_t size)
+{
+	int rv;
+
+	if (hub == NULL || msg == NULL)
+		return BUTLER_EINVAL;
+	if (__builtin_expect(spec != hub->spec, 0))
+		server = butler_hub_server(hub, spec, server);
+	rv = butler__send_fast(&hub->router, server, kind, msg, size);
+	if (__builtin_expect(rv == BUTLER_OK, 1))
+		return rv;
+	return butler__send_message(
+	    &hub->router, server, kind, msg, size, BUTLER__SERVER_POLICY);
 }
 
 int

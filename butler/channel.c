@@ -19,11 +19,21 @@
  *             Work found: keep going.
  *
  * Whatever the interleaving, either the consumer sees the new record (or
- * node) or the producer sees the flags cleared and writes the token (a
- * Dekker pair, so every access above is sequentially consistent). While the
- * consumer is busy the flags stay set, so a loaded server costs its senders
- * no syscall and no write to a shared cache line: a send is one seq_cst
- * store and one load of a line the sender owns.
+ * node) or the producer sees the flags cleared and writes the token: a
+ * Dekker pair, whose two store-then-load sides must each be ordered. The
+ * consumer's side is seq_cst stores. The producer's side is where the
+ * traffic is, so it is asymmetric where the kernel allows: the tail is a
+ * release store (a plain mov on x86-64), and the consumer, before its
+ * re-check, calls membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which makes
+ * every thread of the process run a full barrier. Then for each producer
+ * either its store precedes its barrier, and the re-check sees the record,
+ * or its load of `scheduled` follows the barrier, which follows the
+ * consumer's clearing store, and it rings. The syscall is paid once per
+ * idle transition, which a loaded server rarely makes; without membarrier
+ * (an old kernel, or BUTLER_NO_MEMBARRIER in the environment) the tail is a
+ * seq_cst store instead. While the consumer is busy the flags stay set, so
+ * a loaded server costs its senders no syscall, no locked instruction and
+ * no write to a shared cache line.
  *
  * Closing is one word per hub (the stop group's `open`), so every inbox of
  * a hub refuses from the same instant: there is no window in which one
@@ -48,8 +58,6 @@
 #include <malloc.h>
 #endif
 
-/* Records a consumer takes from one lane before looking at the next. */
-#define LANE_QUANTUM 64u
 /* Smallest segment; larger messages get segments of 16 records. */
 #define MIN_SEGMENT 16384u
 /* Recycled segments a lane keeps beyond the two it writes and reads:
@@ -210,6 +218,7 @@ butler__channel_init(struct butler__channel *ch, unsigned capacity,
 	ch->fd = ch->wfd = -1;
 	ch->group = group;
 	ch->capacity = capacity;
+	ch->max_record = max_record;
 	if (seg < MIN_SEGMENT)
 		seg = MIN_SEGMENT;
 	ch->seg_bytes = butler__rec_round(seg);
@@ -222,6 +231,9 @@ butler__channel_init(struct butler__channel *ch, unsigned capacity,
 	atomic_init(&ch->waiters, 0);
 	atomic_init(&ch->draining, 0);
 	atomic_init(&ch->clock_ns, 0);
+	atomic_init(&ch->rang_ns, 0);
+	atomic_init(&ch->load, 0);
+	atomic_init(&ch->visitors, 0);
 	atomic_init(&ch->retired, false);
 
 	rv = token_open(&ch->fd, &ch->wfd);
@@ -266,6 +278,12 @@ butler__channel_release(
 	}
 	atomic_store(&ch->lanes, NULL);
 	butler__channel_close_fd(ch);
+	if (ch->shared) {
+		pthread_mutex_destroy(&ch->spare_lock);
+		free(ch->spare);
+		ch->spare = NULL;
+		ch->shared = false;
+	}
 	pthread_cond_destroy(&ch->wait_cond);
 	pthread_mutex_destroy(&ch->wait_lock);
 	pthread_mutex_destroy(&ch->lanes_lock);
@@ -284,6 +302,7 @@ butler__channel_lane(struct butler__channel *ch, struct butler__sender *sender)
 			goto out;
 	lane = butler__lane_new(sender, ch->seg_bytes, ch->pool_max);
 	if (lane != NULL) {
+		lane->inbox = ch;
 		atomic_store_explicit(&lane->next, atomic_load(&ch->lanes),
 		    memory_order_relaxed);
 		atomic_store_explicit(&ch->lanes, lane, memory_order_release);
@@ -434,8 +453,13 @@ butler__channel_ring(struct butler__channel *ch)
 	/* fd_users/fd_closed form another Dekker pair, so that a sender that
 	 * raced with the stop never writes to a closed (maybe reused) fd. */
 	atomic_fetch_add(&ch->fd_users, 1);
-	if (!atomic_load(&ch->fd_closed))
+	if (!atomic_load(&ch->fd_closed)) {
+		/* For the spin policy: a wake-up's cost is measured from here
+		 * (rare: only an idle consumer is rung). */
+		atomic_store_explicit(
+		    &ch->rang_ns, butler__now_ns(), memory_order_relaxed);
 		token_write(ch->wfd);
+	}
 	atomic_fetch_sub(&ch->fd_users, 1);
 }
 
@@ -497,16 +521,15 @@ butler__channel_ack(struct butler__channel *ch)
 	butler__count(&ch->wakeups, 1);
 }
 
-/* Frees an empty lane whose thread has exited. Consumer only. */
-static void
-maybe_reclaim(struct butler__channel *ch, struct butler__lane *lane)
+void
+butler__channel_reclaim(struct butler__channel *ch, struct butler__lane *lane)
 {
 	struct butler__lane *_Atomic *link;
 
 	if (atomic_load_explicit(&lane->sender->alive, memory_order_acquire))
 		return;
 	/* The thread's last publish happened before it died: re-read. */
-	if (atomic_load(&lane->tail) != lane->head_local)
+	if (atomic_load(&lane->tail) != atomic_load(&lane->head))
 		return;
 	pthread_mutex_lock(&ch->lanes_lock);
 	for (link = &ch->lanes; atomic_load(link) != lane;
@@ -514,6 +537,10 @@ maybe_reclaim(struct butler__channel *ch, struct butler__lane *lane)
 		;
 	atomic_store(link, atomic_load(&lane->next));
 	pthread_mutex_unlock(&ch->lanes_lock);
+	/* Siblings of a sharing pool may be walking the list: unlinked, the
+	 * lane is found by no new walk; wait for those under way. */
+	while (atomic_load(&ch->visitors) > 0)
+		sched_yield();
 	atomic_fetch_add_explicit(&ch->sent_reclaimed,
 	    lane->tail_local - atomic_load(&lane->aux), memory_order_relaxed);
 	atomic_fetch_add_explicit(
@@ -546,9 +573,8 @@ butler__channel_wake_blocked(struct butler__channel *ch)
 	pthread_mutex_unlock(&ch->wait_lock);
 }
 
-/* Samples the depth with fresh tails and keeps the largest seen. */
-static void
-sample_depth(struct butler__channel *ch)
+void
+butler__channel_sample_depth(struct butler__channel *ch)
 {
 	uint64_t depth = 0;
 
@@ -565,98 +591,65 @@ sample_depth(struct butler__channel *ch)
 		    &ch->high_water, depth, memory_order_relaxed);
 }
 
-/*
- * Reading the clock costs as much as handling a small message, so the drain
- * reads it every `stride` messages: the stride doubles (to 256) while
- * messages are quick and falls back to 1 as soon as they are not, so a
- * batch overruns its time budget by at most about 0.5 ms. After a slow
- * stretch the depth is sampled again: messages that arrived while a long
- * handler ran count in high_water.
- */
-#define STRIDE_MAX 256u
-#define QUICK_NS 2000u
-
 unsigned
 butler__channel_drain(struct butler__channel *ch, unsigned max,
     uint64_t budget_ns, unsigned flags, butler__consume_fn fn, void *ctx,
     bool *more)
 {
-	uint64_t start = butler__now_ns(), last = start, depth = 0;
-	unsigned done = 0, stride = 1, next_check = 1;
-	bool progress, cut = false;
+	unsigned done = 0;
 
-	atomic_store_explicit(&ch->clock_ns, start, memory_order_relaxed);
-	do {
-		struct butler__lane *lane, *next;
-
-		progress = false;
-		depth = 0;
-		for (lane
-		     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
-		     lane != NULL && !cut; lane = next) {
-			uint64_t tail;
-			unsigned quantum = 0;
-
-			next = atomic_load_explicit(
-			    &lane->next, memory_order_acquire);
-			tail = atomic_load_explicit(
-			    &lane->tail, memory_order_acquire);
-			depth += tail - lane->head_local;
-			if (lane->head_local == tail) {
-				maybe_reclaim(ch, lane);
-				continue;
-			}
-			progress = true;
-			while (lane->head_local != tail && !cut
-			    && quantum++ < LANE_QUANTUM) {
-				struct butler__rec *rec
-				    = butler__lane_front(lane);
-
-				/* Taken before it is handled: capacity counts
-				 * what waits, and a plain store on a line
-				 * senders read only when they are full. */
-				butler__lane_pop(lane, rec);
-				butler__lane_commit(lane);
-				BUTLER__CHAOS();
-				fn(ctx, rec);
-				done++;
-				if (done >= max
-				    || ((flags & BUTLER__DRAIN_STOP_ON_CLOSE)
-				        && butler__channel_state(ch)
-				            == BUTLER__CLOSED))
-					cut = true;
-				else if (done == next_check) {
-					uint64_t now = butler__now_ns();
-					bool quick
-					    = now - last < QUICK_NS * stride;
-
-					if (now - start >= budget_ns)
-						cut = true;
-					if (!quick)
-						sample_depth(ch);
-					stride = quick
-					    ? (stride < STRIDE_MAX ? stride * 2
-					                           : stride)
-					    : 1;
-					last = now;
-					atomic_store_explicit(&ch->clock_ns,
-					    now, memory_order_relaxed);
-					next_check = done + stride;
-				}
-			}
-		}
-		if (depth > atomic_load_explicit(
-		        &ch->high_water, memory_order_relaxed))
-			atomic_store_explicit(
-			    &ch->high_water, depth, memory_order_relaxed);
-	} while (progress && !cut);
-
-	if (done > 0) {
-		butler__count(&ch->handler_ns, butler__now_ns() - start);
-		wake_blocked_senders(ch);
+	if (!ch->shared)
+		return butler__channel_drain_inline(
+		    ch, max, budget_ns, flags, fn, ctx, more);
+	/* Siblings may take from these lanes at the same time: lane by lane,
+	 * under their lock, as they do. */
+	*more = false;
+	pthread_mutex_lock(&ch->spare_lock);
+	while (done < max
+	    && butler__channel_take_one(
+	        ch, ch->spare, ch->max_record, false)) {
+		(void)fn(ctx, ch->spare);
+		done++;
 	}
-	*more = cut;
+	pthread_mutex_unlock(&ch->spare_lock);
+	*more = done >= max;
 	return done;
+}
+
+int
+butler__channel_set_shared(struct butler__channel *ch)
+{
+	ch->spare = butler__malloc(ch->max_record);
+	if (ch->spare == NULL)
+		return BUTLER_ENOMEM;
+	if (pthread_mutex_init(&ch->spare_lock, NULL) != 0) {
+		free(ch->spare);
+		ch->spare = NULL;
+		return BUTLER_ESYS;
+	}
+	ch->shared = true;
+	return BUTLER_OK;
+}
+
+void
+butler__channel_drain_end(struct butler__channel *ch, uint64_t start,
+    unsigned done, unsigned handled)
+{
+	if (done == 0)
+		return;
+	butler__count(&ch->handled, handled);
+	butler__count(&ch->handler_ns, butler__now_ns() - start);
+	wake_blocked_senders(ch);
+}
+
+void
+butler__channel_note_depth(struct butler__channel *ch, uint64_t depth)
+{
+	atomic_store_explicit(&ch->load, depth, memory_order_relaxed);
+	if (depth
+	    > atomic_load_explicit(&ch->high_water, memory_order_relaxed))
+		atomic_store_explicit(
+		    &ch->high_water, depth, memory_order_relaxed);
 }
 
 bool
@@ -666,9 +659,56 @@ butler__channel_empty(struct butler__channel *ch)
 		return false;
 	for (struct butler__lane *lane = atomic_load(&ch->lanes); lane != NULL;
 	     lane = atomic_load(&lane->next))
-		if (atomic_load(&lane->tail) != lane->head_local)
+		if (atomic_load(&lane->tail) != atomic_load(&lane->head))
 			return false;
 	return true;
+}
+
+bool
+butler__channel_take_one(struct butler__channel *ch, struct butler__rec *buf,
+    size_t cap, bool stealing)
+{
+	if (stealing)
+		atomic_fetch_add(&ch->visitors, 1);
+	for (struct butler__lane *lane
+	     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
+	     lane != NULL;
+	     lane = atomic_load_explicit(&lane->next, memory_order_acquire)) {
+		struct butler__rec *rec;
+		bool got = false;
+
+		if (atomic_load_explicit(&lane->tail, memory_order_acquire)
+		        == atomic_load_explicit(
+		            &lane->head, memory_order_relaxed)
+		    || atomic_exchange_explicit(
+		        &lane->taking, 1, memory_order_acquire))
+			continue;
+		if (lane->head_local
+		    != atomic_load_explicit(
+		        &lane->tail, memory_order_acquire)) {
+			rec = butler__lane_front(lane);
+			/* A progress record is its owner's: its caller's table
+			 * is not ours. */
+			if ((!stealing || !(rec->flags & BUTLER__REC_PROGRESS))
+			    && rec->size <= cap) {
+				memcpy(buf, rec, rec->size);
+				butler__lane_pop(lane, rec);
+				butler__lane_commit(lane);
+				got = true;
+			}
+		}
+		atomic_store_explicit(&lane->taking, 0, memory_order_release);
+		if (got) {
+			if (stealing) {
+				atomic_fetch_sub(&ch->visitors, 1);
+				wake_blocked_senders(ch);
+			}
+			return true;
+		}
+	}
+	if (stealing)
+		atomic_fetch_sub(&ch->visitors, 1);
+	return false;
 }
 
 /* Gives a drained burst's memory back to the system. Consumer, idle. */
@@ -698,7 +738,12 @@ butler__channel_idle(struct butler__channel *ch)
 	     lane = atomic_load(&lane->next))
 		atomic_store(&lane->scheduled, 0);
 	BUTLER__CHAOS();
+	/* The other half of the producers' publish: after this, a producer
+	 * has either published where the re-check below sees it, or will see
+	 * `scheduled` 0 and ring. */
+	butler__membarrier();
 	if (butler__channel_empty(ch)) {
+		atomic_store_explicit(&ch->load, 0, memory_order_relaxed);
 		trim(ch);
 		return true;
 	}
@@ -754,7 +799,8 @@ butler__channel_spin(struct butler__channel *ch, uint64_t until_ns)
 		     = atomic_load_explicit(&lane->next, memory_order_acquire))
 			if (atomic_load_explicit(
 			        &lane->tail, memory_order_acquire)
-			    != lane->head_local)
+			    != atomic_load_explicit(
+			        &lane->head, memory_order_relaxed))
 				return true;
 		if (atomic_load_explicit(&ch->nodes, memory_order_acquire)
 		    != NULL)
@@ -762,8 +808,26 @@ butler__channel_spin(struct butler__channel *ch, uint64_t until_ns)
 #if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
 #endif
-	} while ((++i & 63) != 0 || butler__now_ns() < until_ns);
-	return false;
+		if ((++i & 63) != 0)
+			continue;
+		if (butler__now_ns() >= until_ns)
+			return false;
+		if ((i & 255) == 0)
+			sched_yield();
+	} while (true);
+}
+
+uint64_t
+butler__channel_wake_cost(struct butler__channel *ch)
+{
+	uint64_t rang
+	    = atomic_exchange_explicit(&ch->rang_ns, 0, memory_order_relaxed),
+	    now;
+
+	if (rang == 0)
+		return 0;
+	now = butler__now_ns();
+	return now > rang ? now - rang : 0;
 }
 
 void

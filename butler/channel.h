@@ -74,8 +74,9 @@ void butler__stopgroup_ack(struct butler__stopgroup *g);
 /* butler__stopgroup_all_quiet says whether every inbox is quiet. */
 bool butler__stopgroup_all_quiet(struct butler__stopgroup *g);
 
-/* Called by a drain for every record; handles or destroys it. */
-typedef void (*butler__consume_fn)(void *ctx, struct butler__rec *rec);
+/* Called by a drain for every record; handles or destroys it, and returns
+ * a butler__took. */
+typedef int (*butler__consume_fn)(void *ctx, struct butler__rec *rec);
 
 struct butler__channel {
 	/* Read by every sender on every send. */
@@ -107,11 +108,19 @@ struct butler__channel {
 	    progress, wakeups, handler_ns, high_water;
 	atomic_uint_fast64_t sent_reclaimed, aux_reclaimed, rejected_reclaimed;
 	atomic_uint_fast64_t clock_ns; /* the drain's latest clock reading */
-	atomic_int draining;           /* a thread is consuming it */
+	atomic_uint_fast64_t rang_ns;  /* when a token was last written */
+	atomic_uint_fast64_t load; /* what the consumer saw queued (+1 while
+	                              it handles), for least-loaded pools */
+	atomic_int draining;       /* a thread is consuming it */
 	atomic_bool retired; /* its consumer will never take a record again */
 	uint64_t freed_reclaimed; /* lane->freed of reclaimed lanes */
-	uint64_t trimmed_at;     /* bytes freed when memory was last trimmed */
-	butler__consume_fn drop; /* destroys a record unhandled */
+	uint64_t trimmed_at; /* bytes freed when memory was last trimmed */
+	bool shared;         /* a sharing pool's: siblings take from it too */
+	atomic_int visitors; /* siblings looking at its lanes now */
+	size_t max_record;   /* the largest record */
+	pthread_mutex_t spare_lock; /* shared: for spare */
+	struct butler__rec *spare;  /* shared: where the rare drains copy */
+	butler__consume_fn drop;    /* destroys a record unhandled */
 	void *drop_ctx;
 	bool quiet; /* under group->lock */
 };
@@ -204,7 +213,7 @@ butler__channel_commit(
     struct butler__channel *ch, struct butler__lane *lane, size_t rec_size)
 {
 	butler__lane_publish(lane, rec_size);
-	if (atomic_load(&lane->scheduled) == 0)
+	if (atomic_load_explicit(&lane->scheduled, memory_order_relaxed) == 0)
 		butler__channel_announce(ch, lane);
 }
 
@@ -227,21 +236,190 @@ butler__count(atomic_uint_fast64_t *counter, uint64_t n)
 	    memory_order_relaxed);
 }
 
+/* butler__channel_state returns ch's butler__open state. */
+static inline int
+butler__channel_state(const struct butler__channel *ch)
+{
+	return atomic_load_explicit(&ch->group->open, memory_order_acquire);
+}
+
+/* butler__now_ns reads CLOCK_MONOTONIC. */
+uint64_t butler__now_ns(void);
+
 /* How a drain runs. */
 enum butler__drain_flags {
 	BUTLER__DRAIN_STOP_ON_CLOSE = 1u << 0 /* cut the batch when CLOSED */
 };
 
+/* What a consume function returns: the record was a message its handler
+ * took (counted as handled by the drain), or anything else (counted by
+ * the consume function itself, if at all). */
+enum butler__took { BUTLER__TOOK_HANDLED = 0, BUTLER__TOOK_OTHER = 1 };
+
+/* Records a consumer takes from one lane before looking at the next. */
+#define BUTLER__LANE_QUANTUM 64u
+
 /*
- * butler__channel_drain runs fn on up to `max` queued records, for at most
- * about budget_ns, taking each lane's records in order and the lanes in
- * turn; *more says whether it stopped with work left. Returns the number of
- * records taken. A record is taken (counts no more against capacity)
- * before fn runs. Consumer.
+ * Reading the clock costs as much as handling a small message, so a drain
+ * reads it every `stride` messages: the stride doubles (to 256) while
+ * messages are quick and falls back to 1 as soon as they are not, so a
+ * batch overruns its time budget by at most about 0.5 ms. After a slow
+ * stretch the depth is sampled again: messages that arrived while a long
+ * handler ran count in high_water.
+ */
+#define BUTLER__STRIDE_MAX 256u
+#define BUTLER__QUICK_NS 2000u
+
+/* The out-of-line parts of a drain (channel.c). */
+void butler__channel_reclaim(
+    struct butler__channel *ch, struct butler__lane *lane);
+void butler__channel_sample_depth(struct butler__channel *ch);
+void butler__channel_note_depth(struct butler__channel *ch, uint64_t depth);
+void butler__channel_drain_end(struct butler__channel *ch, uint64_t start,
+    unsigned done, unsigned handled);
+
+/*
+ * butler__channel_drain_inline runs fn on up to `max` queued records, for
+ * at most about budget_ns, taking each lane's records in order and the
+ * lanes in turn; *more says whether it stopped with work left. Returns the
+ * number of records taken. It is inline so that a constant fn is inlined
+ * into the loop (server.c's consume): the per-record cost is what a
+ * server's throughput is made of.
+ *
+ * A record is taken before fn runs. What has been taken is published
+ * (the head) at the end of each lane's turn, and after every record while
+ * the lane is within a quantum of its capacity, so that capacity counts
+ * what waits wherever a sender could be refused. The clock, the closing
+ * check and the counters are looked at every `stride` records, not per
+ * record. Consumer.
+ */
+static inline __attribute__((always_inline)) unsigned
+butler__channel_drain_inline(struct butler__channel *ch, unsigned max,
+    uint64_t budget_ns, unsigned flags, butler__consume_fn fn, void *ctx,
+    bool *more)
+{
+	uint64_t start = butler__now_ns(), last = start;
+	unsigned done = 0, handled = 0, stride = 1, next_check = max ? 1 : 0;
+	bool progress, cut = false;
+
+	atomic_store_explicit(&ch->clock_ns, start, memory_order_relaxed);
+	do {
+		struct butler__lane *lane, *next;
+		uint64_t depth = 0;
+
+		progress = false;
+		for (lane
+		     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
+		     lane != NULL && !cut; lane = next) {
+			uint64_t tail, stop;
+			bool urgent;
+
+			next = atomic_load_explicit(
+			    &lane->next, memory_order_acquire);
+			tail = atomic_load_explicit(
+			    &lane->tail, memory_order_acquire);
+			depth += tail - lane->head_local;
+			if (lane->head_local == tail) {
+				butler__channel_reclaim(ch, lane);
+				continue;
+			}
+			progress = true;
+			/* What a least-loaded pool's senders read: the work in
+			 * view now, the record about to run included. */
+			atomic_store_explicit(
+			    &ch->load, depth, memory_order_relaxed);
+			stop = tail - lane->head_local > BUTLER__LANE_QUANTUM
+			    ? lane->head_local + BUTLER__LANE_QUANTUM
+			    : tail;
+			urgent = tail
+			        - atomic_load_explicit(
+			            &lane->head, memory_order_relaxed)
+			        + BUTLER__LANE_QUANTUM
+			    >= ch->capacity;
+			while (lane->head_local != stop) {
+				struct butler__rec *rec
+				    = butler__lane_front(lane);
+
+				butler__lane_pop(lane, rec);
+				if (urgent)
+					butler__lane_commit(lane);
+				BUTLER__CHAOS();
+				handled
+				    += fn(ctx, rec) == BUTLER__TOOK_HANDLED;
+				/* One compare per record: next_check is never
+				 * past max. */
+				if (++done != next_check)
+					continue;
+				if (done >= max) {
+					cut = true;
+					break;
+				}
+				{
+					uint64_t now = butler__now_ns();
+					bool quick = now - last
+					    < BUTLER__QUICK_NS * stride;
+
+					if (now - start >= budget_ns
+					    || ((flags
+					            & BUTLER__DRAIN_STOP_ON_CLOSE)
+					        && butler__channel_state(ch)
+					            == BUTLER__CLOSED)) {
+						cut = true;
+						break;
+					}
+					if (!quick)
+						butler__channel_sample_depth(
+						    ch);
+					stride = quick
+					    ? (stride < BUTLER__STRIDE_MAX
+					            ? stride * 2
+					            : stride)
+					    : 1;
+					last = now;
+					atomic_store_explicit(&ch->clock_ns,
+					    now, memory_order_relaxed);
+					next_check = done + stride;
+					if (next_check > max)
+						next_check = max;
+				}
+			}
+			butler__lane_commit(lane);
+		}
+		butler__channel_note_depth(ch, depth);
+	} while (progress && !cut);
+	butler__channel_drain_end(ch, start, done, handled);
+	*more = cut;
+	return done;
+}
+
+/*
+ * butler__channel_drain is butler__channel_drain_inline() out of line, for
+ * the rare drains (finishing, release, stragglers) whose fn need not be
+ * inlined; for a sharing pool's inbox it takes records one by one through
+ * butler__channel_take_one(), as the pool's other consumers do.
  */
 unsigned butler__channel_drain(struct butler__channel *ch, unsigned max,
     uint64_t budget_ns, unsigned flags, butler__consume_fn fn, void *ctx,
     bool *more);
+
+/*
+ * butler__channel_set_shared makes ch the inbox of a sharing pool's
+ * instance (see butler__channel_take_one()). Before any send. Returns
+ * BUTLER_OK, BUTLER_ENOMEM or BUTLER_ESYS.
+ */
+int butler__channel_set_shared(struct butler__channel *ch);
+
+/*
+ * butler__channel_take_one copies the oldest record of one of ch's lanes
+ * into buf (cap bytes, at least the largest record) and takes it; for the
+ * inboxes of a sharing pool, whose records any instance of the pool may
+ * take (its consumer and, while it is busy, an idle sibling: `stealing`,
+ * which leaves progress records to their owner). One lane at a time is
+ * held, for the copy only, so a record's handler runs on the copy while
+ * the lane goes on. Returns false when it found nothing to take.
+ */
+bool butler__channel_take_one(struct butler__channel *ch,
+    struct butler__rec *buf, size_t cap, bool stealing);
 
 /*
  * butler__channel_idle prepares the consumer to sleep: it clears the
@@ -253,8 +431,17 @@ bool butler__channel_idle(struct butler__channel *ch);
 /* butler__channel_empty says whether nothing is queued or posted. */
 bool butler__channel_empty(struct butler__channel *ch);
 
-/* Polls the lanes until one has work (true) or the clock passes `until`. */
+/*
+ * butler__channel_spin polls the lanes until one has work (true) or the
+ * clock passes `until` (false), yielding the CPU every microsecond or so:
+ * on a machine with more runnable threads than CPUs the work it waits for
+ * may need this very CPU to be produced.
+ */
 bool butler__channel_spin(struct butler__channel *ch, uint64_t until_ns);
+
+/* butler__channel_wake_cost returns how long the last wake-up took, from
+ * the token's write to now, or 0 if unknown; and forgets it. Consumer. */
+uint64_t butler__channel_wake_cost(struct butler__channel *ch);
 
 /* butler__channel_ring writes a token (wakes the consumer). Any thread. */
 void butler__channel_ring(struct butler__channel *ch);
@@ -272,13 +459,6 @@ void butler__stopgroup_set_open(struct butler__stopgroup *g, int state);
 /* butler__channel_wake_blocked wakes senders waiting for room, so that
  * those the inbox now refuses return BUTLER_ECLOSED. */
 void butler__channel_wake_blocked(struct butler__channel *ch);
-
-/* butler__channel_state returns ch's butler__open state. */
-static inline int
-butler__channel_state(const struct butler__channel *ch)
-{
-	return atomic_load_explicit(&ch->group->open, memory_order_acquire);
-}
 
 /*
  * butler__channel_try_quiet reports ch quiet to its stop group, when the
@@ -309,8 +489,5 @@ void butler__channel_stats(struct butler__channel *ch, butler_stats *out);
 
 /* butler__channel_depth returns the records queued now; approximate. */
 uint64_t butler__channel_depth(struct butler__channel *ch);
-
-/* butler__now_ns reads CLOCK_MONOTONIC. */
-uint64_t butler__now_ns(void);
 
 #endif /* BUTLER_INTERNAL_CHANNEL_H */

@@ -36,6 +36,30 @@ init_evthread(void)
 
 /* ---- specs ------------------------------------------------------------ */
 
+/* Checks a server's routing, tick and per-kind settings. */
+static int
+check_policies(const butler_spec *spec, const butler_server_desc *s)
+{
+	if (s->route > BUTLER_ROUTE_KEY
+	    || (s->route == BUTLER_ROUTE_KEY && (s->kinds == NULL || s->share))
+	    || (s->tick_kind != 0
+	        && (s->tick_kind > s->n_accepts || s->tick_ms == 0
+	            || spec->messages[s->accepts[s->tick_kind - 1]].destroy
+	                != NULL)))
+		return BUTLER_EINVAL;
+	for (unsigned k = 0; s->kinds != NULL && k < s->n_accepts; k++) {
+		const butler_kind_desc *kd = &s->kinds[k];
+		unsigned ks = kd->key.size;
+
+		if (kd->full > BUTLER_FULL_BLOCK
+		    || (ks != 0 && ks != 1 && ks != 2 && ks != 4 && ks != 8)
+		    || kd->key.offset + (ks ? ks : sizeof(char *))
+		        > spec->messages[s->accepts[k]].size)
+			return BUTLER_EINVAL;
+	}
+	return BUTLER_OK;
+}
+
 /* Checks one descriptor table against the limits of butler/gen.h. */
 static int
 check_spec(const butler_spec *spec)
@@ -73,6 +97,8 @@ check_spec(const butler_spec *spec)
 		for (unsigned k = 0; k < s->n_accepts; k++)
 			if (s->accepts[k] >= spec->n_messages)
 				return BUTLER_EINVAL;
+		if (check_policies(spec, s) != BUTLER_OK)
+			return BUTLER_EINVAL;
 	}
 	return BUTLER_OK;
 }
@@ -208,6 +234,8 @@ init_routes(struct butler_hub *hub, size_t *max_payload, size_t *reply_room)
 			    : s->instances;
 			r->block = s->full == BUTLER_FULL_BLOCK;
 			r->block_ms = s->block_timeout_ms;
+			r->policy = s->route;
+			r->kinds = s->kinds;
 			at += r->n;
 		}
 	}
@@ -233,6 +261,7 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 	if (pthread_once(&evthread_once, init_evthread) != 0
 	    || evthread_result != 0)
 		return BUTLER_ESYS;
+	butler__asymmetric_init();
 	for (unsigned i = 0; i < n_specs; i++)
 		n_servers += list[i]->n_servers;
 
@@ -368,6 +397,28 @@ butler_hub_set_handlers(butler_hub *hub, unsigned server, const void *handlers,
 	h = &hub->handlers[server];
 	free(h->table);
 	h->table = copy;
+	h->raw = NULL;
+	h->on_start = on_start;
+	h->on_stop = on_stop;
+	h->user = user;
+	h->set = true;
+	return BUTLER_OK;
+}
+
+int
+butler_hub_set_raw_handler(butler_hub *hub, unsigned server, butler_raw_fn fn,
+    butler_start_fn on_start, butler_stop_fn on_stop, void *user)
+{
+	struct butler__handlers *h;
+
+	if (hub == NULL || server >= hub->n_servers || fn == NULL)
+		return BUTLER_EINVAL;
+	if (atomic_load(&hub->state) != BUTLER__HUB_NEW)
+		return BUTLER_ESTATE;
+	h = &hub->handlers[server];
+	free(h->table);
+	h->table = NULL;
+	h->raw = fn;
 	h->on_start = on_start;
 	h->on_stop = on_stop;
 	h->user = user;
@@ -446,7 +497,7 @@ check_handlers(struct butler_hub *hub)
 			    "server '%s' has no handler table", s->name);
 			return BUTLER_ENOHANDLER;
 		}
-		if (s->check != NULL)
+		if (s->check != NULL && h->raw == NULL)
 			missing = s->check(h->table);
 		if (missing != NULL) {
 			butler__log(&hub->log, BUTLER_LOG_ERROR,
@@ -771,6 +822,26 @@ butler_server_stats(butler_hub *hub, unsigned server, butler_stats *out)
 	for (unsigned i = 0; i < r->n; i++)
 		butler__channel_stats(&hub->inst[r->first + i]->ch, out);
 	return BUTLER_OK;
+}
+
+int
+butler_instance_stats(
+    butler_hub *hub, unsigned server, unsigned instance, butler_stats *out)
+{
+	if (hub == NULL || out == NULL || server >= hub->n_servers
+	    || instance >= hub->route[server].n)
+		return BUTLER_EINVAL;
+	memset(out, 0, sizeof *out);
+	butler__channel_stats(
+	    &hub->inst[hub->route[server].first + instance]->ch, out);
+	return BUTLER_OK;
+}
+
+unsigned
+butler_server_instances(const butler_hub *hub, unsigned server)
+{
+	return hub != NULL && server < hub->n_servers ? hub->route[server].n
+	                                              : 0;
 }
 
 struct listing {

@@ -13,8 +13,51 @@
 
 #include "alloc.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#endif
+
+/* ---- the asymmetric barrier ------------------------------------------- */
+
+bool butler__asymmetric;
+static pthread_once_t asymmetric_once = PTHREAD_ONCE_INIT;
+
+static void
+decide_asymmetric(void)
+{
+#if defined(__linux__) && defined(SYS_membarrier)
+	if (getenv("BUTLER_NO_MEMBARRIER") != NULL)
+		return;
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
+	        0, 0)
+	    == 0)
+		butler__asymmetric = true;
+#endif
+}
+
+void
+butler__asymmetric_init(void)
+{
+	(void)pthread_once(&asymmetric_once, decide_asymmetric);
+}
+
+void
+butler__membarrier(void)
+{
+#if defined(__linux__) && defined(SYS_membarrier)
+	if (butler__asymmetric
+	    && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0)
+	        == 0)
+		return;
+#endif
+	atomic_thread_fence(memory_order_seq_cst);
+}
 
 /* ---- senders ---------------------------------------------------------- */
 
@@ -102,6 +145,7 @@ butler__lane_new(
 	atomic_init(&lane->rejected, 0);
 	atomic_init(&lane->aux, 0);
 	atomic_init(&lane->head, 0);
+	atomic_init(&lane->taking, 0);
 	atomic_init(&lane->pool, NULL);
 	atomic_init(&lane->pool_taken, 0);
 	lane->pool_max = pool_max;

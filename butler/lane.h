@@ -12,10 +12,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "chaos.h"
 
 #define BUTLER__CACHE_LINE 64
+
+/*
+ * BUTLER__TLS gives a thread-local variable of the runtime the initial-exec
+ * model: one %fs-relative access instead of a __tls_get_addr() call in the
+ * shared library (libbutler is linked at start, never dlopen()ed late).
+ */
+#define BUTLER__TLS __attribute__((tls_model("initial-exec")))
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -128,13 +136,15 @@ struct butler__lane {
 	struct butler__segment *wseg;
 	size_t woff;
 	struct butler__segment *pool_mine; /* taken from `pool`, unused */
-	atomic_uint_fast64_t pool_taken;   /* segments taken from `pool` */
-	atomic_uint_fast64_t rejected;     /* sends refused as full */
-	atomic_uint_fast64_t aux;          /* records that are no message */
+	void *inbox; /* the channel it feeds (set once, for the fast path) */
+	atomic_uint_fast64_t pool_taken; /* segments taken from `pool` */
+	atomic_uint_fast64_t rejected;   /* sends refused as full */
+	atomic_uint_fast64_t aux;        /* records that are no message */
 
 	/* Consumer's cache line. */
 	_Alignas(BUTLER__CACHE_LINE) atomic_uint_fast64_t head; /* consumed */
 	uint64_t head_local;
+	atomic_int taking; /* a sharing pool's consumer takes from it now */
 	struct butler__segment *rseg;
 	size_t roff;
 	/* Finished segments go back to the producer through `pool`, a stack
@@ -181,6 +191,87 @@ butler__lane_reserve(struct butler__lane *lane, size_t size)
 	return butler__lane_grow(lane);
 }
 
+/*
+ * butler__rec_write writes a record's header and `size` bytes of payload
+ * at rec, with small multiple-of-8 payloads copied word by word (a message
+ * struct usually is one: it is as aligned as its widest field), which is
+ * what a memcpy() call of a size unknown to the compiler costs most.
+ */
+static inline void
+butler__rec_write(struct butler__rec *rec, uint32_t rec_size, unsigned kind,
+    unsigned flags, size_t header, const void *msg, size_t size)
+{
+	struct butler__rec h = { rec_size, (uint16_t)kind, (uint16_t)flags };
+	unsigned char *dst = (unsigned char *)rec + header;
+	const unsigned char *src = msg;
+
+	memcpy(rec, &h, sizeof h);
+	if (size <= 64 && (size & 7) == 0) {
+		uint64_t w;
+
+		/* Unrolled: each case copies one word and falls through. */
+		switch (size >> 3) {
+		case 8:
+			memcpy(&w, src + 56, 8);
+			memcpy(dst + 56, &w, 8);
+			/* fall through */
+		case 7:
+			memcpy(&w, src + 48, 8);
+			memcpy(dst + 48, &w, 8);
+			/* fall through */
+		case 6:
+			memcpy(&w, src + 40, 8);
+			memcpy(dst + 40, &w, 8);
+			/* fall through */
+		case 5:
+			memcpy(&w, src + 32, 8);
+			memcpy(dst + 32, &w, 8);
+			/* fall through */
+		case 4:
+			memcpy(&w, src + 24, 8);
+			memcpy(dst + 24, &w, 8);
+			/* fall through */
+		case 3:
+			memcpy(&w, src + 16, 8);
+			memcpy(dst + 16, &w, 8);
+			/* fall through */
+		case 2:
+			memcpy(&w, src + 8, 8);
+			memcpy(dst + 8, &w, 8);
+			/* fall through */
+		case 1:
+			memcpy(&w, src, 8);
+			memcpy(dst, &w, 8);
+			/* fall through */
+		default:
+			break;
+		}
+	} else if (size > 0) {
+		memcpy(dst, src, size);
+	}
+}
+
+/*
+ * butler__asymmetric says whether the process uses the asymmetric form of
+ * the wake-up protocol: producers publish with a release store (a plain
+ * mov on x86-64) and the consumer, on its rare way to sleep, makes every
+ * thread of the process run a full barrier with membarrier(2)
+ * (MEMBARRIER_CMD_PRIVATE_EXPEDITED). Where the kernel lacks it, or with
+ * BUTLER_NO_MEMBARRIER set in the environment, producers publish with a
+ * sequentially consistent store instead (an xchg): see channel.c. Set once,
+ * before the first hub exists.
+ */
+extern bool butler__asymmetric;
+
+/* butler__asymmetric_init decides butler__asymmetric (once per process). */
+void butler__asymmetric_init(void);
+
+/*
+ * butler__membarrier makes every thread of the process run a full memory
+ * barrier before it returns (asymmetric mode), or is a seq_cst fence.
+ */
+void butler__membarrier(void);
+
 /* butler__lane_publish makes the reserved record visible. Producer. */
 static inline void
 butler__lane_publish(struct butler__lane *lane, size_t size)
@@ -188,10 +279,17 @@ butler__lane_publish(struct butler__lane *lane, size_t size)
 	lane->woff += size;
 	lane->tail_local++;
 	BUTLER__CHAOS();
-	/* seq_cst, not release: the consumer's idle check is a Dekker pair
-	 * (publish, then read `scheduled` / clear `scheduled`, then read
-	 * tail); see channel.c. */
-	atomic_store(&lane->tail, lane->tail_local);
+	/* The consumer's idle check is a Dekker pair with the load of
+	 * `scheduled` that follows (see channel.c): the store and that load
+	 * must not be reordered. Either the consumer's membarrier() orders
+	 * them for us (asymmetric), or the store is seq_cst. */
+	if (__builtin_expect(butler__asymmetric, 1)) {
+		atomic_store_explicit(
+		    &lane->tail, lane->tail_local, memory_order_release);
+		atomic_signal_fence(memory_order_seq_cst);
+	} else {
+		atomic_store(&lane->tail, lane->tail_local);
+	}
 	BUTLER__CHAOS();
 }
 

@@ -30,6 +30,7 @@
 #include "request.h"
 
 #include "alloc.h"
+#include "heap.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -54,8 +55,6 @@ struct waiter {
 	bool done;
 };
 
-#define NO_HEAP SIZE_MAX
-
 struct butler__ticket {
 	struct butler__node node; /* posted to the caller once answered */
 	atomic_uint refs;     /* caller, request record, progress records */
@@ -77,7 +76,7 @@ struct butler__ticket {
 	/* The caller's side: only its thread (listings under its lock). */
 	uint64_t id;
 	struct butler__ticket *hnext; /* hash chain, spare list */
-	size_t heap_at;               /* NO_HEAP: no deadline (any more) */
+	struct butler__heap_node dl;  /* by deadline; in no heap: none */
 	uint64_t since_ns;
 	struct butler__call_args args;
 	unsigned progress_seen;
@@ -100,8 +99,7 @@ struct butler__calls {
 	struct butler__ticket **bucket;
 	size_t n_buckets; /* power of two */
 	size_t count;
-	struct butler__ticket **heap;
-	size_t heap_n, heap_cap;
+	struct butler__heap heap;     /* by deadline */
 	struct butler__ticket *spare; /* ended tickets, reused */
 	size_t n_spare;
 };
@@ -177,7 +175,7 @@ ticket_reset(struct butler__ticket *t, unsigned refs)
 	atomic_init(&t->latest, NULL);
 	atomic_init(&t->deferred_by, 0);
 	atomic_init(&t->deferred_ns, 0);
-	t->heap_at = NO_HEAP;
+	t->dl.at = BUTLER__NO_HEAP;
 }
 
 /*
@@ -288,7 +286,7 @@ butler__requests_release(struct butler__requests *rq)
 			ticket_free(t);
 		}
 		free(c->bucket);
-		free(c->heap);
+		butler__heap_release(&c->heap);
 		free(c);
 	}
 	if (rq->promises != NULL)
@@ -320,61 +318,14 @@ calls_grow(struct butler__calls *c)
 	return BUTLER_OK;
 }
 
-static void
-heap_swap(struct butler__calls *c, size_t a, size_t b)
-{
-	struct butler__ticket *x = c->heap[a];
-
-	c->heap[a] = c->heap[b];
-	c->heap[b] = x;
-	c->heap[a]->heap_at = a;
-	c->heap[b]->heap_at = b;
-}
-
-static void
-heap_up(struct butler__calls *c, size_t i)
-{
-	while (i > 0
-	    && c->heap[(i - 1) / 2]->deadline_ns > c->heap[i]->deadline_ns) {
-		heap_swap(c, i, (i - 1) / 2);
-		i = (i - 1) / 2;
-	}
-}
-
-static void
-heap_down(struct butler__calls *c, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-
-		if (l < c->heap_n
-		    && c->heap[l]->deadline_ns < c->heap[m]->deadline_ns)
-			m = l;
-		if (r < c->heap_n
-		    && c->heap[r]->deadline_ns < c->heap[m]->deadline_ns)
-			m = r;
-		if (m == i)
-			return;
-		heap_swap(c, i, m);
-		i = m;
-	}
-}
+#define TICKET_OF_DL(n)                                                       \
+	((struct butler__ticket *)(void *)((char *)(n)-offsetof(              \
+	    struct butler__ticket, dl)))
 
 static void
 heap_remove(struct butler__calls *c, struct butler__ticket *t)
 {
-	size_t i = t->heap_at;
-
-	if (i == NO_HEAP)
-		return;
-	c->heap_n--;
-	if (i != c->heap_n) {
-		c->heap[i] = c->heap[c->heap_n];
-		c->heap[i]->heap_at = i;
-		heap_down(c, i);
-		heap_up(c, i);
-	}
-	t->heap_at = NO_HEAP;
+	butler__heap_remove(&c->heap, &t->dl);
 }
 
 /* Inserts t (caller's lock held); ENOMEM leaves the table as it was. */
@@ -385,24 +336,16 @@ calls_insert(struct butler__calls *c, struct butler__ticket *t)
 
 	if (c->count + 1 > c->n_buckets && calls_grow(c) != BUTLER_OK)
 		return BUTLER_ENOMEM;
-	if (t->deadline_ns != UINT64_MAX && c->heap_n == c->heap_cap) {
-		size_t cap = c->heap_cap ? c->heap_cap * 2 : FIRST_BUCKETS;
-		struct butler__ticket **h
-		    = butler__realloc(c->heap, cap * sizeof *h);
-
-		if (h == NULL)
-			return BUTLER_ENOMEM;
-		c->heap = h;
-		c->heap_cap = cap;
-	}
+	if (t->deadline_ns != UINT64_MAX
+	    && butler__heap_reserve(&c->heap) != BUTLER_OK)
+		return BUTLER_ENOMEM;
 	s = slot(t->id, c->n_buckets);
 	t->hnext = c->bucket[s];
 	c->bucket[s] = t;
 	c->count++;
 	if (t->deadline_ns != UINT64_MAX) {
-		t->heap_at = c->heap_n;
-		c->heap[c->heap_n++] = t;
-		heap_up(c, t->heap_at);
+		t->dl.due = t->deadline_ns;
+		butler__heap_push(&c->heap, &t->dl);
 	}
 	return BUTLER_OK;
 }
@@ -436,17 +379,9 @@ calls_remove(struct butler__calls *c, struct butler__ticket *t)
 static void
 arm(struct butler__requests *rq)
 {
-	struct butler__calls *c = rq->calls;
-	uint64_t wait = UINT64_MAX;
-
-	if (rq->arm == NULL)
-		return;
-	if (c->heap_n > 0) {
-		uint64_t now = butler__now_ns(), d = c->heap[0]->deadline_ns;
-
-		wait = d > now ? d - now : 0;
-	}
-	rq->arm(rq->arm_ctx, wait);
+	if (rq->arm != NULL)
+		rq->arm(rq->arm_ctx,
+		    butler__heap_wait(&rq->calls->heap, butler__now_ns()));
 }
 
 /* give_up claims t for the caller (PENDING -> GONE); false: answered. */
@@ -569,7 +504,7 @@ butler__call(struct butler__requests *rq, unsigned server, unsigned kind,
 		pthread_mutex_unlock(&rq->lock);
 		goto out_unused;
 	}
-	if (t->deadline_ns != UINT64_MAX && t->heap_at == 0)
+	if (t->deadline_ns != UINT64_MAX && t->dl.at == 0)
 		arm(rq);
 	*id = t->id;
 	return BUTLER_OK;
@@ -599,8 +534,10 @@ butler__requests_expire(struct butler__requests *rq, uint64_t now_ns)
 {
 	struct butler__calls *c = rq->calls;
 
-	while (c->heap_n > 0 && c->heap[0]->deadline_ns <= now_ns) {
-		struct butler__ticket *t = c->heap[0];
+	while (butler__heap_top(&c->heap) != NULL
+	    && butler__heap_top(&c->heap)->due <= now_ns) {
+		struct butler__ticket *t
+		    = TICKET_OF_DL(butler__heap_top(&c->heap));
 
 		take_out(rq, t);
 		end_early(rq, t, BUTLER_ETIMEDOUT);
@@ -611,16 +548,7 @@ butler__requests_expire(struct butler__requests *rq, uint64_t now_ns)
 int
 butler__requests_next_timeout_ms(struct butler__requests *rq, uint64_t now_ns)
 {
-	struct butler__calls *c = rq->calls;
-	uint64_t d;
-
-	if (c->heap_n == 0)
-		return -1;
-	d = c->heap[0]->deadline_ns;
-	if (d <= now_ns)
-		return 0;
-	d = (d - now_ns + 999999u) / 1000000u;
-	return d > INT32_MAX ? INT32_MAX : (int)d;
+	return butler__heap_ms(butler__heap_wait(&rq->calls->heap, now_ns));
 }
 
 void
@@ -650,7 +578,7 @@ butler__requests_take_answers(
 			t->parked = true;
 			continue;
 		}
-		rearm |= t->heap_at != NO_HEAP;
+		rearm |= t->dl.at != BUTLER__NO_HEAP;
 		take_out(rq, t);
 		finish_call(rq, t, t->status);
 	}

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Thread_local struct butler__thread_state butler__tls;
+_Thread_local struct butler__thread_state butler__tls BUTLER__TLS;
 #define tls butler__tls
 #define CACHE_WAYS BUTLER__CACHE_WAYS
 
@@ -39,6 +39,7 @@ static void
 cache_drop(struct butler__lane_cache *c)
 {
 	free(c->lanes);
+	free(c->direct);
 	free(c->rr);
 	memset(c, 0, sizeof *c);
 }
@@ -112,8 +113,9 @@ cache_add(const struct butler__router *r)
 	memmove(&tls.way[1], &tls.way[0], (CACHE_WAYS - 1) * sizeof *c);
 	memset(c, 0, sizeof *c);
 	c->lanes = butler__calloc(r->n_inboxes, sizeof *c->lanes);
+	c->direct = butler__calloc(r->n_routes, sizeof *c->direct);
 	c->rr = butler__calloc(r->n_routes, sizeof *c->rr);
-	if (c->lanes == NULL || c->rr == NULL) {
+	if (c->lanes == NULL || c->direct == NULL || c->rr == NULL) {
 		cache_drop(c);
 		return NULL;
 	}
@@ -216,14 +218,11 @@ push(const struct butler__router *r, unsigned index, unsigned kind,
 	    ch, lane, rec_size, flags, timeout_ms, &err, &gated);
 	if (rec == NULL)
 		return err;
-	rec->size = (uint32_t)rec_size;
-	rec->kind = (uint16_t)kind;
-	rec->flags = (uint16_t)rec_flags;
+	butler__rec_write(
+	    rec, (uint32_t)rec_size, kind, rec_flags, header, msg, size);
 	if (header > sizeof *rec)
 		((struct butler__rec_ticket *)(void *)(rec + 1))->ticket
 		    = ticket;
-	if (size > 0)
-		memcpy((unsigned char *)rec + header, msg, size);
 	butler__channel_commit(ch, lane, rec_size);
 	if (rec_flags & BUTLER__REC_PROGRESS)
 		butler__lane_count_aux(lane);
@@ -248,6 +247,98 @@ butler__push(const struct butler__router *r, unsigned index, unsigned kind,
 	    r, index, kind, rec_flags, ticket, msg, size, flags, timeout_ms);
 }
 
+/* key_hash returns a well-mixed hash of the routing key of msg. */
+static uint64_t
+key_hash(const butler_key_desc *k, const void *msg)
+{
+	const unsigned char *p = (const unsigned char *)msg + k->offset;
+	uint64_t h = 0;
+
+	switch (k->size) {
+	case 1:
+		h = *p;
+		break;
+	case 2: {
+		uint16_t v;
+
+		memcpy(&v, p, sizeof v);
+		h = v;
+		break;
+	}
+	case 4: {
+		uint32_t v;
+
+		memcpy(&v, p, sizeof v);
+		h = v;
+		break;
+	}
+	case 8:
+		memcpy(&h, p, sizeof h);
+		break;
+	default: {
+		const char *s;
+
+		/* FNV-1a over the string: equal strings, equal instance. */
+		memcpy(&s, p, sizeof s);
+		h = 0xcbf29ce484222325u;
+		for (; s != NULL && *s != '\0'; s++)
+			h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+		break;
+	}
+	}
+	/* splitmix64's finalizer: consecutive keys spread over instances. */
+	h ^= h >> 30;
+	h *= 0xbf58476d1ce4e5b9u;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebu;
+	return h ^ (h >> 31);
+}
+
+/*
+ * least_loaded returns the pool instance whose consumer last said it had
+ * the least queued (its `load`, published once per pass over its inbox and
+ * cleared when it goes idle), starting the search at the round-robin
+ * cursor so that equal loads are still spread.
+ */
+static unsigned
+least_loaded(const struct butler__router *r, const struct butler__route *rt,
+    unsigned rr)
+{
+	unsigned best = rr % rt->n, i;
+	uint64_t best_load = UINT64_MAX;
+
+	for (i = 0; i < rt->n; i++) {
+		unsigned at = (rr + i) % rt->n;
+		uint64_t load = atomic_load_explicit(
+		    &r->inbox[rt->first + at]->load, memory_order_relaxed);
+
+		if (load < best_load) {
+			best_load = load;
+			best = at;
+			if (load == 0)
+				break;
+		}
+	}
+	return best;
+}
+
+int
+butler__send_published(struct butler__channel *ch, struct butler__lane *lane)
+{
+	if (atomic_load(&lane->scheduled) == 0)
+		butler__channel_announce(ch, lane);
+	if (atomic_load(&ch->group->open) == BUTLER__CLOSED)
+		butler__channel_straggle(ch);
+	return BUTLER_OK;
+}
+
+int
+butler__send_message(const struct butler__router *r, unsigned server,
+    unsigned kind, const void *msg, size_t size, int timeout_ms)
+{
+	return butler__send(r, server, kind, 0, NULL, msg, size, timeout_ms);
+}
+
 int
 butler__send(const struct butler__router *r, unsigned server, unsigned kind,
     unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
@@ -270,10 +361,26 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 	} else {
 		flags |= BUTLER__PUSH_BLOCK;
 	}
-	if (rt->n == 1)
-		return push(r, rt->first, kind, rec_flags, ticket, msg, size,
+	if (rt->n == 1) {
+		rv = push(r, rt->first, kind, rec_flags, ticket, msg, size,
 		    flags, timeout_ms);
-	pick = rr_next(r, server) % rt->n;
+		/* The lane exists now: the next send takes the fast path. */
+		if (tls.way[0].router == r && tls.way[0].serial == r->serial)
+			tls.way[0].direct[server]
+			    = tls.way[0].lanes[rt->first];
+		return rv;
+	}
+	if (rt->policy == BUTLER_ROUTE_KEY && rt->kinds != NULL) {
+		/* One key, one instance: its messages stay in order, so a
+		 * full instance is not skipped. */
+		pick = (unsigned)(key_hash(&rt->kinds[kind - 1].key, msg)
+		    % rt->n);
+		return push(r, rt->first + pick, kind, rec_flags, ticket, msg,
+		    size, flags, timeout_ms);
+	}
+	pick = rt->policy == BUTLER_ROUTE_LEAST_LOADED
+	    ? least_loaded(r, rt, rr_next(r, server))
+	    : rr_next(r, server) % rt->n;
 	for (i = 0; i < rt->n; i++) {
 		rv = push(r, rt->first + (pick + i) % rt->n, kind, rec_flags,
 		    ticket, msg, size, BUTLER__PUSH_ROOM, 0);

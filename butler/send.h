@@ -20,6 +20,8 @@ struct butler__route {
 	const butler_server_desc *desc;
 	bool block; /* full policy BLOCK */
 	int block_ms;
+	butler_route policy;           /* for a pool */
+	const butler_kind_desc *kinds; /* [kind - 1]: keys, or NULL */
 };
 
 /*
@@ -51,8 +53,10 @@ uint64_t butler__router_serial(void);
 struct butler__lane_cache {
 	const struct butler__router *router;
 	uint64_t serial;
-	struct butler__lane **lanes; /* [n_inboxes] */
-	unsigned *rr;                /* [n_routes] */
+	struct butler__lane **lanes;  /* [n_inboxes] */
+	struct butler__lane **direct; /* [n_routes]: the lane of a server of
+	                                 one instance, once known */
+	unsigned *rr;                 /* [n_routes] */
 };
 
 /*
@@ -68,7 +72,7 @@ struct butler__thread_state {
 	struct butler__lane_cache way[BUTLER__CACHE_WAYS];
 };
 
-extern _Thread_local struct butler__thread_state butler__tls;
+extern _Thread_local struct butler__thread_state butler__tls BUTLER__TLS;
 
 /* butler__send_set_inside records what the calling thread runs. */
 static inline void
@@ -99,6 +103,81 @@ void butler__send_forget(const struct butler__router *r);
 int butler__push(const struct butler__router *r, unsigned index, unsigned kind,
     unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
     size_t size, unsigned flags, int timeout_ms);
+
+/*
+ * butler__send_published finishes a send whose record is published: it
+ * tells an idle consumer (butler__channel_announce()) and, if the hub closed
+ * for good meanwhile, destroys what the consumer may never see
+ * (butler__channel_straggle()). Returns BUTLER_OK.
+ */
+int butler__send_published(
+    struct butler__channel *ch, struct butler__lane *lane);
+
+/* What butler__send_fast() returns when the common case does not apply. */
+#define BUTLER__SEND_SLOW (-1)
+
+/*
+ * butler__send_fast is the common case of a send, inline: a plain message
+ * to a server of one instance, through a lane the calling thread has
+ * cached, into an open inbox with room, in the lane's current segment.
+ * Then it copies and publishes and returns BUTLER_OK; otherwise it does
+ * nothing and returns BUTLER__SEND_SLOW, and butler__send() does the rest.
+ */
+static inline __attribute__((always_inline)) int
+butler__send_fast(const struct butler__router *r, unsigned server,
+    unsigned kind, const void *msg, size_t size)
+{
+	const struct butler__lane_cache *c = &butler__tls.way[0];
+	const struct butler__route *rt;
+	struct butler__channel *ch;
+	struct butler__lane *lane;
+	struct butler__segment *seg;
+	size_t rec_size;
+
+	if (__builtin_expect(c->router != r || c->serial != r->serial
+	            || server >= r->n_routes,
+	        0))
+		return BUTLER__SEND_SLOW;
+	lane = c->direct[server];
+	rt = &r->route[server];
+	if (__builtin_expect(lane == NULL || kind - 1u >= rt->n_kinds
+	            || rt->kind_size[kind] != size,
+	        0))
+		return BUTLER__SEND_SLOW;
+	ch = lane->inbox;
+	rec_size = butler__rec_round(sizeof(struct butler__rec) + size);
+	if (__builtin_expect(
+	        atomic_load_explicit(&ch->group->open, memory_order_relaxed)
+	                != BUTLER__OPEN
+	            || lane->tail_local - lane->head_cache >= ch->capacity,
+	        0))
+		return BUTLER__SEND_SLOW;
+	seg = lane->wseg;
+	/* Sizes the word copy does not take go the slow way, so that this
+	 * path calls nothing but, rarely, a tail. */
+	if (__builtin_expect(seg->cap - lane->woff < rec_size || size > 64
+	            || (size & 7) != 0,
+	        0))
+		return BUTLER__SEND_SLOW;
+	butler__rec_write(
+	    (struct butler__rec *)(void *)(seg->data + lane->woff),
+	    (uint32_t)rec_size, kind, 0, sizeof(struct butler__rec), msg,
+	    size);
+	butler__lane_publish(lane, rec_size);
+	if (__builtin_expect(
+	        atomic_load_explicit(&lane->scheduled, memory_order_relaxed)
+	                == 0
+	            || atomic_load_explicit(
+	                   &ch->group->open, memory_order_relaxed)
+	                == BUTLER__CLOSED,
+	        0))
+		return butler__send_published(ch, lane);
+	return BUTLER_OK;
+}
+
+/* butler__send_message is butler__send() of a plain message. */
+int butler__send_message(const struct butler__router *r, unsigned server,
+    unsigned kind, const void *msg, size_t size, int timeout_ms);
 
 /* butler__send_timeout's timeout_ms meaning "as the server's policy says". */
 #define BUTLER__SERVER_POLICY (-2)

@@ -20,11 +20,11 @@
 
 /* ---- which server the calling thread runs ----------------------------- */
 
-static _Thread_local struct butler_server *current;
+static _Thread_local struct butler_server *current BUTLER__TLS;
 
 /* Its address is unique to each thread: a thread identity that fits in an
  * atomic, unlike pthread_t. */
-static _Thread_local char thread_token;
+static _Thread_local char thread_token BUTLER__TLS;
 
 static uintptr_t
 me(void)
@@ -63,7 +63,7 @@ butler__server_owned_by_me(const struct butler_server *srv)
 
 /* ---- construction ----------------------------------------------------- */
 
-static void drop(void *ctx, struct butler__rec *rec);
+static int drop(void *ctx, struct butler__rec *rec);
 
 static void
 arm_timer(void *ctx, uint64_t wait_ns)
@@ -95,13 +95,15 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 	srv->desc = desc;
 	srv->handlers = handlers;
 	srv->kind_msg = route->kind_msg;
+	srv->n_kinds = desc->n_accepts;
+	srv->dispatch = desc->dispatch;
+	srv->route = route;
 	srv->id = id;
 	srv->instance = instance;
 	srv->index = index;
 	atomic_init(&srv->finished, false);
 	atomic_init(&srv->owner, 0);
 	atomic_init(&srv->busy_kind, 0);
-	atomic_init(&srv->busy_since_ns, 0);
 	/* Thread names are at most 15 bytes: keep the server's name and,
 	 * for a pool, the instance number. */
 	if (route->n > 1)
@@ -114,10 +116,23 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 	if (rv != BUTLER_OK)
 		return rv;
 	butler__channel_set_drop(&srv->ch, drop, srv);
+	if (desc->share && route->n > 1 && desc->loop == BUTLER_LOOP_THREAD) {
+		srv->take_buf = butler__malloc(max_record);
+		rv = srv->take_buf != NULL
+		    ? butler__channel_set_shared(&srv->ch)
+		    : BUTLER_ENOMEM;
+		if (rv != BUTLER_OK) {
+			free(srv->take_buf);
+			butler__channel_release(&srv->ch, NULL, NULL);
+			return rv;
+		}
+		srv->take_cap = max_record;
+	}
 	rv = butler__requests_init(
 	    &srv->rq, env->reqhub, srv, index, &srv->ch);
 	if (rv != BUTLER_OK) {
 		butler__channel_release(&srv->ch, NULL, NULL);
+		free(srv->take_buf);
 		return rv;
 	}
 	if (desc->loop == BUTLER_LOOP_THREAD) {
@@ -137,50 +152,185 @@ destroy_payload(const butler_msg_desc *msg, struct butler__rec *rec)
 		msg->destroy(butler__rec_payload(rec));
 }
 
-/* consume handles one record on the consumer's thread. */
+/* Counts and logs a handler's failure. */
 static void
-consume(void *ctx, struct butler__rec *rec)
+failed(struct butler_server *srv, const butler_msg_desc *msg, int rv)
 {
-	struct butler_server *srv = ctx;
-	const struct butler__handlers *h = srv->handlers;
+	butler__count(&srv->ch.failed, 1);
+	butler__log(srv->env->log, BUTLER_LOG_WARN,
+	    "server '%s': handler for '%s' failed: %s (%d)", srv->name,
+	    msg->name, butler_strerror(rv), rv);
+}
+
+/* Runs the handler of a message (or request) record. */
+static inline int
+dispatch(struct butler_server *srv, struct butler__rec *rec, void *payload)
+{
+	int rv;
+
+	atomic_store_explicit(
+	    &srv->busy_kind, rec->kind, memory_order_relaxed);
+	rv = srv->dispatch(srv, srv->table, srv->user, rec->kind, payload);
+	atomic_store_explicit(&srv->busy_kind, 0, memory_order_relaxed);
+	return rv;
+}
+
+/* consume_other handles what is not a plain message: progress for our
+ * calls, requests, and kinds the dispatcher does not know. */
+static __attribute__((noinline)) int
+consume_other(struct butler_server *srv, struct butler__rec *rec)
+{
 	const butler_msg_desc *msg;
 	int rv;
 
 	if (rec->flags & BUTLER__REC_PROGRESS) {
 		butler__requests_progress(&srv->rq, rec, true);
-		return;
+		return BUTLER__TOOK_OTHER;
+	}
+	if (rec->kind - 1u >= srv->n_kinds) {
+		/* A corrupted record: its layout is unknown, so it is not
+		 * dispatched and nothing in it is freed. */
+		butler__count(&srv->ch.failed, 1);
+		butler__log(srv->env->log, BUTLER_LOG_ERROR,
+		    "server '%s': record of unknown kind %u dropped",
+		    srv->name, (unsigned)rec->kind);
+		return BUTLER__TOOK_OTHER;
 	}
 	msg = srv->kind_msg[rec->kind];
-	if ((rec->flags & BUTLER__REC_REQUEST)
-	    && !butler__request_begin(&srv->rq, rec)) {
+	if (!butler__request_begin(&srv->rq, rec)) {
 		/* Its caller has gone: not worth a handler. */
 		destroy_payload(msg, rec);
 		butler__count(&srv->ch.abandoned, 1);
-		return;
+		return BUTLER__TOOK_OTHER;
 	}
-	atomic_store_explicit(&srv->busy_since_ns,
-	    atomic_load_explicit(&srv->ch.clock_ns, memory_order_relaxed),
-	    memory_order_relaxed);
-	atomic_store_explicit(
-	    &srv->busy_kind, rec->kind, memory_order_relaxed);
-	rv = srv->desc->dispatch(
-	    srv, h->table, h->user, rec->kind, butler__rec_payload(rec));
-	atomic_store_explicit(&srv->busy_kind, 0, memory_order_relaxed);
-	if (rv == 0) {
-		butler__count(&srv->ch.handled, 1);
-	} else {
-		butler__count(&srv->ch.failed, 1);
-		butler__log(srv->env->log, BUTLER_LOG_WARN,
-		    "server '%s': handler for '%s' failed: %s (%d)", srv->name,
-		    msg->name, butler_strerror(rv), rv);
-	}
-	if (rec->flags & BUTLER__REC_REQUEST)
-		butler__request_end(&srv->rq, rv);
+	rv = dispatch(srv, rec, butler__rec_payload(rec));
+	butler__request_end(&srv->rq, rv);
 	destroy_payload(msg, rec);
+	if (rv != 0) {
+		failed(srv, msg, rv);
+		return BUTLER__TOOK_OTHER;
+	}
+	return BUTLER__TOOK_HANDLED;
+}
+
+/*
+ * consume handles one record on the consumer's thread; inlined into the
+ * drain. A plain message is a dispatch and a destroy, nothing more.
+ */
+static inline int
+consume(void *ctx, struct butler__rec *rec)
+{
+	struct butler_server *srv = ctx;
+	const butler_msg_desc *msg;
+	int rv;
+
+	if (__builtin_expect(
+	        rec->flags != 0 || rec->kind - 1u >= srv->n_kinds, 0))
+		return consume_other(srv, rec);
+	rv = dispatch(srv, rec, rec + 1);
+	msg = srv->kind_msg[rec->kind];
+	if (msg->destroy != NULL)
+		msg->destroy(rec + 1);
+	if (__builtin_expect(rv != 0, 0)) {
+		failed(srv, msg, rv);
+		return BUTLER__TOOK_OTHER;
+	}
+	return BUTLER__TOOK_HANDLED;
+}
+
+/* raw_dispatch is the dispatcher of a server with a generic handler. */
+static int
+raw_dispatch(butler_server *self, const void *table, void *user, unsigned kind,
+    void *msg)
+{
+	(void)table;
+	return self->handlers->raw(
+	    self, kind, self->kind_msg[kind], msg, user);
+}
+
+/* The handler table and dispatcher srv runs with, once started. */
+static void
+take_handlers(struct butler_server *srv)
+{
+	srv->table = srv->handlers->table;
+	srv->user = srv->handlers->user;
+	if (srv->handlers->raw != NULL)
+		srv->dispatch = raw_dispatch;
+}
+
+/*
+ * take_shared copies the next record for srv into its buffer: from its own
+ * inbox, or, when that is empty, from a busy sibling's (work sharing).
+ */
+static bool
+take_shared(struct butler_server *srv)
+{
+	const struct butler__route *rt = srv->route;
+	struct butler__channel *const *inbox = srv->env->router->inbox;
+
+	if (butler__channel_take_one(
+	        &srv->ch, srv->take_buf, srv->take_cap, false))
+		return true;
+	for (unsigned i = 1; i < rt->n; i++) {
+		unsigned at = rt->first + (srv->instance + i) % rt->n;
+
+		if (butler__channel_take_one(
+		        inbox[at], srv->take_buf, srv->take_cap, true))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * drain_shared is drain() for an instance of a sharing pool: each record is
+ * copied out of its lane before it is handled (so that the lane goes on
+ * while a long handler runs, and a sibling can take what waits behind it),
+ * and an instance whose own inbox is empty takes from its siblings'.
+ */
+static unsigned
+drain_shared(
+    struct butler_server *srv, unsigned max, uint64_t budget_ns, bool *more)
+{
+	uint64_t start = butler__now_ns();
+	unsigned done = 0, handled = 0;
+
+	*more = false;
+	while (done < max && take_shared(srv)) {
+		handled += consume(srv, srv->take_buf) == BUTLER__TOOK_HANDLED;
+		if ((++done & 31) == 0
+		    && (butler__now_ns() - start >= budget_ns
+		        || butler__channel_state(&srv->ch)
+		            == BUTLER__CLOSED)) {
+			*more = true;
+			break;
+		}
+	}
+	if (done >= max)
+		*more = true;
+	if (!*more)
+		for (struct butler__lane *lane = atomic_load(&srv->ch.lanes);
+		     lane != NULL;) {
+			struct butler__lane *next = atomic_load(&lane->next);
+
+			butler__channel_reclaim(&srv->ch, lane);
+			lane = next;
+		}
+	butler__channel_drain_end(&srv->ch, start, done, handled);
+	return done;
+}
+
+/* drain takes up to max records of srv's inbox, consume inlined. */
+static unsigned
+drain(struct butler_server *srv, unsigned max, uint64_t budget_ns, bool *more)
+{
+	if (srv->ch.shared)
+		return drain_shared(srv, max, budget_ns, more);
+	return butler__channel_drain_inline(&srv->ch, max, budget_ns,
+	    BUTLER__DRAIN_STOP_ON_CLOSE, consume, srv, more);
 }
 
 /* drop destroys one record unhandled (a stop that discards). */
-static void
+static int
 drop(void *ctx, struct butler__rec *rec)
 {
 	struct butler_server *srv = ctx;
@@ -190,12 +340,17 @@ drop(void *ctx, struct butler__rec *rec)
 			butler__request_drop_progress(rec);
 		else
 			butler__requests_progress(&srv->rq, rec, false);
-		return;
+		return BUTLER__TOOK_OTHER;
+	}
+	if (rec->kind - 1u >= srv->n_kinds) {
+		butler__count(&srv->ch.failed, 1);
+		return BUTLER__TOOK_OTHER;
 	}
 	if (rec->flags & BUTLER__REC_REQUEST)
 		butler__request_refuse(rec, BUTLER_ECLOSED);
 	destroy_payload(srv->kind_msg[rec->kind], rec);
 	butler__count(&srv->ch.dropped, 1);
+	return BUTLER__TOOK_OTHER;
 }
 
 /* Takes and delivers the answers posted to srv's inbox. */
@@ -236,9 +391,10 @@ finish(struct butler_server *srv)
 	                                                          : drop;
 	bool more;
 
-	/* Pairs with the senders' seq_cst publish: every record published
-	 * before the hub closed is seen by the drain below. */
-	atomic_thread_fence(memory_order_seq_cst);
+	/* Pairs with the senders' publish and their second look at `open`:
+	 * every record published before the hub closed is seen by the drain
+	 * below, and a later one by its sender (see butler__push()). */
+	butler__membarrier();
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
 	butler__requests_finish(&srv->rq, BUTLER_ECLOSED);
@@ -254,6 +410,61 @@ finish(struct butler_server *srv)
 
 /* ---- threaded servers ------------------------------------------------- */
 
+/* Idle turns after which a spin that kept failing is tried again. */
+#define SPIN_RETRY 64u
+/* The shortest watch worth a clock reading. */
+#define SPIN_MIN_NS 1000u
+
+/*
+ * spin is the spin policy: before paying for a sleep and a wake-up, watch
+ * the inbox for a moment and drain what arrives right here. It watches for
+ * about what a wake-up costs (measured: on_wake()), up to the configured
+ * spin_us, so that a spin that succeeds saves that cost and one that fails
+ * loses at most as much again; and it adapts, so that spinning is never
+ * much worse than sleeping: a failed watch halves the next one, down to
+ * none at all for SPIN_RETRY idle turns (on a loaded machine, where the
+ * sender needs this CPU, spins fail and stop), a successful one restores
+ * it. The whole turn stays within the batch budget, so timers keep their
+ * turn. Returns what drain() says of work left.
+ */
+static bool
+spin(struct butler_server *srv)
+{
+	struct butler__serverenv *env = srv->env;
+	uint64_t target
+	    = srv->wake_ns > SPIN_MIN_NS ? srv->wake_ns : SPIN_MIN_NS;
+	uint64_t start, until;
+	bool more = false, got = false;
+
+	if (target > srv->spin_ns)
+		target = srv->spin_ns;
+	if (srv->spin_window == 0) {
+		if (srv->spin_off > 0) {
+			srv->spin_off--;
+			return false;
+		}
+		srv->spin_window = target;
+	}
+	start = butler__now_ns();
+	until = start + srv->spin_window;
+	while (!more && butler__channel_spin(&srv->ch, until)
+	    && butler__channel_state(&srv->ch) != BUTLER__CLOSED) {
+		got = true;
+		take_answers(srv);
+		(void)drain(srv, env->batch_max, env->batch_budget_ns, &more);
+		until = butler__now_ns() + srv->spin_window;
+		if (until - start > env->batch_budget_ns + srv->spin_window)
+			more = true; /* yield to the loop now */
+	}
+	if (got) {
+		srv->spin_window = target;
+	} else if ((srv->spin_window /= 2) < SPIN_MIN_NS) {
+		srv->spin_window = 0;
+		srv->spin_off = SPIN_RETRY;
+	}
+	return more;
+}
+
 static void
 process(struct butler_server *srv)
 {
@@ -265,29 +476,9 @@ process(struct butler_server *srv)
 		return;
 	}
 	take_answers(srv);
-	(void)butler__channel_drain(&srv->ch, env->batch_max,
-	    env->batch_budget_ns, BUTLER__DRAIN_STOP_ON_CLOSE, consume, srv,
-	    &more);
-	/* Spin policy: before paying for a sleep and a wake-up, watch the
-	 * lanes for a moment; work that arrives is drained right here. The
-	 * whole turn stays within the batch budget, so timers keep their
-	 * turn. An idle server still sleeps: the spin follows work only. */
-	if (srv->spin_ns > 0 && !more) {
-		uint64_t start = butler__now_ns(),
-		         until = start + srv->spin_ns;
-
-		while (!more && butler__channel_spin(&srv->ch, until)
-		    && butler__channel_state(&srv->ch) != BUTLER__CLOSED) {
-			take_answers(srv);
-			(void)butler__channel_drain(&srv->ch, env->batch_max,
-			    env->batch_budget_ns, BUTLER__DRAIN_STOP_ON_CLOSE,
-			    consume, srv, &more);
-			until = butler__now_ns() + srv->spin_ns;
-			if (until - start
-			    > env->batch_budget_ns + srv->spin_ns)
-				more = true; /* yield to the loop now */
-		}
-	}
+	(void)drain(srv, env->batch_max, env->batch_budget_ns, &more);
+	if (srv->spin_ns > 0 && !more)
+		more = spin(srv);
 	if (butler__channel_state(&srv->ch) == BUTLER__CLOSED) {
 		event_base_loopbreak(srv->base);
 		return;
@@ -307,10 +498,17 @@ static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
 	struct butler_server *srv = arg;
+	uint64_t cost;
 
 	(void)fd;
 	(void)what;
 	butler__channel_ack(&srv->ch);
+	/* What sleeping cost this time, for the spin policy: a moving
+	 * average of 1/8 of each new measure. */
+	if (srv->spin_ns > 0 && (cost = butler__channel_wake_cost(&srv->ch)))
+		srv->wake_ns = srv->wake_ns == 0
+		    ? cost
+		    : srv->wake_ns - srv->wake_ns / 8 + cost / 8;
 	process(srv);
 }
 
@@ -438,6 +636,7 @@ server_main(void *arg)
 
 	(void)pthread_setname_np(pthread_self(), srv->name);
 	set_current(srv);
+	take_handlers(srv);
 	rv = loop_setup(srv);
 	if (rv != BUTLER_OK)
 		butler__log(srv->env->log, BUTLER_LOG_ERROR,
@@ -513,6 +712,7 @@ butler__server_start_external(struct butler_server *srv)
 	int rv = BUTLER_OK;
 
 	atomic_store(&srv->owner, me());
+	take_handlers(srv);
 	if (srv->handlers->on_start != NULL) {
 		set_current(srv);
 		rv = srv->handlers->on_start(srv, srv->handlers->user);
@@ -567,9 +767,8 @@ butler__server_drain_external(
 	do {
 		butler__requests_expire(&srv->rq, butler__now_ns());
 		take_answers(srv);
-		n += butler__channel_drain(&srv->ch, all ? UINT32_MAX : max,
-		    all ? UINT64_MAX : env->batch_budget_ns,
-		    BUTLER__DRAIN_STOP_ON_CLOSE, consume, srv, &more);
+		n += drain(srv, all ? UINT32_MAX : max,
+		    all ? UINT64_MAX : env->batch_budget_ns, &more);
 	} while (all && (more || !butler__channel_empty(&srv->ch)));
 	/* Work left (or a sender that slipped in while we went idle): keep
 	 * the fd readable so the owner's loop comes back. */
@@ -617,13 +816,14 @@ butler__server_release(struct butler_server *srv)
 	butler__channel_release(&srv->ch, drop, srv);
 	butler__requests_drop_answers(butler__channel_take(&srv->ch));
 	butler__requests_release(&srv->rq);
+	free(srv->take_buf);
 }
 
 void
 butler__server_stuck(struct butler_server *srv, butler_stuck_info *info)
 {
 	unsigned kind = atomic_load(&srv->busy_kind);
-	uint64_t since = atomic_load(&srv->busy_since_ns), now;
+	uint64_t since = atomic_load(&srv->ch.clock_ns), now;
 
 	memset(info, 0, sizeof *info);
 	info->server = srv->desc->name;

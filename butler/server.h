@@ -11,7 +11,8 @@
 
 /* A server's handler table as installed (the hub keeps the copy). */
 struct butler__handlers {
-	void *table; /* copy of the generated handler struct */
+	void *table;       /* copy of the generated handler struct */
+	butler_raw_fn raw; /* or a generic handler (table NULL) */
 	butler_start_fn on_start;
 	butler_stop_fn on_stop;
 	void *user;
@@ -50,10 +51,21 @@ struct butler_server {
 	const butler_server_desc *desc;
 	const struct butler__handlers *handlers;
 	const butler_msg_desc *const *kind_msg; /* [kind] */
-	unsigned id;                            /* hub-wide server index */
-	unsigned instance;                      /* instance in its pool */
-	unsigned index;                         /* hub-wide inbox index */
-	uint64_t spin_ns; /* spin policy: watch for work before sleeping */
+	unsigned n_kinds;            /* kinds it accepts, 1..n_kinds */
+	butler_dispatch_fn dispatch; /* the generated switch */
+	const void *table;           /* its handler table, once started */
+	void *user;
+	const struct butler__route *route; /* its server's: the siblings */
+	struct butler__rec *take_buf;      /* a sharing pool's: the record
+	                                      being handled, copied out */
+	size_t take_cap;
+	unsigned id;          /* hub-wide server index */
+	unsigned instance;    /* instance in its pool */
+	unsigned index;       /* hub-wide inbox index */
+	uint64_t spin_ns;     /* spin policy: the most it may watch for work */
+	uint64_t spin_window; /* what it watches now (adaptive, <= spin_ns) */
+	uint64_t wake_ns;     /* what a wake-up costs here (moving average) */
+	unsigned spin_off;    /* idle turns until it tries spinning again */
 	char name[16];
 
 	/* Threaded servers. */
@@ -73,9 +85,9 @@ struct butler_server {
 	bool calls_done;        /* its calls have all ended: late records of
 	                           its inbox are destroyed as orphans */
 
-	/* What its handler runs now, for stuck reports. */
+	/* What its handler runs now, for stuck reports (since about the
+	 * channel's clock_ns). */
 	atomic_uint busy_kind; /* 0: none */
-	atomic_uint_fast64_t busy_since_ns;
 };
 
 /*

@@ -34,7 +34,7 @@ extern "C" {
  * generated code is written for: its headers refuse to compile against any
  * other, and its tables carry it in butler_spec.abi.
  */
-#define BUTLER_GEN_OUTPUT_ABI 2
+#define BUTLER_GEN_OUTPUT_ABI 3
 
 /* butler_gen_status is what the butler_gen_* functions return. */
 typedef enum butler_gen_status {

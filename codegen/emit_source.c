@@ -263,10 +263,9 @@ send_call(const struct emit_in *in, const struct server *sv,
 	butler__gen_sb_puts(out,
 	    "{\n\tif (msg == NULL)\n\t\treturn "
 	    "BUTLER_EINVAL;\n");
-	call(out, "return butler_send(",
-	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), %s_%s_%s, "
-	    "msg, sizeof *msg",
-	    a, A, S, A, S, M);
+	call(out, "return butler_send_spec(",
+	    "hub, &%s_spec, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg", a, A, S,
+	    A, S, M);
 	butler__gen_sb_puts(out, "}\n\n");
 	if (!m->request)
 		return;

@@ -16,11 +16,28 @@
  *   enum imaging_worker_kind / IMAGING_WORKER_NONE = 0, IMAGING_WORKER_RESIZE
  *   struct imaging_worker_msg             tagged union of what worker accepts
  *   struct imaging_worker_handlers        on_start, on_stop, one per message
+ *   imaging_worker_resize_fn              the type of resize's handler
  *   imaging_worker_register()             installs a handler table
+ *   imaging_worker_register_each()        the same, one argument per handler:
+ *                                         one left out or swapped does not
+ *                                         compile
  *   imaging_send_worker_resize()          typed send
  *   imaging_call_worker_resize()          typed request, for messages with
- *                                         a reply
+ *                                         a reply; answered on the caller's
+ *                                         loop
+ *   imaging_call_worker_resize_wait()     the same, blocking, for threads
+ *                                         that are no server
  *   imaging_reply_resize()                answers the request being handled
+ *   struct imaging_resize_promise         a deferred request of resize
+ *   imaging_defer_resize()                defers the request being handled
+ *   imaging_answer_resize()               answers a deferred request
+ *   imaging_fail_resize()                 fails a deferred request
+ *   imaging_progress_resize(), imaging_progress_resize_promise()
+ *                                         progress, for messages that
+ *                                         declare it
+ *   imaging_resize_promise_cancelled(), imaging_resize_promise_time_left_ms()
+ *                                         what the deferred request's caller
+ *                                         still wants
  *   imaging_resize_destroy()              frees the owned fields
  *   imaging_spec                          the descriptor table
  *
@@ -41,7 +58,7 @@ extern "C" {
  * BUTLER_GEN_ABI is the version of this contract. It changes whenever a
  * descriptor layout or a function that generated code calls changes.
  */
-#define BUTLER_GEN_ABI 2
+#define BUTLER_GEN_ABI 3
 
 /*
  * Limits shared by butler-gen and the runtime: butler-gen rejects a spec
@@ -136,9 +153,42 @@ typedef enum butler_loop {
 
 /** butler_full says what a send to a full inbox does. */
 typedef enum butler_full {
-	BUTLER_FULL_FAIL = 0, /**< return BUTLER_EFULL at once */
-	BUTLER_FULL_BLOCK = 1 /**< wait up to block_timeout_ms for room */
+	BUTLER_FULL_FAIL = 0,  /**< return BUTLER_EFULL at once */
+	BUTLER_FULL_BLOCK = 1, /**< wait up to block_timeout_ms for room */
+	BUTLER_FULL_DROP_NEWEST = 2, /**< destroy the new message */
+	BUTLER_FULL_DROP_OLDEST = 3, /**< destroy the oldest queued one */
+	BUTLER_FULL_KEEP_LAST = 4    /**< a newer message of the kind
+	                                replaces the queued one */
 } butler_full;
+
+/** butler_route says how a send to a pool chooses an instance. */
+typedef enum butler_route {
+	BUTLER_ROUTE_ROUND_ROBIN = 0,  /**< in turn, skipping full ones */
+	BUTLER_ROUTE_LEAST_LOADED = 1, /**< the least queued and busy */
+	BUTLER_ROUTE_KEY = 2 /**< by a key field: one key, one instance,
+	                        its messages in order */
+} butler_route;
+
+/**
+ * butler_key_desc says where the routing key of one message kind is: an
+ * integer of `size` bytes (1, 2, 4 or 8) at `offset`, or, with size 0, a
+ * string (a `char *` at offset; NULL hashes like "").
+ */
+typedef struct butler_key_desc {
+	size_t offset; /**< offsetof the key field in the message struct */
+	unsigned size; /**< 1, 2, 4, 8: an integer; 0: a string */
+} butler_key_desc;
+
+/**
+ * butler_kind_desc is what one message kind of a server may set beyond
+ * the server's defaults.
+ */
+typedef struct butler_kind_desc {
+	butler_full full;          /**< this kind's overload policy */
+	int block_timeout_ms;      /**< with BUTLER_FULL_BLOCK */
+	butler_key_desc key;       /**< with BUTLER_ROUTE_KEY */
+	unsigned max_handler_ms;   /**< watchdog: 0 is the server's */
+} butler_kind_desc;
 
 /**
  * butler_server_desc describes one server of a spec. Kind k (1-based) of
@@ -159,6 +209,18 @@ typedef struct butler_server_desc {
 	size_t handlers_size;    /**< sizeof the generated handler table */
 	butler_check_fn check;   /**< completeness check of a handler table */
 	butler_dispatch_fn dispatch; /**< the generated switch */
+	butler_route route;          /**< how a pool chooses an instance */
+	unsigned share; /**< non-zero: an idle instance of the pool takes
+	                   work queued on a busy one (not with ROUTE_KEY) */
+	const butler_kind_desc *kinds; /**< [n_accepts], or NULL: every kind
+	                                  as the server says */
+	unsigned max_queued; /**< bound on what one instance holds queued
+	                        from all senders together; 0: none */
+	unsigned max_handler_ms; /**< watchdog: a handler running longer is
+	                            reported once; 0: never */
+	unsigned tick_kind; /**< kind (1-based) delivered to every instance
+	                       every tick_ms, or 0 */
+	unsigned tick_ms;   /**< period of the tick, > 0 with tick_kind */
 } butler_server_desc;
 
 /**

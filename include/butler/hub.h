@@ -146,6 +146,28 @@ BUTLER_API int butler_hub_set_handlers(butler_hub *hub, unsigned server,
     butler_stop_fn on_stop, void *user);
 
 /**
+ * butler_raw_fn is a generic handler: it receives every message kind of its
+ * server, untyped: `msg` describes the message (its spec entry), `payload`
+ * is the message struct (the hub destroys its owned fields after the call,
+ * as for a typed handler; move a field out by setting it to NULL). For a
+ * request it may reply, defer (butler_defer() with `msg`) or fail, like a
+ * typed handler. Returns 0 or a failure, like a typed handler.
+ */
+typedef int (*butler_raw_fn)(butler_server *self, unsigned kind,
+    const butler_msg_desc *msg, void *payload, void *user);
+
+/**
+ * butler_hub_set_raw_handler makes `fn` the handler of every message server
+ * `server` accepts, in place of a generated table: what a bridge or a
+ * proxy that forwards any message needs. on_start and on_stop may be NULL.
+ * Before butler_hub_start() only (BUTLER_ESTATE afterwards); replaces a
+ * table set before. Returns BUTLER_EINVAL for a bad index or a NULL fn.
+ */
+BUTLER_API int butler_hub_set_raw_handler(butler_hub *hub, unsigned server,
+    butler_raw_fn fn, butler_start_fn on_start, butler_stop_fn on_stop,
+    void *user);
+
+/**
  * butler_hub_set_log directs the hub's log messages to `fn` for levels up to
  * `max_level`. The default writes warnings and errors to stderr; fn NULL
  * silences the hub. Before butler_hub_start() only.
@@ -246,6 +268,16 @@ BUTLER_API int butler_hub_stop_timeout(butler_hub *hub,
  */
 BUTLER_API int butler_send(butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size);
+
+/**
+ * butler_send_spec is butler_send() to server `server` of `spec` (an index
+ * into spec->servers; spec is the hub's spec or one it imports): what the
+ * generated app_send_S_M() functions call, in one call for the common case
+ * of the hub's own spec. Codes as butler_send(), BUTLER_EINVAL for a spec
+ * the hub was not built from. Any thread.
+ */
+BUTLER_API int butler_send_spec(butler_hub *hub, const butler_spec *spec,
+    unsigned server, unsigned kind, const void *msg, size_t size);
 
 /**
  * butler_send_timeout is butler_send() that waits up to timeout_ms (-1:
@@ -517,6 +549,21 @@ BUTLER_API int butler_server_next_timeout(butler_hub *hub, unsigned server);
  */
 BUTLER_API int butler_server_stats(
     butler_hub *hub, unsigned server, butler_stats *out /* OUT */);
+
+/**
+ * butler_instance_stats fills *out with the counters of instance `instance`
+ * of server `server` alone (how a pool spread its work). Returns
+ * BUTLER_EINVAL for a bad index. Any thread.
+ */
+BUTLER_API int butler_instance_stats(butler_hub *hub, unsigned server,
+    unsigned instance, butler_stats *out /* OUT */);
+
+/**
+ * butler_server_instances returns the number of instances of server
+ * `server` (its pool size, "auto" resolved), 0 for a bad index. Any thread.
+ */
+BUTLER_API unsigned butler_server_instances(
+    const butler_hub *hub, unsigned server);
 
 /**
  * butler_server_count returns the number of servers in the hub's spec.

@@ -17,6 +17,11 @@
 #include <stdint.h>
 #include <time.h>
 
+#ifdef __cplusplus
+/* The C++ peers (moodycamel, CAF) include this header too. */
+extern "C" {
+#endif
+
 /* bench_msg is the one message every peer carries: 32 bytes. */
 struct bench_msg {
 	uint64_t seq;       /* per-producer sequence, for the FIFO check */
@@ -26,8 +31,12 @@ struct bench_msg {
 	uint64_t payload; /* bench_payload(seq, producer): corruption check */
 };
 
+#ifdef __cplusplus
+static_assert(sizeof(struct bench_msg) == 32, "the benchmark message is 32 B");
+#else
 _Static_assert(
     sizeof(struct bench_msg) == 32, "the benchmark message is 32 B");
+#endif
 
 /* bench_handler is called on the consumer's thread for every message. */
 typedef void (*bench_handler)(
@@ -51,6 +60,7 @@ enum bench_send_result {
 };
 
 struct bench_chan;
+struct bench_offload;
 
 /*
  * bench_peer is one competitor. chan_new creates a channel without starting
@@ -74,6 +84,19 @@ struct bench_peer {
 	/* Optional: butler's request/reply round trip; fills rtt_ns[n] and
 	 * calls bench_steady() when the warm-up ends and when it is done. */
 	int (*reqrep)(uint64_t warmup, uint64_t n, uint64_t *rtt_ns);
+	/* Optional, same contract: a blocking call from a plain thread to a
+	 * server that answers at once (ZeroMQ REQ/REP; butler_call_wait). */
+	int (*callwait)(uint64_t warmup, uint64_t n, uint64_t *rtt_ns);
+	/* Optional, same contract: a request answered later, from another
+	 * handler of the same server (butler's deferred answers). */
+	int (*deferred)(uint64_t warmup, uint64_t n, uint64_t *rtt_ns);
+	/* Optional: requests offloaded from a GLib main loop to a pool of
+	 * worker threads, each answer coming back on the loop. */
+	int (*offload)(struct bench_offload *o);
+	/* Optional: space-separated workloads the peer runs, overriding the
+	 * default (every channel workload when chan_new is set, plus one per
+	 * optional hook above). */
+	const char *workloads;
 };
 
 /* bench_peers is each peer executable's NULL-terminated list. */
@@ -129,5 +152,38 @@ bool bench_thread_join(struct bench_thread *t);
 
 /* bench_xcalloc is calloc that fails the run instead of returning NULL. */
 void *bench_xcalloc(size_t n, size_t size);
+
+/*
+ * bench_offload drives the offload workloads, the same for every peer: the
+ * peer's loop thread keeps `inflight` requests outstanding, taking each
+ * request from bench_offload_next() and handing each answer, on the loop
+ * thread, to bench_offload_done(), until that returns true. A worker
+ * answers with a copy of the request. Answers may come back in any order
+ * (the pool has several workers); each must come exactly once, intact.
+ */
+#define BENCH_OFFLOAD_WORKERS 2   /* every peer's pool has two workers */
+#define BENCH_OFFLOAD_INFLIGHT 64 /* requests in flight, offload_thru */
+
+struct bench_offload {
+	uint64_t warm, n;  /* requests: warm-up, then measured */
+	unsigned inflight; /* requests outstanding at once */
+	unsigned workers;  /* the pool's size */
+	/* Private to harness.c. */
+	uint64_t *rtt_ns; /* n round trips when inflight == 1 */
+	uint64_t issued, answered, bad, t0, t1;
+	uint8_t *seen;
+};
+
+/* bench_offload_next fills *m with the next request and returns true, or
+ * returns false when every request has been issued. The loop thread. */
+bool bench_offload_next(struct bench_offload *o, struct bench_msg *m);
+
+/* bench_offload_done checks one answer and returns true when it was the
+ * last one (the peer then leaves its loop). The loop thread. */
+bool bench_offload_done(struct bench_offload *o, const struct bench_msg *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* BUTLER_TESTS_BENCH_BENCH_H */

@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "count.h"
@@ -585,23 +587,163 @@ run_pingpong(uint64_t n, uint64_t warm)
 	sem_destroy(&p.done);
 }
 
+/*
+ * run_rtt_hook runs one of a peer's own round-trip cases (request/reply,
+ * blocking call, deferred answer): the peer times every round trip and
+ * checks every answer itself.
+ */
 static void
-run_reqrep(uint64_t n, uint64_t warm)
+run_rtt_hook(int (*hook)(uint64_t, uint64_t, uint64_t *), const char *what,
+    uint64_t n, uint64_t warm)
 {
 	uint64_t *rtt = bench_xcalloc(n, sizeof *rtt);
 
-	if (!peer->reqrep) {
-		printf("note,%s,%s,no request/reply\n", peer->name, workload);
+	if (!hook) {
+		printf("note,%s,%s,no %s\n", peer->name, workload, what);
 		free(rtt);
 		return;
 	}
-	if (peer->reqrep(warm, n, rtt) != 0)
-		bench_fail("request/reply failed");
+	if (hook(warm, n, rtt) != 0)
+		bench_fail("%s failed", what);
 	if (counting.on)
 		counting_report(n);
 	else
 		report_rtt(rtt, n);
 	free(rtt);
+}
+
+/* ---- Offload from a GLib main loop to a pool, and back ----------------- */
+
+bool
+bench_offload_next(struct bench_offload *o, struct bench_msg *m)
+{
+	if (o->issued == o->warm + o->n)
+		return false;
+	*m = make_msg(o->issued++, 0, true);
+	return true;
+}
+
+bool
+bench_offload_done(struct bench_offload *o, const struct bench_msg *m)
+{
+	uint64_t now = bench_now_ns();
+
+	if (m->seq >= o->issued || o->seen[m->seq] || m->producer != 0
+	    || m->payload != bench_payload(m->seq, 0))
+		o->bad++;
+	else
+		o->seen[m->seq] = 1;
+	if (o->rtt_ns && m->seq >= o->warm && m->seq < o->warm + o->n)
+		o->rtt_ns[m->seq - o->warm] = now - m->t_send_ns;
+	if (++o->answered == o->warm) {
+		bench_steady(true);
+		o->t0 = now;
+	}
+	if (o->answered < o->warm + o->n)
+		return false;
+	o->t1 = now;
+	bench_steady(false);
+	return true;
+}
+
+/*
+ * run_offload: the peer's loop keeps `inflight` requests outstanding until
+ * warm + n have been answered. With one in flight every request is a round
+ * trip (p50, p99); with many, the figure is requests answered per second
+ * over the measured phase.
+ */
+static void
+run_offload(uint64_t n, uint64_t warm, unsigned inflight)
+{
+	struct bench_offload o = { .warm = warm,
+		.n = n,
+		.inflight = inflight,
+		.workers = BENCH_OFFLOAD_WORKERS };
+
+	if (!peer->offload) {
+		printf("note,%s,%s,no offload\n", peer->name, workload);
+		return;
+	}
+	o.seen = bench_xcalloc(warm + n, 1);
+	if (inflight == 1)
+		o.rtt_ns = bench_xcalloc(n, sizeof *o.rtt_ns);
+	if (warm == 0) {
+		bench_steady(true);
+		o.t0 = bench_now_ns();
+	}
+	if (peer->offload(&o) != 0)
+		bench_fail("offload failed");
+	if (o.bad)
+		bench_fail(
+		    "%" PRIu64 " answers duplicated or corrupted", o.bad);
+	for (uint64_t i = 0; i < warm + n; i++)
+		if (!o.seen[i])
+			bench_fail("request %" PRIu64 " never answered", i);
+	if (counting.on)
+		counting_report(n);
+	else if (inflight == 1)
+		report_rtt(o.rtt_ns, n);
+	else
+		result("mmsgs_per_s", (double)n * 1e3 / (double)(o.t1 - o.t0));
+	free(o.rtt_ns);
+	free(o.seen);
+}
+
+/* ---- Background load ---------------------------------------------------- */
+
+/*
+ * The "under load" cases run one load thread per online CPU next to the
+ * benchmark: each at nice +19 (a background batch job: the scheduler gives
+ * it what the benchmark leaves, but a waking thread may still have to wait
+ * for a load thread's slice to end), sweeping a 256 KiB buffer so that it
+ * also evicts the benchmark's cache lines, as real background work does.
+ */
+#define LOAD_BYTES (256u * 1024u)
+
+static struct {
+	atomic_bool stop;
+	unsigned n;
+	pthread_t *threads;
+} load;
+
+static void *
+load_thread(void *arg)
+{
+	unsigned char *buf = bench_xcalloc(LOAD_BYTES, 1);
+
+	(void)arg;
+	/* Linux: a thread's nice value is per thread (its tid). */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
+		fprintf(stderr, "bench: load thread: cannot renice\n");
+	while (!atomic_load_explicit(&load.stop, memory_order_relaxed))
+		for (unsigned i = 0; i < LOAD_BYTES; i += 64)
+			buf[i]++;
+	free(buf);
+	return NULL;
+}
+
+static void
+load_start(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	load.n = cpus > 0 ? (unsigned)cpus : 1;
+	load.threads = bench_xcalloc(load.n, sizeof *load.threads);
+	for (unsigned i = 0; i < load.n; i++)
+		if (pthread_create(&load.threads[i], NULL, load_thread, NULL))
+			bench_fail("pthread_create");
+	printf("note,%s: %u load thread(s) at nice 19, each sweeping "
+	       "%u KiB\n",
+	    workload, load.n, LOAD_BYTES / 1024);
+}
+
+static void
+load_stop(void)
+{
+	atomic_store(&load.stop, true);
+	for (unsigned i = 0; i < load.n; i++)
+		pthread_join(load.threads[i], NULL);
+	free(load.threads);
 }
 
 /* ---- Memory per queued message ----------------------------------------- */
@@ -657,14 +799,36 @@ run_mem(uint64_t n)
 
 /* ---- Command line ------------------------------------------------------ */
 
+/* print_workloads lists what peer p runs (see bench_peer.workloads). */
+static void
+print_workloads(const struct bench_peer *p)
+{
+	if (p->workloads) {
+		fputs(p->workloads, stdout);
+		return;
+	}
+	if (p->chan_new)
+		fputs(
+		    "thru1 thru4 fanout pingpong pingpong_load mem ", stdout);
+	if (p->reqrep)
+		fputs("reqrep ", stdout);
+	if (p->callwait)
+		fputs("callwait ", stdout);
+	if (p->deferred)
+		fputs("deferred ", stdout);
+	if (p->offload)
+		fputs("offload_rtt offload_thru ", stdout);
+}
+
 static void
 usage(const char *argv0)
 {
 	fprintf(stderr,
 	    "usage: %s --list\n"
-	    "       %s --peer NAME --workload "
-	    "thru1|thru4|fanout|pingpong|reqrep|mem\n"
-	    "          [--n N] [--warmup W] [--count]\n",
+	    "       %s --peer NAME --workload W [--n N] [--warmup W] "
+	    "[--count] [--load]\n"
+	    "W: thru1 thru4 fanout pingpong pingpong_load reqrep callwait\n"
+	    "   deferred offload_rtt offload_thru mem\n",
 	    argv0, argv0);
 	exit(2);
 }
@@ -674,13 +838,17 @@ main(int argc, char **argv)
 {
 	const char *name = NULL;
 	uint64_t n = 1000000, warm = UINT64_MAX;
-	bool count = false;
+	bool count = false, loaded = false;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--list")) {
-			for (unsigned j = 0; bench_peers[j]; j++)
-				printf("%s\t%s\n", bench_peers[j]->name,
+			/* name, description, workloads: tab-separated */
+			for (unsigned j = 0; bench_peers[j]; j++) {
+				printf("%s\t%s\t", bench_peers[j]->name,
 				    bench_peers[j]->consumer);
+				print_workloads(bench_peers[j]);
+				putchar('\n');
+			}
 			return 0;
 		} else if (!strcmp(argv[i], "--peer") && i + 1 < argc) {
 			name = argv[++i];
@@ -692,6 +860,8 @@ main(int argc, char **argv)
 			warm = strtoull(argv[++i], NULL, 10);
 		} else if (!strcmp(argv[i], "--count")) {
 			count = true;
+		} else if (!strcmp(argv[i], "--load")) {
+			loaded = true;
 		} else {
 			usage(argv[0]);
 		}
@@ -706,19 +876,34 @@ main(int argc, char **argv)
 	counting_init(count);
 	/* Results must reach the driver even if a later case crashes. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(workload, "pingpong_load"))
+		loaded = true;
+	if (loaded)
+		load_start();
 	if (!strcmp(workload, "thru1"))
 		run_thru(1, n, warm);
 	else if (!strcmp(workload, "thru4"))
 		run_thru(4, n, warm);
 	else if (!strcmp(workload, "fanout"))
 		run_fanout(n, warm);
-	else if (!strcmp(workload, "pingpong"))
+	else if (!strcmp(workload, "pingpong")
+	    || !strcmp(workload, "pingpong_load"))
 		run_pingpong(n, warm);
 	else if (!strcmp(workload, "reqrep"))
-		run_reqrep(n, warm);
+		run_rtt_hook(peer->reqrep, "request/reply", n, warm);
+	else if (!strcmp(workload, "callwait"))
+		run_rtt_hook(peer->callwait, "blocking call", n, warm);
+	else if (!strcmp(workload, "deferred"))
+		run_rtt_hook(peer->deferred, "deferred answer", n, warm);
+	else if (!strcmp(workload, "offload_rtt"))
+		run_offload(n, warm, 1);
+	else if (!strcmp(workload, "offload_thru"))
+		run_offload(n, warm, BENCH_OFFLOAD_INFLIGHT);
 	else if (!strcmp(workload, "mem"))
 		run_mem(n);
 	else
 		usage(argv[0]);
+	if (loaded)
+		load_stop();
 	return 0;
 }

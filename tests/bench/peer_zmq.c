@@ -6,8 +6,14 @@
  * blocking zmq_recv() with one sender, or zmq_poll() over all of them and
  * non-blocking receives with several. High-water marks are unlimited, like
  * the unbounded queues of the plain-loop peers.
+ *
+ * The blocking call (workload callwait) is ZeroMQ's REQ/REP over inproc:
+ * the calling thread sends on a REQ socket and blocks in zmq_recv() for
+ * the answer, which a REP socket's thread sends back at once. It is the
+ * peer of butler_call_wait().
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,14 +170,99 @@ chan_free(struct bench_chan *c)
 	free(c);
 }
 
+/* ---- blocking call: REQ/REP -------------------------------------------- */
+
+struct cw {
+	void *ctx, *rep, *req;
+	struct bench_thread thread;
+};
+
+/* cw_server answers every request with itself until the context ends. */
+static void *
+cw_server(void *arg)
+{
+	struct cw *w = arg;
+
+	for (;;) {
+		struct bench_msg m;
+		int len = zmq_recv(w->rep, &m, sizeof m, 0);
+
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len < 0)
+			break; /* ETERM: the run is over */
+		if (zmq_send(w->rep, &m, (size_t)len, 0) < 0 && errno == ETERM)
+			break;
+	}
+	zmq_close(w->rep);
+	return NULL;
+}
+
+/* cw_client makes warm + n blocking calls, timing each. Not inlined:
+ * run --instructions finds the calling thread by this name. */
+__attribute__((noinline)) static int
+cw_client(struct cw *w, uint64_t warm, uint64_t n, uint64_t *rtt)
+{
+	for (uint64_t seq = 1; seq <= warm + n; seq++) {
+		struct bench_msg req = { .seq = seq }, rep;
+		int len;
+
+		if (seq == warm + 1)
+			bench_steady(true);
+		req.payload = bench_payload(seq, 0);
+		req.t_send_ns = bench_now_ns();
+		if (zmq_send(w->req, &req, sizeof req, 0) != (int)sizeof req)
+			bench_fail("zmq REQ send: %s", zmq_strerror(errno));
+		do
+			len = zmq_recv(w->req, &rep, sizeof rep, 0);
+		while (len < 0 && errno == EINTR);
+		if (len != (int)sizeof rep || rep.seq != seq
+		    || rep.payload != bench_payload(seq, 0))
+			bench_fail(
+			    "zmq REQ: wrong answer to call %" PRIu64, seq);
+		if (seq > warm)
+			rtt[seq - warm - 1] = bench_now_ns() - rep.t_send_ns;
+	}
+	bench_steady(false);
+	return 0;
+}
+
+static int
+callwait(uint64_t warm, uint64_t n, uint64_t *rtt)
+{
+	struct cw w = { .ctx = zmq_ctx_new() };
+	int zero = 0;
+
+	if (!w.ctx)
+		return -1;
+	w.rep = zmq_socket(w.ctx, ZMQ_REP);
+	w.req = zmq_socket(w.ctx, ZMQ_REQ);
+	if (!w.rep || !w.req
+	    || zmq_setsockopt(w.req, ZMQ_LINGER, &zero, sizeof zero)
+	    || zmq_setsockopt(w.rep, ZMQ_LINGER, &zero, sizeof zero)
+	    || zmq_bind(w.rep, "inproc://bench-rr")
+	    || zmq_connect(w.req, "inproc://bench-rr"))
+		bench_fail("zmq REQ/REP: %s", zmq_strerror(errno));
+	/* Thread creation hands the REP socket over to its thread. */
+	if (bench_thread_start(&w.thread, cw_server, &w))
+		bench_fail("pthread_create");
+	cw_client(&w, warm, n, rtt);
+	zmq_close(w.req);
+	zmq_ctx_shutdown(w.ctx);
+	bench_thread_join(&w.thread);
+	zmq_ctx_term(w.ctx);
+	return 0;
+}
+
 static const struct bench_peer zmq = {
 	.name = "zmq",
 	.consumer = "blocking zmq_recv (zmq_poll with several senders), "
-	            "not a loop; inproc PAIR per sender",
+	            "not a loop; inproc PAIR per sender; REQ/REP for calls",
 	.chan_new = chan_new,
 	.chan_start = chan_start,
 	.send = chan_send,
 	.chan_free = chan_free,
+	.callwait = callwait,
 };
 
 const struct bench_peer *const bench_peers[] = { &zmq, NULL };

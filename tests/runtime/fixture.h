@@ -123,7 +123,7 @@ fx_check(const void *handlers)
 
 static const unsigned fx_accepts[] = { M_NUM, M_OWNED, M_ASK, M_ANSWER };
 
-#define FX_MAX_SERVERS 4
+#define FX_MAX_SERVERS 8
 
 struct fx {
 	butler_msg_desc msgs[4];
@@ -135,7 +135,8 @@ struct fx {
 static inline void
 fx_init(struct fx *f, unsigned n, unsigned capacity)
 {
-	static const char *const names[] = { "s0", "s1", "s2", "s3" };
+	static const char *const names[]
+	    = { "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7" };
 	unsigned i;
 
 	memset(f, 0, sizeof *f);

@@ -61,7 +61,7 @@ Test(memory, capacity_bounds_each_sending_thread, .timeout = 60)
 	hub = fx_hub(&f, &h, NULL);
 	/* Not started: nothing is taken, so every lane fills exactly. */
 	for (int i = 0; i < 4; i++) {
-		fl[i] = (struct filler){ .hub = hub };
+		fl[i] = (struct filler) { .hub = hub };
 		pthread_create(&th[i], NULL, fill, &fl[i]);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -121,8 +121,8 @@ Test(memory, a_drained_burst_gives_its_memory_back, .timeout = 120,
 	for (int i = 0; i < 1100000; i++)
 		ASSERT_OK(butler_send(hub, 0, K_NUM, &n, sizeof n));
 	queued = rss_kib();
-	cr_assert_gt(queued - start, 20000, "the burst took %ld KiB",
-	    queued - start);
+	cr_assert_gt(
+	    queued - start, 20000, "the burst took %ld KiB", queued - start);
 	atomic_store(&open_gate, 1);
 	do {
 		usleep(10000);
