@@ -100,7 +100,8 @@ BUTLER_API int butler_tasks_register(butler_hub *hub);
  *
  * Returns BUTLER_OK; BUTLER_EFULL when the calling thread has the limit
  * of tasks in flight in this hub (butler_tasks_set_limit(), default
- * BUTLER_TASKS_LIMIT) or the pool's inbox is full; BUTLER_EINVAL for a
+ * BUTLER_TASKS_LIMIT), has tasks in flight in 8 other hubs already, or
+ * the pool's inbox is full; BUTLER_EINVAL for a
  * NULL hub or fn or a hub without the tasks spec; BUTLER_ESTATE when the
  * calling thread speaks for no server of the hub (use
  * butler_tasks_run_wait() there), or before butler_hub_start();
