@@ -65,7 +65,9 @@ list(SORT declared)
 
 set(problems "")
 foreach(s IN LISTS exported)
-  if(s MATCHES "^butler__")
+  if(s MATCHES "^__odr_asan")
+    # AddressSanitizer's mark of an exported global (tasks_spec), not ours
+  elseif(s MATCHES "^butler__")
     string(APPEND problems "  exports internal ${s}\n")
   elseif(s IN_LIST generated)
     # generated from the server's spec
