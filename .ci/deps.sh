@@ -28,13 +28,14 @@ need_packages() {
 # What building the runtime, the generator and the examples needs.
 BUILD_PACKAGES=(ca-certificates gcc make cmake pkg-config libc6-dev
                 libevent-dev libcjson-dev libglib2.0-dev)
-# What the test suite adds: Criterion, the fuzzer's clang, the GUI example's
+# What the test suite adds: Criterion, the fuzzers' clang (and lld, which
+# links the wire decoders' fuzzer without the runtime), the GUI example's
 # GTK 4 and X server, the terminal demo's tmux, valgrind, the peers of the
 # quick benchmark (g++ for its two C++ peers, moodycamel's queue and CAF),
 # Doxygen for the API reference (built, with warnings as errors, whenever
 # it is installed), man for checking butler-gen(1) and spin for the
 # protocol models.
-TEST_PACKAGES=(libcriterion-dev clang libclang-rt-14-dev valgrind
+TEST_PACKAGES=(libcriterion-dev clang libclang-rt-14-dev lld valgrind
                libgtk-4-dev xvfb xauth tmux libzmq3-dev libnng-dev libuv1-dev
                clang-format g++ liburcu-dev libconcurrentqueue-dev libcaf-dev
                doxygen man-db spin)

@@ -51,6 +51,53 @@ butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
 	    timeout_ms < 0 ? -1 : timeout_ms);
 }
 
+/* ---- timers ----------------------------------------------------------- */
+
+int
+butler_send_after(butler_hub *hub, unsigned server, unsigned kind,
+    const void *msg, size_t size, unsigned delay_ms, unsigned period_ms,
+    uint64_t *id)
+{
+	const struct butler__route *rt;
+	struct butler__timer *t;
+	uint64_t made;
+	int rv;
+
+	if (id != NULL)
+		*id = 0;
+	if (hub == NULL || msg == NULL || server >= hub->n_servers)
+		return BUTLER_EINVAL;
+	rt = &hub->route[server];
+	if (kind == 0 || kind > rt->n_kinds || size != rt->kind_size[kind]
+	    || (period_ms != 0 && rt->kind_msg[kind]->destroy != NULL))
+		return BUTLER_EINVAL;
+	rv = butler__timer_new(&hub->timers, rt->kind_msg[kind], kind, msg,
+	    size, (uint64_t)delay_ms * 1000000u,
+	    (uint64_t)period_ms * 1000000u, &t);
+	if (rv != BUTLER_OK)
+		return rv;
+	made = t->id;
+	/* To its instance as a record: armed there, on its own loop. */
+	rv = butler__push(&hub->router, rt->first + (unsigned)(made % rt->n),
+	    kind, BUTLER__REC_TIMER, t, NULL, 0, BUTLER__PUSH_ROOM, 0);
+	if (rv != BUTLER_OK) {
+		/* Never armed: the caller keeps the message's fields. */
+		butler__timer_free(&hub->timers, t);
+		return rv;
+	}
+	if (id != NULL)
+		*id = made;
+	return BUTLER_OK;
+}
+
+int
+butler_timer_cancel(butler_hub *hub, uint64_t timer)
+{
+	if (hub == NULL)
+		return BUTLER_EINVAL;
+	return butler__timer_cancel(&hub->timers, timer);
+}
+
 /* ---- calls ------------------------------------------------------------ */
 
 int

@@ -906,7 +906,7 @@ butler__channel_stats(struct butler__channel *ch, butler_stats *out)
 	}
 	pthread_mutex_unlock(&ch->lanes_lock);
 	out->depth += depth;
-	out->sent += get(&ch->sent_reclaimed);
+	out->sent += get(&ch->sent_reclaimed) + get(&ch->local_sent);
 	out->rejected += get(&ch->rejected_reclaimed);
 	out->handled += get(&ch->handled);
 	out->failed += get(&ch->failed);

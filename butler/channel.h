@@ -107,8 +107,9 @@ struct butler__channel {
 	atomic_uint_fast64_t handled, failed, dropped, abandoned, replies,
 	    progress, wakeups, handler_ns, high_water;
 	atomic_uint_fast64_t sent_reclaimed, aux_reclaimed, rejected_reclaimed;
-	atomic_uint_fast64_t clock_ns; /* the drain's latest clock reading */
-	atomic_uint_fast64_t rang_ns;  /* when a token was last written */
+	atomic_uint_fast64_t local_sent; /* timer firings, counted as sent */
+	atomic_uint_fast64_t clock_ns;   /* the drain's latest clock reading */
+	atomic_uint_fast64_t rang_ns;    /* when a token was last written */
 	atomic_uint_fast64_t load; /* what the consumer saw queued (+1 while
 	                              it handles), for least-loaded pools */
 	atomic_int draining;       /* a thread is consuming it */

@@ -176,6 +176,8 @@ destroy(struct butler_hub *hub)
 	}
 	if (hub->reqhub_ready)
 		butler__reqhub_release(&hub->reqhub);
+	if (hub->timers_ready)
+		butler__timers_release(&hub->timers);
 	if (hub->group_ready)
 		butler__stopgroup_release(&hub->group);
 	butler__send_forget(&hub->router);
@@ -307,6 +309,10 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 	if (rv != BUTLER_OK)
 		goto out_destroy;
 	hub->reqhub_ready = true;
+	rv = butler__timers_init(&hub->timers);
+	if (rv != BUTLER_OK)
+		goto out_destroy;
+	hub->timers_ready = true;
 	rv = BUTLER_ESYS;
 	if (pthread_mutex_init(&hub->stop_lock, NULL) != 0)
 		goto out_destroy;
@@ -325,6 +331,7 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 	hub->env.reqhub = &hub->reqhub;
 	hub->env.log = &hub->log;
 	hub->env.group = &hub->group;
+	hub->env.timers = &hub->timers;
 	hub->env.batch_max = DEFAULT_BATCH_MAX;
 	hub->env.batch_budget_ns = DEFAULT_BATCH_BUDGET_NS;
 	atomic_init(&hub->env.policy, BUTLER_STOP_DISCARD);

@@ -35,8 +35,9 @@ struct butler_hub {
 	struct butler__logger log;
 	struct butler__stopgroup group;
 	struct butler__reqhub reqhub;
+	struct butler__timers timers;
 	struct butler__serverenv env;
-	bool group_ready, reqhub_ready, env_ready;
+	bool group_ready, reqhub_ready, timers_ready, env_ready;
 
 	atomic_int state;          /* butler__hub_state */
 	pthread_mutex_t stop_lock; /* one starter or stopper at a time */

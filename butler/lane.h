@@ -39,6 +39,7 @@ enum butler__rec_flags {
 	BUTLER__REC_REQUEST = 1u << 0,  /* a request: carries its ticket */
 	BUTLER__REC_PROGRESS = 1u << 1, /* progress for one of our requests */
 	BUTLER__REC_BOXED = 1u << 2,    /* progress payload is in the ticket */
+	BUTLER__REC_TIMER = 1u << 3,    /* a timer to arm: carries it */
 	BUTLER__REC_JUMP = 1u << 15     /* rest of segment unused: go on */
 };
 
@@ -49,11 +50,17 @@ struct butler__rec {
 };
 
 struct butler__ticket; /* request.h */
+struct butler__timer;  /* timer.h */
 
-/* What requests and progress records carry before their payload. */
+/* What requests, progress and timer records carry before their payload:
+ * their ticket, or their timer. */
 struct butler__rec_ticket {
-	struct butler__ticket *ticket;
+	void *ptr;
 };
+
+/* The record flags that carry a struct butler__rec_ticket. */
+#define BUTLER__REC_WITH_PTR                                                  \
+	(BUTLER__REC_REQUEST | BUTLER__REC_PROGRESS | BUTLER__REC_TIMER)
 
 static inline size_t
 butler__rec_round(size_t n)
@@ -66,7 +73,7 @@ static inline size_t
 butler__rec_header(unsigned flags)
 {
 	return sizeof(struct butler__rec)
-	    + ((flags & (BUTLER__REC_REQUEST | BUTLER__REC_PROGRESS))
+	    + ((flags & BUTLER__REC_WITH_PTR)
 	            ? sizeof(struct butler__rec_ticket)
 	            : 0);
 }
@@ -75,7 +82,14 @@ static inline struct butler__ticket *
 butler__rec_ticket(const struct butler__rec *rec)
 {
 	return ((const struct butler__rec_ticket *)(const void *)(rec + 1))
-	    ->ticket;
+	    ->ptr;
+}
+
+static inline struct butler__timer *
+butler__rec_timer(const struct butler__rec *rec)
+{
+	return ((const struct butler__rec_ticket *)(const void *)(rec + 1))
+	    ->ptr;
 }
 
 static inline void *

@@ -190,8 +190,8 @@ butler__send_forget(const struct butler__router *r)
  */
 static inline __attribute__((always_inline)) int
 push(const struct butler__router *r, unsigned index, unsigned kind,
-    unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
-    size_t size, unsigned flags, int timeout_ms)
+    unsigned rec_flags, void *ptr, const void *msg, size_t size,
+    unsigned flags, int timeout_ms)
 {
 	size_t header = butler__rec_header(rec_flags);
 	size_t rec_size = butler__rec_round(header + size);
@@ -221,10 +221,9 @@ push(const struct butler__router *r, unsigned index, unsigned kind,
 	butler__rec_write(
 	    rec, (uint32_t)rec_size, kind, rec_flags, header, msg, size);
 	if (header > sizeof *rec)
-		((struct butler__rec_ticket *)(void *)(rec + 1))->ticket
-		    = ticket;
+		((struct butler__rec_ticket *)(void *)(rec + 1))->ptr = ptr;
 	butler__channel_commit(ch, lane, rec_size);
-	if (rec_flags & BUTLER__REC_PROGRESS)
+	if (rec_flags & (BUTLER__REC_PROGRESS | BUTLER__REC_TIMER))
 		butler__lane_count_aux(lane);
 	if (gated) {
 		butler__channel_gate_leave(ch);
@@ -240,11 +239,11 @@ push(const struct butler__router *r, unsigned index, unsigned kind,
 
 int
 butler__push(const struct butler__router *r, unsigned index, unsigned kind,
-    unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
-    size_t size, unsigned flags, int timeout_ms)
+    unsigned rec_flags, void *ptr, const void *msg, size_t size,
+    unsigned flags, int timeout_ms)
 {
 	return push(
-	    r, index, kind, rec_flags, ticket, msg, size, flags, timeout_ms);
+	    r, index, kind, rec_flags, ptr, msg, size, flags, timeout_ms);
 }
 
 /* key_hash returns a well-mixed hash of the routing key of msg. */
@@ -341,8 +340,8 @@ butler__send_message(const struct butler__router *r, unsigned server,
 
 int
 butler__send(const struct butler__router *r, unsigned server, unsigned kind,
-    unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
-    size_t size, int timeout_ms)
+    unsigned rec_flags, void *ptr, const void *msg, size_t size,
+    int timeout_ms)
 {
 	const struct butler__route *rt;
 	unsigned flags = BUTLER__PUSH_ROOM, pick, i;
@@ -362,8 +361,8 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 		flags |= BUTLER__PUSH_BLOCK;
 	}
 	if (rt->n == 1) {
-		rv = push(r, rt->first, kind, rec_flags, ticket, msg, size,
-		    flags, timeout_ms);
+		rv = push(r, rt->first, kind, rec_flags, ptr, msg, size, flags,
+		    timeout_ms);
 		/* The lane exists now: the next send takes the fast path. */
 		if (tls.way[0].router == r && tls.way[0].serial == r->serial)
 			tls.way[0].direct[server]
@@ -375,7 +374,7 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 		 * full instance is not skipped. */
 		pick = (unsigned)(key_hash(&rt->kinds[kind - 1].key, msg)
 		    % rt->n);
-		return push(r, rt->first + pick, kind, rec_flags, ticket, msg,
+		return push(r, rt->first + pick, kind, rec_flags, ptr, msg,
 		    size, flags, timeout_ms);
 	}
 	pick = rt->policy == BUTLER_ROUTE_LEAST_LOADED
@@ -383,12 +382,12 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 	    : rr_next(r, server) % rt->n;
 	for (i = 0; i < rt->n; i++) {
 		rv = push(r, rt->first + (pick + i) % rt->n, kind, rec_flags,
-		    ticket, msg, size, BUTLER__PUSH_ROOM, 0);
+		    ptr, msg, size, BUTLER__PUSH_ROOM, 0);
 		if (rv != BUTLER_EFULL)
 			return rv;
 	}
 	if (flags & BUTLER__PUSH_BLOCK)
-		rv = push(r, rt->first + pick, kind, rec_flags, ticket, msg,
-		    size, flags, timeout_ms);
+		rv = push(r, rt->first + pick, kind, rec_flags, ptr, msg, size,
+		    flags, timeout_ms);
 	return rv;
 }

@@ -93,16 +93,16 @@ struct butler__lane *butler__lane_for(
 void butler__send_forget(const struct butler__router *r);
 
 /*
- * butler__push copies one record (kind, butler__rec_flags, optional ticket
- * header, `size` bytes of msg) into inbox `index` of router r through the
- * calling thread's lane. `flags` are butler__push_flags; INSIDE is added
+ * butler__push copies one record (kind, butler__rec_flags, optional ticket or
+ * timer header, `size` bytes of msg) into inbox `index` of router r through
+ * the calling thread's lane. `flags` are butler__push_flags; INSIDE is added
  * when the calling thread runs a server of r's hub, and BLOCK is dropped
  * for the thread's own inbox (it would wait for itself). Returns BUTLER_OK
  * or the code of channel.h's butler__channel_reserve().
  */
 int butler__push(const struct butler__router *r, unsigned index, unsigned kind,
-    unsigned rec_flags, struct butler__ticket *ticket, const void *msg,
-    size_t size, unsigned flags, int timeout_ms);
+    unsigned rec_flags, void *ptr, const void *msg, size_t size,
+    unsigned flags, int timeout_ms);
 
 /*
  * butler__send_published finishes a send whose record is published: it
@@ -190,7 +190,7 @@ int butler__send_message(const struct butler__router *r, unsigned server,
  * full. Checks the server, kind and size (BUTLER_EINVAL). Any thread.
  */
 int butler__send(const struct butler__router *r, unsigned server,
-    unsigned kind, unsigned rec_flags, struct butler__ticket *ticket,
-    const void *msg, size_t size, int timeout_ms);
+    unsigned kind, unsigned rec_flags, void *ptr, const void *msg, size_t size,
+    int timeout_ms);
 
 #endif /* BUTLER_INTERNAL_SEND_H */

@@ -98,6 +98,7 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 	srv->n_kinds = desc->n_accepts;
 	srv->dispatch = desc->dispatch;
 	srv->route = route;
+	srv->max_record = max_record;
 	srv->id = id;
 	srv->instance = instance;
 	srv->index = index;
@@ -175,6 +176,135 @@ dispatch(struct butler_server *srv, struct butler__rec *rec, void *payload)
 	return rv;
 }
 
+/* ---- timers ----------------------------------------------------------- */
+
+#define TIMER_OF(n)                                                           \
+	((struct butler__timer *)(void *)((char *)(n)-offsetof(               \
+	    struct butler__timer, node)))
+
+/* Keeps the loop's timer event on the earliest timer armed here. */
+static void
+arm_timer_ev(struct butler_server *srv)
+{
+	uint64_t wait;
+	struct timeval tv;
+
+	if (srv->timer_ev == NULL)
+		return;
+	wait = butler__heap_wait(&srv->timers, butler__now_ns());
+	if (wait == UINT64_MAX) {
+		evtimer_del(srv->timer_ev);
+		return;
+	}
+	tv.tv_sec = (time_t)(wait / 1000000000u);
+	tv.tv_usec = (suseconds_t)(wait % 1000000000u) / 1000;
+	evtimer_add(srv->timer_ev, &tv);
+}
+
+/*
+ * timer_arm arms timer t, just arrived (its `due` still the delay), on
+ * srv; one that cannot be armed (the hub stops, no memory) is dropped.
+ * A periodic timer's message is copied for each firing, so the first one
+ * makes sure srv has the room.
+ */
+static void
+timer_arm(struct butler_server *srv, struct butler__timer *t)
+{
+	if (t->period_ns != 0 && srv->scratch == NULL)
+		srv->scratch = butler__malloc(srv->max_record);
+	if (butler__channel_state(&srv->ch) != BUTLER__OPEN
+	    || butler__timer_cancelled(t)
+	    || (t->period_ns != 0 && srv->scratch == NULL)
+	    || butler__heap_reserve(&srv->timers) != BUTLER_OK) {
+		butler__timer_drop(srv->env->timers, t);
+		return;
+	}
+	t->node.due += butler__now_ns();
+	butler__heap_push(&srv->timers, &t->node);
+	if (t->node.at == 0)
+		arm_timer_ev(srv);
+}
+
+/*
+ * fire_timers delivers the messages of the timers that are due, each as
+ * if just sent to srv (counted as sent, then handled or failed); a
+ * periodic one is armed again, skipping periods it missed. Nothing fires
+ * once the hub stops: a timer due then is dropped.
+ */
+static void
+fire_timers(struct butler_server *srv)
+{
+	uint64_t now = butler__now_ns();
+	struct butler__heap_node *n;
+
+	while ((n = butler__heap_top(&srv->timers)) != NULL && n->due <= now) {
+		struct butler__timer *t = TIMER_OF(n);
+		struct butler__rec r = { 0, (uint16_t)t->kind, 0 };
+		void *payload = t->payload;
+		int rv;
+
+		butler__heap_remove(&srv->timers, n);
+		if (butler__channel_state(&srv->ch) != BUTLER__OPEN
+		    || (t->period_ns == 0 ? !butler__timer_claim(t)
+		                          : butler__timer_cancelled(t))) {
+			butler__timer_drop(srv->env->timers, t);
+			continue;
+		}
+		if (t->period_ns != 0) {
+			memcpy(srv->scratch, t->payload, t->size);
+			payload = srv->scratch;
+		}
+		butler__count(&srv->ch.local_sent, 1);
+		rv = dispatch(srv, &r, payload);
+		if (rv == 0)
+			butler__count(&srv->ch.handled, 1);
+		else
+			failed(srv, t->msg, rv);
+		if (t->period_ns == 0) {
+			if (t->msg->destroy != NULL && t->size > 0)
+				t->msg->destroy(payload);
+			butler__timer_free(srv->env->timers, t);
+			continue;
+		}
+		t->node.due += t->period_ns;
+		if (t->node.due <= now)
+			t->node.due = now + t->period_ns;
+		butler__heap_push(&srv->timers, &t->node);
+	}
+	arm_timer_ev(srv);
+}
+
+/* drop_timers drops every timer armed on srv (its hub stops). */
+static void
+drop_timers(struct butler_server *srv)
+{
+	struct butler__heap_node *n;
+
+	while ((n = butler__heap_top(&srv->timers)) != NULL) {
+		butler__heap_remove(&srv->timers, n);
+		butler__timer_drop(srv->env->timers, TIMER_OF(n));
+	}
+	arm_timer_ev(srv);
+}
+
+/* start_tick arms srv's own tick, if its spec declares one. */
+static int
+start_tick(struct butler_server *srv)
+{
+	struct butler__timer *t;
+	uint64_t period = (uint64_t)srv->desc->tick_ms * 1000000u;
+	int rv;
+
+	if (srv->desc->tick_kind == 0)
+		return BUTLER_OK;
+	rv = butler__timer_new(srv->env->timers,
+	    srv->kind_msg[srv->desc->tick_kind], srv->desc->tick_kind, NULL,
+	    srv->kind_msg[srv->desc->tick_kind]->size, period, period, &t);
+	if (rv == BUTLER_OK)
+		timer_arm(srv, t);
+	return rv;
+}
+
 /* consume_other handles what is not a plain message: progress for our
  * calls, requests, and kinds the dispatcher does not know. */
 static __attribute__((noinline)) int
@@ -185,6 +315,10 @@ consume_other(struct butler_server *srv, struct butler__rec *rec)
 
 	if (rec->flags & BUTLER__REC_PROGRESS) {
 		butler__requests_progress(&srv->rq, rec, true);
+		return BUTLER__TOOK_OTHER;
+	}
+	if (rec->flags & BUTLER__REC_TIMER) {
+		timer_arm(srv, butler__rec_timer(rec));
 		return BUTLER__TOOK_OTHER;
 	}
 	if (rec->kind - 1u >= srv->n_kinds) {
@@ -335,6 +469,10 @@ drop(void *ctx, struct butler__rec *rec)
 {
 	struct butler_server *srv = ctx;
 
+	if (rec->flags & BUTLER__REC_TIMER) {
+		butler__timer_drop(srv->env->timers, butler__rec_timer(rec));
+		return BUTLER__TOOK_OTHER;
+	}
 	if (rec->flags & BUTLER__REC_PROGRESS) {
 		if (srv->calls_done)
 			butler__request_drop_progress(rec);
@@ -398,6 +536,7 @@ finish(struct butler_server *srv)
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
 	butler__requests_finish(&srv->rq, BUTLER_ECLOSED);
+	drop_timers(srv);
 	srv->calls_done = true;
 	if (srv->handlers->on_stop != NULL)
 		srv->handlers->on_stop(srv, srv->handlers->user);
@@ -521,6 +660,14 @@ on_rearm(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	fire_timers(arg);
+}
+
+static void
 on_request_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct butler_server *srv = arg;
@@ -605,8 +752,9 @@ loop_setup(struct butler_server *srv)
 	    srv->base, srv->ch.fd, EV_READ | EV_PERSIST, on_wake, srv);
 	srv->rearm_ev = evtimer_new(srv->base, on_rearm, srv);
 	srv->request_timer = evtimer_new(srv->base, on_request_timer, srv);
+	srv->timer_ev = evtimer_new(srv->base, on_timer, srv);
 	if (srv->wake_ev == NULL || srv->rearm_ev == NULL
-	    || srv->request_timer == NULL
+	    || srv->request_timer == NULL || srv->timer_ev == NULL
 	    || event_add(srv->wake_ev, NULL) != 0)
 		return BUTLER_ESYS;
 	return BUTLER_OK;
@@ -615,6 +763,8 @@ loop_setup(struct butler_server *srv)
 static void
 loop_teardown(struct butler_server *srv)
 {
+	if (srv->timer_ev != NULL)
+		event_free(srv->timer_ev);
 	if (srv->request_timer != NULL)
 		event_free(srv->request_timer);
 	if (srv->rearm_ev != NULL)
@@ -623,7 +773,8 @@ loop_teardown(struct butler_server *srv)
 		event_free(srv->wake_ev);
 	if (srv->base != NULL)
 		event_base_free(srv->base);
-	srv->request_timer = srv->rearm_ev = srv->wake_ev = NULL;
+	srv->timer_ev = srv->request_timer = srv->rearm_ev = srv->wake_ev
+	    = NULL;
 	srv->base = NULL;
 }
 
@@ -644,6 +795,8 @@ server_main(void *arg)
 		    srv->name, strerror(errno));
 	else if (h->on_start != NULL)
 		rv = h->on_start(srv, h->user);
+	if (rv == BUTLER_OK)
+		rv = start_tick(srv);
 	if (rv != BUTLER_OK && rv != BUTLER_ESYS)
 		butler__log(srv->env->log, BUTLER_LOG_ERROR,
 		    "server '%s': on_start failed: %s (%d)", srv->name,
@@ -718,6 +871,8 @@ butler__server_start_external(struct butler_server *srv)
 		rv = srv->handlers->on_start(srv, srv->handlers->user);
 		set_current(outer);
 	}
+	if (rv == BUTLER_OK)
+		rv = start_tick(srv);
 	srv->start_result = rv;
 	srv->start_reported = true;
 	if (rv != BUTLER_OK) {
@@ -766,6 +921,7 @@ butler__server_drain_external(
 	butler__channel_ack(&srv->ch);
 	do {
 		butler__requests_expire(&srv->rq, butler__now_ns());
+		fire_timers(srv);
 		take_answers(srv);
 		n += drain(srv, all ? UINT32_MAX : max,
 		    all ? UINT64_MAX : env->batch_budget_ns, &more);
@@ -786,7 +942,13 @@ out:
 int
 butler__server_next_timeout_ms(struct butler_server *srv)
 {
-	return butler__requests_next_timeout_ms(&srv->rq, butler__now_ns());
+	uint64_t now = butler__now_ns();
+	int calls = butler__requests_next_timeout_ms(&srv->rq, now);
+	int timers = butler__heap_ms(butler__heap_wait(&srv->timers, now));
+
+	if (calls < 0)
+		return timers;
+	return timers < 0 || calls < timers ? calls : timers;
 }
 
 /* ---- after the threads ------------------------------------------------ */
@@ -816,6 +978,9 @@ butler__server_release(struct butler_server *srv)
 	butler__channel_release(&srv->ch, drop, srv);
 	butler__requests_drop_answers(butler__channel_take(&srv->ch));
 	butler__requests_release(&srv->rq);
+	drop_timers(srv);
+	butler__heap_release(&srv->timers);
+	free(srv->scratch);
 	free(srv->take_buf);
 }
 

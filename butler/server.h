@@ -8,6 +8,7 @@
 #define BUTLER_INTERNAL_SERVER_H
 
 #include "request.h"
+#include "timer.h"
 
 /* A server's handler table as installed (the hub keeps the copy). */
 struct butler__handlers {
@@ -36,6 +37,7 @@ struct butler__serverenv {
 	struct butler__reqhub *reqhub;
 	const struct butler__logger *log;
 	struct butler__stopgroup *group;
+	struct butler__timers *timers;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int gate;                 /* butler__gate_state */
@@ -75,6 +77,10 @@ struct butler_server {
 	struct event *wake_ev;
 	struct event *rearm_ev;
 	struct event *request_timer; /* earliest request deadline */
+	struct event *timer_ev;      /* earliest timer */
+	struct butler__heap timers;  /* timers armed here */
+	unsigned char *scratch;      /* a periodic timer's message, copied */
+	size_t max_record;
 
 	/* Start handshake (under env->lock). */
 	bool start_reported;

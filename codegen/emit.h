@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sbuf.h"
 #include "spec.h"
@@ -31,6 +32,28 @@ void butler__gen_emit_header(const struct emit_in *in, struct sbuf *out);
 
 /* butler__gen_emit_source appends the generated source to `out`. */
 void butler__gen_emit_source(const struct emit_in *in, struct sbuf *out);
+
+/*
+ * butler__gen_wire_text appends the canonical text of the spec's
+ * wire-relevant parts (codegen/SPEC.md, "Wire format"), which
+ * butler__gen_wire_hash() hashes.
+ */
+void butler__gen_wire_text(const struct spec *s, struct sbuf *out);
+
+/* butler__gen_wire_hash returns the FNV-1a 64 hash of the wire text; sets
+ * *oom when out of memory. */
+uint64_t butler__gen_wire_hash(const struct spec *s, bool *oom);
+
+/* butler__gen_emit_wire_hash appends the APP_WIRE_HASH macro. */
+void butler__gen_emit_wire_hash(const struct emit_in *in, struct sbuf *out);
+
+/* butler__gen_emit_wire_decls appends the codec prototypes of `m` (or a
+ * comment saying why it has none). */
+void butler__gen_emit_wire_decls(
+    const struct emit_in *in, const struct message *m, struct sbuf *out);
+
+/* butler__gen_emit_wire_source appends every codec's definition. */
+void butler__gen_emit_wire_source(const struct emit_in *in, struct sbuf *out);
 
 /* butler__gen_emit_guard appends the include guard of the header named
  * `header_name` ("my-app.butler.h" gives MY_APP_BUTLER_H). */

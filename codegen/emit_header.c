@@ -129,6 +129,7 @@ ids(const struct emit_in *in, struct sbuf *out)
 	    in->spec->app);
 	id_enum(in, "server", "SERVER", "server", in->spec->n_srvs, srv_upper,
 	    role, out);
+	butler__gen_emit_wire_hash(in, out);
 }
 
 static void
@@ -201,6 +202,7 @@ message(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	snprintf(params, sizeof params, "struct %s_%s *msg", s->app, m->name);
 	butler__gen_emit_sig(out, false, "void", name, params);
 	butler__gen_sb_puts(out, "\n");
+	butler__gen_emit_wire_decls(in, m, out);
 }
 
 /* typedef_fn appends a function pointer typedef, wrapped like a

@@ -509,8 +509,19 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 			    s->msgs[m->progress].upper);
 		else
 			butler__gen_sb_puts(out, "\t\t.progress = -1,\n");
-		butler__gen_sb_printf(out, "\t\t.flags = %s,\n\t},\n",
+		butler__gen_sb_printf(out, "\t\t.flags = %s,\n",
 		    m->progress_latest ? "BUTLER_MSG_PROGRESS_LATEST" : "0");
+		if (m->wire)
+			butler__gen_sb_printf(out,
+			    "\t\t.wire_size = %s_%s_wire_size_bt_,\n"
+			    "\t\t.encode = %s_%s_encode_bt_,\n"
+			    "\t\t.decode = %s_%s_decode_bt_,\n",
+			    a, m->name, a, m->name, a, m->name);
+		else
+			butler__gen_sb_puts(out,
+			    "\t\t.wire_size = NULL, /* holds a ptr */\n"
+			    "\t\t.encode = NULL,\n\t\t.decode = NULL,\n");
+		butler__gen_sb_puts(out, "\t},\n");
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 
@@ -538,7 +549,8 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 		    "\t\t.n_accepts = %u,\n"
 		    "\t\t.handlers_size = sizeof(struct %s_%s_handlers),\n"
 		    "\t\t.check = %s_%s_check_bt_,\n"
-		    "\t\t.dispatch = %s_%s_dispatch_bt_,\n\t},\n",
+		    "\t\t.dispatch = %s_%s_dispatch_bt_,\n"
+		    "\t\t.flags = %s,\n\t},\n",
 		    A, sv->upper, sv->name,
 		    sv->loop == LOOP_EXTERNAL ? "BUTLER_LOOP_EXTERNAL"
 		                              : "BUTLER_LOOP_THREAD",
@@ -546,7 +558,8 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 		    sv->full == FULL_BLOCK ? "BUTLER_FULL_BLOCK"
 		                           : "BUTLER_FULL_FAIL",
 		    sv->block_timeout_ms, accepts, sv->n_accepts, a, sv->name,
-		    a, sv->name, a, sv->name);
+		    a, sv->name, a, sv->name,
+		    sv->remote ? "BUTLER_SERVER_REMOTE" : "0");
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 
@@ -571,11 +584,19 @@ descriptors(const struct emit_in *in, struct sbuf *out)
 	    a, a, a, A, a, A);
 	if (s->n_imports > 0)
 		butler__gen_sb_printf(out,
-		    "\t.imports = %s_imports_bt_,\n\t.n_imports = %u,\n};\n",
-		    a, s->n_imports);
+		    "\t.imports = %s_imports_bt_,\n\t.n_imports = %u,\n", a,
+		    s->n_imports);
 	else
 		butler__gen_sb_puts(
-		    out, "\t.imports = NULL,\n\t.n_imports = 0,\n};\n");
+		    out, "\t.imports = NULL,\n\t.n_imports = 0,\n");
+	butler__gen_sb_printf(out, "\t.wire_hash = %s_WIRE_HASH,\n", A);
+	if (s->version != NULL) {
+		butler__gen_sb_puts(out, "\t.version = \"");
+		butler__gen_emit_cstr(out, s->version);
+		butler__gen_sb_puts(out, "\",\n};\n");
+	} else {
+		butler__gen_sb_puts(out, "\t.version = NULL,\n};\n");
+	}
 }
 
 /* size_asserts checks, on the compiler's own sizeof, the limit butler-gen
@@ -603,9 +624,12 @@ butler__gen_emit_source(const struct emit_in *in, struct sbuf *out)
 {
 	butler__gen_emit_banner(in, out);
 	butler__gen_sb_printf(out,
-	    "#include \"%s\"\n\n#include <stdlib.h>\n\n", in->header_name);
+	    "#include \"%s\"\n\n#include <stdlib.h>\n#include <string.h>\n\n"
+	    "#include <butler/wire.h>\n\n",
+	    in->header_name);
 	size_asserts(in, out);
 	destructors(in, out);
+	butler__gen_emit_wire_source(in, out);
 	requests(in, out);
 	for (unsigned i = 0; i < in->spec->n_srvs; i++)
 		server(in, i, out);

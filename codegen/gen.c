@@ -755,6 +755,7 @@ has_member_like(const struct unit *u)
 			    = k < m->n_fields ? m->fields[k].name : m->name;
 
 			if (ends_with(name, "_COUNT")
+			    || ends_with(name, "_WIRE_HASH")
 			    || ends_with(name, "_BUTLER_H"))
 				return true;
 		}
@@ -785,7 +786,8 @@ check_own_guard(butler_gen *g, struct unit *u)
 /*
  * check_hub_macros reports a field or message name of a spec of the hub
  * that is a macro another header of the hub defines (its guard, its
- * APP_MSG_COUNT or APP_SERVER_COUNT): the headers are included together,
+ * APP_MSG_COUNT, APP_SERVER_COUNT or APP_WIRE_HASH): the headers are
+ * included together,
  * imports first, so such a name would be replaced.
  */
 static void
@@ -803,7 +805,7 @@ check_hub_macros(butler_gen *g, const struct unit **order, unsigned n)
 
 			if (y == x)
 				continue;
-			for (int kind = 0; kind < 3 && !g->oom; kind++) {
+			for (int kind = 0; kind < 4 && !g->oom; kind++) {
 				macro.len = 0;
 				what.len = 0;
 				if (kind == 0)
@@ -812,8 +814,9 @@ check_hub_macros(butler_gen *g, const struct unit **order, unsigned n)
 				else if (y->spec.app_upper != NULL)
 					butler__gen_sb_printf(&macro, "%s_%s",
 					    y->spec.app_upper,
-					    kind == 1 ? "MSG_COUNT"
-					              : "SERVER_COUNT");
+					    kind == 1       ? "MSG_COUNT"
+					        : kind == 2 ? "SERVER_COUNT"
+					                    : "WIRE_HASH");
 				else
 					continue;
 				butler__gen_sb_printf(&what,

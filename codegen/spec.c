@@ -97,11 +97,11 @@ static const char *const c_words[] = {
 
 /* Known keys of each object of the schema, for "unknown key" checks. */
 static const char *const top_keys[]
-    = { "butler", "app", "doc", "imports", "messages", "servers" };
+    = { "butler", "app", "version", "doc", "imports", "messages", "servers" };
 static const char *const msg_keys[] = { "fields", "reply", "progress", "doc" };
 static const char *const progress_keys[] = { "message", "latest" };
 static const char *const srv_keys[] = { "accepts", "loop", "instances",
-	"capacity", "full", "block_timeout_ms", "doc" };
+	"capacity", "full", "block_timeout_ms", "remote", "doc" };
 static const char *const loops[] = { "thread", "external" };
 static const char *const fulls[] = { "fail", "block" };
 
@@ -432,6 +432,46 @@ get_choice(struct ctx *c, const struct jv *obj, const char *key,
 	return false;
 }
 
+/*
+ * get_version reads the optional "version" string: the spec's own version,
+ * shown to people when two peers' specs differ, so short and printable.
+ */
+static const char *
+get_version(struct ctx *c, const struct jv *obj)
+{
+	const struct jv *v = butler__gen_json_get(obj, "version");
+	const char *s;
+	size_t n;
+
+	if (v == NULL
+	    || !expect(
+	        c, v, cJSON_IsString(v->json), "'version'", "", "a string"))
+		return NULL;
+	s = v->json->valuestring;
+	n = strlen(s);
+	if (n == 0) {
+		butler__gen_error(c->d, v->at, "'version' is empty");
+		return NULL;
+	}
+	if (n > SPEC_NAME_MAX) {
+		butler__gen_error(c->d, v->at,
+		    "'version' is too long (%zu characters, at most %u)", n,
+		    SPEC_NAME_MAX);
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e) {
+			char q[QUOTE_MAX];
+
+			butler__gen_error(c->d, v->at,
+			    "'version' may hold printable ASCII characters "
+			    "only, not '%s'",
+			    butler__gen_quote(q, sizeof q, s));
+			return NULL;
+		}
+	return s;
+}
+
 /* get_doc reads the optional "doc" string. */
 static const char *
 get_doc(struct ctx *c, const struct jv *obj, const char *where)
@@ -618,6 +658,7 @@ build_top(struct ctx *c, const struct jv *root)
 			s->app_upper = upper_dup(c, s->app);
 	}
 	s->doc = get_doc(c, root, "");
+	s->version = get_version(c, root);
 	build_imports(c, butler__gen_json_get(root, "imports"));
 }
 
@@ -953,7 +994,7 @@ build_servers(struct ctx *c, const struct jv *obj)
 	for (const struct jv *k = obj->kid;
 	     k != NULL && !butler__gen_diag_full(c->d); k = k->next, i++) {
 		struct server *sv;
-		const struct jv *acc, *inst, *bt;
+		const struct jv *acc, *inst, *bt, *rem;
 		long instances = 1, capacity = SPEC_CAPACITY_DEFAULT;
 		long block = -1;
 		unsigned loop = LOOP_THREAD, full = FULL_FAIL;
@@ -1023,6 +1064,13 @@ build_servers(struct ctx *c, const struct jv *obj)
 		sv->instances = (unsigned)instances;
 		sv->capacity = (unsigned)capacity;
 		sv->block_timeout_ms = (int)block;
+		rem = butler__gen_json_get(k, "remote");
+		if (rem != NULL
+		    && expect(c, rem, cJSON_IsBool(rem->json), "'remote'",
+		        where, "true or false")) {
+			sv->remote = cJSON_IsTrue(rem->json);
+			sv->remote_at = rem->at;
+		}
 		sv->doc = get_doc(c, k, where);
 	}
 out:
@@ -1065,14 +1113,18 @@ check_cycles(struct ctx *c)
 			if (next[m] == msg->n_fields) {
 				/* All nested messages are done: m can be
 				 * emitted, and its ownership is known. */
+				msg->wire = true;
 				for (unsigned k = 0; k < msg->n_fields; k++) {
 					enum ftype t = msg->fields[k].type;
+					const struct message *sub = t == FT_MSG
+					    ? &s->msgs[msg->fields[k].msg]
+					    : NULL;
 
 					msg->owned |= t == FT_STRING
 					    || t == FT_BYTES || t == FT_BUF
-					    || (t == FT_MSG
-					        && s->msgs[msg->fields[k].msg]
-					               .owned);
+					    || (sub != NULL && sub->owned);
+					msg->wire &= t != FT_PTR
+					    && (sub == NULL || sub->wire);
 				}
 				state[m] = 2;
 				s->order[n_order++] = m;
@@ -1199,6 +1251,134 @@ check_sizes(struct ctx *c)
 	}
 }
 
+/* struct reach is how the search of check_remote() reached a message. */
+struct reach {
+	bool seen;
+	int from;       /* the message it was reached from; -1: accepted */
+	unsigned how;   /* REACH_* */
+	unsigned field; /* REACH_FIELD: the field of `from` holding it */
+	unsigned server;
+};
+
+enum { REACH_ACCEPT, REACH_REPLY, REACH_PROGRESS, REACH_FIELD };
+
+static void
+reach_push(struct reach *r, unsigned *queue, unsigned *tail, unsigned m,
+    int from, unsigned how, unsigned field, unsigned server)
+{
+	if (r[m].seen)
+		return;
+	r[m] = (struct reach) { true, from, how, field, server };
+	queue[(*tail)++] = m;
+}
+
+/*
+ * report_ptr reports ptr field `k` of message `m`, naming the path by which
+ * a remote server reaches it: "accepts ask -> reply answer -> answer.inner
+ * -> wrap.p". `chain` has room for every message.
+ */
+static void
+report_ptr(struct ctx *c, const struct reach *r, unsigned *chain, unsigned m,
+    unsigned k)
+{
+	const struct spec *s = c->spec;
+	const struct server *sv = &s->srvs[r[m].server];
+	struct sbuf path = { 0 };
+	char q1[QUOTE_MAX], q2[QUOTE_MAX], q3[QUOTE_MAX];
+	unsigned n = 0;
+
+	for (int x = (int)m; x >= 0; x = r[x].from)
+		chain[n++] = (unsigned)x;
+	while (n-- > 0) {
+		const struct reach *step = &r[chain[n]];
+		const char *name = s->msgs[chain[n]].name;
+
+		butler__gen_quote(q1, sizeof q1, name);
+		if (step->how == REACH_ACCEPT)
+			butler__gen_sb_printf(&path, "accepts %s", q1);
+		else if (step->how == REACH_REPLY)
+			butler__gen_sb_printf(&path, " -> reply %s", q1);
+		else if (step->how == REACH_PROGRESS)
+			butler__gen_sb_printf(&path, " -> progress %s", q1);
+		else
+			butler__gen_sb_printf(&path, " -> %s.%s",
+			    butler__gen_quote(
+			        q2, sizeof q2, s->msgs[step->from].name),
+			    butler__gen_quote(q3, sizeof q3,
+			        s->msgs[step->from].fields[step->field].name));
+	}
+	butler__gen_sb_printf(&path, " -> %s.%s",
+	    butler__gen_quote(q1, sizeof q1, s->msgs[m].name),
+	    butler__gen_quote(q2, sizeof q2, s->msgs[m].fields[k].name));
+	butler__gen_error(c->d, s->msgs[m].fields[k].type_at,
+	    "field '%s' of message '%s' is a 'ptr', which cannot travel over "
+	    "the wire, and remote server '%s' reaches it: %s",
+	    butler__gen_quote(q1, sizeof q1, s->msgs[m].fields[k].name),
+	    butler__gen_quote(q2, sizeof q2, s->msgs[m].name),
+	    butler__gen_quote(q3, sizeof q3, sv->name),
+	    path.oom ? "..." : butler__gen_sb_cstr(&path));
+	butler__gen_note(
+	    c->d, sv->remote_at, "server '%s' is remote here", q3);
+	butler__gen_sb_release(&path);
+}
+
+/*
+ * check_remote reports every ptr field that a remote server's messages
+ * reach: the messages it accepts, their replies and progress messages, and
+ * every message nested in those, at any depth. One search from all remote
+ * servers at once (in spec order) finds, for each message, the shortest
+ * path from the first server that reaches it, and each field is reported
+ * once, however many servers reach it.
+ */
+static void
+check_remote(struct ctx *c)
+{
+	const struct spec *s = c->spec;
+	unsigned n = s->n_msgs, head = 0, tail = 0;
+	struct reach *r = NULL;
+	unsigned *queue = NULL, *chain = NULL;
+	bool any = false;
+
+	for (unsigned i = 0; i < s->n_srvs; i++)
+		any |= s->srvs[i].remote;
+	if (!any || n == 0)
+		return;
+	r = calloc(n, sizeof *r);
+	queue = calloc(n, sizeof *queue);
+	chain = calloc(n, sizeof *chain);
+	if (r == NULL || queue == NULL || chain == NULL) {
+		c->oom = true;
+		goto out;
+	}
+	for (unsigned i = 0; i < s->n_srvs; i++)
+		for (unsigned k = 0;
+		     s->srvs[i].remote && k < s->srvs[i].n_accepts; k++)
+			reach_push(r, queue, &tail, s->srvs[i].accepts[k], -1,
+			    REACH_ACCEPT, 0, i);
+	while (head < tail) {
+		unsigned m = queue[head++];
+		const struct message *msg = &s->msgs[m];
+
+		for (unsigned k = 0; k < msg->n_fields; k++) {
+			if (msg->fields[k].type == FT_PTR)
+				report_ptr(c, r, chain, m, k);
+			else if (msg->fields[k].type == FT_MSG)
+				reach_push(r, queue, &tail, msg->fields[k].msg,
+				    (int)m, REACH_FIELD, k, r[m].server);
+		}
+		if (msg->reply >= 0)
+			reach_push(r, queue, &tail, (unsigned)msg->reply,
+			    (int)m, REACH_REPLY, 0, r[m].server);
+		if (msg->progress >= 0)
+			reach_push(r, queue, &tail, (unsigned)msg->progress,
+			    (int)m, REACH_PROGRESS, 0, r[m].server);
+	}
+out:
+	free(r);
+	free(queue);
+	free(chain);
+}
+
 /* Namespaces of generated identifiers. Struct and enum tags share one,
  * functions, objects, typedefs and enumerators another; a macro clashes
  * with both. */
@@ -1299,6 +1479,7 @@ collect_names(struct names *nm)
 	name(nm, NS_TAG, "%s_server_id", a);
 	name(nm, NS_MACRO, "%s_MSG_COUNT", A);
 	name(nm, NS_MACRO, "%s_SERVER_COUNT", A);
+	name(nm, NS_MACRO, "%s_WIRE_HASH", A);
 	name(nm, NS_ORD, "%s_spec", a);
 	name(nm, NS_ORD, "%s_messages_bt_", a);
 	name(nm, NS_ORD, "%s_servers_bt_", a);
@@ -1306,8 +1487,10 @@ collect_names(struct names *nm)
 		name(nm, NS_ORD, "%s_imports_bt_", a);
 	if (s->uses_bytes)
 		name(nm, NS_TAG, "%s_bytes", a);
-	if (s->uses_buf)
+	if (s->uses_buf) {
 		name(nm, NS_TAG, "%s_buf", a);
+		name(nm, NS_ORD, "%s_buf_free_bt_", a);
+	}
 	for (unsigned i = 0; i < s->n_msgs; i++) {
 		const struct message *m = &s->msgs[i];
 
@@ -1318,6 +1501,16 @@ collect_names(struct names *nm)
 		name(nm, NS_ORD, "%s_MSG_%s", A, m->upper);
 		name(nm, NS_ORD, "%s_%s_destroy", a, m->name);
 		name(nm, NS_ORD, "%s_%s_destroy_bt_", a, m->name);
+		if (m->wire) {
+			name(nm, NS_ORD, "%s_%s_wire_size", a, m->name);
+			name(nm, NS_ORD, "%s_%s_encode", a, m->name);
+			name(nm, NS_ORD, "%s_%s_decode", a, m->name);
+			name(nm, NS_ORD, "%s_%s_put_bt_", a, m->name);
+			name(nm, NS_ORD, "%s_%s_get_bt_", a, m->name);
+			name(nm, NS_ORD, "%s_%s_wire_size_bt_", a, m->name);
+			name(nm, NS_ORD, "%s_%s_encode_bt_", a, m->name);
+			name(nm, NS_ORD, "%s_%s_decode_bt_", a, m->name);
+		}
 		if (m->request) {
 			name(nm, NS_ORD, "%s_%s_reply_fn", a, m->name);
 			name(nm, NS_ORD, "%s_%s_reply_thunk_bt_", a, m->name);
@@ -1456,7 +1649,8 @@ out:
 
 /*
  * check_member_macros reports a field or message name that is one of the
- * macros the header defines itself (APP_MSG_COUNT, APP_SERVER_COUNT): the
+ * macros the header defines itself (APP_MSG_COUNT, APP_SERVER_COUNT,
+ * APP_WIRE_HASH): the
  * name is used bare, after the #define. The include guard depends on the
  * file name, and gen.c checks it.
  */
@@ -1484,7 +1678,8 @@ check_member_macros(struct ctx *c)
 			 * one already. */
 			if (strncmp(name, A, n) != 0
 			    || (strcmp(name + n, "_MSG_COUNT") != 0
-			        && strcmp(name + n, "_SERVER_COUNT") != 0)
+			        && strcmp(name + n, "_SERVER_COUNT") != 0
+			        && strcmp(name + n, "_WIRE_HASH") != 0)
 			    || butler__gen_macro_name(name, q, sizeof q))
 				continue;
 			butler__gen_error(c->d, at,
@@ -1528,8 +1723,12 @@ butler__gen_spec_build(
 	check_cycles(&c);
 	if (c.oom)
 		goto out;
-	if (spec->order != NULL)
+	if (spec->order != NULL) {
 		check_sizes(&c);
+		check_remote(&c);
+	}
+	if (c.oom)
+		goto out;
 	check_collisions(&c);
 	check_member_macros(&c);
 	for (unsigned i = 0; i < spec->n_msgs; i++)

@@ -74,6 +74,7 @@ struct message {
 	bool owned;     /* has fields to free, here or nested */
 	bool used;      /* accepted, a reply, a progress or nested somewhere */
 	bool request;   /* has a reply */
+	bool wire;      /* can travel over the wire: no ptr, here or nested */
 	uint64_t size;  /* sizeof the struct on LP64 (capped: SPEC_SIZE_CAP) */
 	unsigned align; /* its alignment on LP64 */
 };
@@ -96,6 +97,8 @@ struct server {
 	unsigned capacity;
 	enum full_kind full;
 	int block_timeout_ms;
+	bool remote;          /* "remote": true */
+	struct loc remote_at; /* its value */
 };
 
 /* struct import is one entry of "imports": a path as written. */
@@ -109,6 +112,7 @@ struct spec {
 	const char *app;
 	char *app_upper;
 	const char *doc;
+	const char *version; /* "version", or NULL */
 	struct loc app_at;
 	struct import *imports; /* in spec order; gen.c resolves them */
 	unsigned n_imports;

@@ -37,7 +37,8 @@ extern "C" {
 	X(EABI, "descriptor table built for another butler ABI")              \
 	X(ECANCELED, "request was cancelled")                                 \
 	X(EHANDLER, "handler reported a failure")                             \
-	X(ENOTFOUND, "no such request")
+	X(ENOTFOUND, "no such request")                                       \
+	X(EWIRE, "malformed or truncated wire data")
 
 /**
  * butler_err is the set of result codes. BUTLER_OK is zero, so `if (rv)`

@@ -39,6 +39,9 @@
  *                                         what the deferred request's caller
  *                                         still wants
  *   imaging_resize_destroy()              frees the owned fields
+ *   imaging_resize_wire_size(), imaging_resize_encode(),
+ *   imaging_resize_decode()               the wire format (butler/wire.h)
+ *   IMAGING_WIRE_HASH                     identifies the spec on the wire
  *   imaging_spec                          the descriptor table
  *
  * Generated headers refuse to compile against a runtime whose
@@ -49,6 +52,7 @@
 #define BUTLER_GEN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -134,7 +138,51 @@ typedef void (*butler_reply_thunk)(butler_server *self, int status,
 /** BUTLER_MSG_PROGRESS_LATEST: only the latest undelivered progress counts. */
 #define BUTLER_MSG_PROGRESS_LATEST 0x1u
 
-/** butler_msg_desc describes one message type of a spec. */
+/**
+ * butler_wire_size_fn returns the number of bytes the message `msg` takes
+ * in the wire format (butler/wire.h), which is what its butler_encode_fn
+ * writes, or SIZE_MAX when msg is NULL or holds what the format cannot
+ * carry (a string or bytes longer than BUTLER_WIRE_LEN_MAX, bytes or a buf
+ * with NULL data and a length). Reads *msg only. Any thread.
+ */
+typedef size_t (*butler_wire_size_fn)(const void *msg);
+
+/**
+ * butler_encode_fn writes the message `msg` in the wire format to the `cap`
+ * bytes at `out` (NULL only when cap is 0) and stores the number of bytes
+ * written in *used (may be NULL). *msg is only read: it stays its owner's.
+ * Returns BUTLER_OK, or BUTLER_EINVAL when an argument is NULL, the message
+ * cannot be encoded (see butler_wire_size_fn) or cap is smaller than its
+ * wire size (*used is then 0 and the bytes at out are unspecified). Any
+ * thread.
+ */
+typedef int (*butler_encode_fn)(
+    const void *msg, unsigned char *out, size_t cap, size_t *used /* OUT */);
+
+/**
+ * butler_decode_fn reads one message from the `len` bytes at `in` (NULL
+ * only when len is 0) into `out`, which points to butler_msg_desc.size
+ * bytes of the caller's; their content before the call does not matter.
+ * With `used` NULL the message must take exactly the `len` bytes (trailing
+ * bytes are BUTLER_EWIRE); with `used` given it is read from the start of
+ * the input, *used receives the bytes it took, and what follows is the
+ * caller's. On BUTLER_OK the caller owns the decoded message's owned fields
+ * (free them with butler_msg_desc.destroy when not NULL). On failure
+ * nothing is left allocated and *out is all zero: BUTLER_EWIRE for input
+ * that is truncated or malformed (a bool other than 0 or 1, a length beyond
+ * the input, a string holding a NUL, a bytes length of BUTLER_WIRE_NULL),
+ * BUTLER_ENOMEM, or BUTLER_EINVAL for a NULL argument. Lengths are checked
+ * against the input before anything is allocated, so the allocations never
+ * exceed `len` bytes in total. Any thread.
+ */
+typedef int (*butler_decode_fn)(
+    void *out, const unsigned char *in, size_t len, size_t *used /* OUT */);
+
+/**
+ * butler_msg_desc describes one message type of a spec. wire_size, encode
+ * and decode are all set or all NULL: NULL for a message that cannot leave
+ * the process because it holds a `ptr` field, directly or nested.
+ */
 typedef struct butler_msg_desc {
 	const char *name;          /**< spec name, for logs and listings */
 	size_t size;               /**< sizeof the generated struct */
@@ -142,6 +190,9 @@ typedef struct butler_msg_desc {
 	int reply;                 /**< message index of the reply, or -1 */
 	int progress;              /**< message index of progress, or -1 */
 	unsigned flags;            /**< BUTLER_MSG_* */
+	butler_wire_size_fn wire_size; /**< wire size, or NULL: no codec */
+	butler_encode_fn encode;       /**< encoder, or NULL: no codec */
+	butler_decode_fn decode;       /**< decoder, or NULL: no codec */
 } butler_msg_desc;
 
 /** butler_loop says who runs a server's loop. */
@@ -184,11 +235,19 @@ typedef struct butler_key_desc {
  * the server's defaults.
  */
 typedef struct butler_kind_desc {
-	butler_full full;          /**< this kind's overload policy */
-	int block_timeout_ms;      /**< with BUTLER_FULL_BLOCK */
-	butler_key_desc key;       /**< with BUTLER_ROUTE_KEY */
-	unsigned max_handler_ms;   /**< watchdog: 0 is the server's */
+	butler_full full;        /**< this kind's overload policy */
+	int block_timeout_ms;    /**< with BUTLER_FULL_BLOCK */
+	butler_key_desc key;     /**< with BUTLER_ROUTE_KEY */
+	unsigned max_handler_ms; /**< watchdog: 0 is the server's */
 } butler_kind_desc;
+
+/**
+ * BUTLER_SERVER_REMOTE in butler_server_desc.flags (spec: "remote": true)
+ * says the server may run in another process, behind a bridge: butler-gen
+ * made sure that every message it accepts, answers or reports as progress
+ * has a codec. The runtime itself does not look at it.
+ */
+#define BUTLER_SERVER_REMOTE 0x1u
 
 /**
  * butler_server_desc describes one server of a spec. Kind k (1-based) of
@@ -214,13 +273,14 @@ typedef struct butler_server_desc {
 	                   work queued on a busy one (not with ROUTE_KEY) */
 	const butler_kind_desc *kinds; /**< [n_accepts], or NULL: every kind
 	                                  as the server says */
-	unsigned max_queued; /**< bound on what one instance holds queued
-	                        from all senders together; 0: none */
+	unsigned max_queued;     /**< bound on what one instance holds queued
+	                            from all senders together; 0: none */
 	unsigned max_handler_ms; /**< watchdog: a handler running longer is
 	                            reported once; 0: never */
 	unsigned tick_kind; /**< kind (1-based) delivered to every instance
 	                       every tick_ms, or 0 */
 	unsigned tick_ms;   /**< period of the tick, > 0 with tick_kind */
+	unsigned flags;     /**< BUTLER_SERVER_* */
 } butler_server_desc;
 
 /**
@@ -229,6 +289,12 @@ typedef struct butler_server_desc {
  * servers of every spec it reaches through `imports`, each spec once, with
  * the spec's own servers first (see butler_hub_server()). Message and
  * server indexes inside a table are local to that table.
+ *
+ * Two processes that exchange messages of a spec (through a bridge) must
+ * have been generated from the same spec: a bridge sends wire_hash (and
+ * version) when it connects, and refuses a peer whose hash differs from
+ * its own table's, naming both ("peer spec hash 0x... (version 2) differs
+ * from ours 0x... (version 3)"). Each spec of a hub has its own hash.
  */
 typedef struct butler_spec {
 	unsigned abi;                    /**< BUTLER_GEN_ABI when generated */
@@ -239,6 +305,10 @@ typedef struct butler_spec {
 	unsigned n_servers;                       /**< length of servers */
 	const struct butler_spec *const *imports; /**< n_imports of them */
 	unsigned n_imports;                       /**< length of imports */
+	uint64_t wire_hash;  /**< FNV-1a 64 of the spec's wire-relevant parts
+	                        (codegen/SPEC.md, "Wire format"): peers whose
+	                        hashes differ must not exchange messages */
+	const char *version; /**< the spec's "version", for people, or NULL */
 } butler_spec;
 
 #ifdef __cplusplus

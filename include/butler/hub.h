@@ -289,6 +289,33 @@ BUTLER_API int butler_send_timeout(butler_hub *hub, unsigned server,
     unsigned kind, const void *msg, size_t size, int timeout_ms);
 
 /**
+ * butler_send_after sends message `msg` (as butler_send() would) after
+ * delay_ms, and then every period_ms when that is not 0, until it is
+ * cancelled or the hub stops. The message is copied now; on BUTLER_OK the
+ * hub owns its owned fields (destroyed after its one delivery, or when the
+ * timer is cancelled or the hub stops). A periodic message must own no
+ * fields (each firing delivers a copy): BUTLER_EINVAL otherwise. The timer
+ * lives on the loop of the instance it goes to (its libevent loop, or the
+ * deadline an external server's owner gets from
+ * butler_server_next_timeout()), not on a thread of its own; nothing fires
+ * once the hub begins to stop. *timer (may be NULL) names it for
+ * butler_timer_cancel(). Codes as butler_send(). Generated
+ * app_send_S_M_after() and app_send_S_M_every() functions call this. Any
+ * thread.
+ */
+BUTLER_API int butler_send_after(butler_hub *hub, unsigned server,
+    unsigned kind, const void *msg, size_t size, unsigned delay_ms,
+    unsigned period_ms, uint64_t *timer /* OUT: may be NULL */);
+
+/**
+ * butler_timer_cancel cancels timer `timer` (from butler_send_after()): it
+ * will not fire again (a firing already under way on its loop completes).
+ * Returns BUTLER_ENOTFOUND when it has fired its last time or was cancelled
+ * before. Any thread.
+ */
+BUTLER_API int butler_timer_cancel(butler_hub *hub, uint64_t timer);
+
+/**
  * butler_call sends request `msg` (kind `kind` of server `server`) and
  * arranges for exactly one answer to come back to the calling server's own
  * thread: the reply (status BUTLER_OK), the handler's failure,

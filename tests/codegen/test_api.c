@@ -450,7 +450,7 @@ Test(api, imports_diamond_read_once)
 	    "static const butler_spec *const r_imports_bt_[] = {\n"
 	    "\t&x_spec,\n\t&y_spec,\n};\n"));
 	cr_expect_not_null(
-	    strstr(c, "\t.imports = r_imports_bt_,\n\t.n_imports = 2,\n};\n"));
+	    strstr(c, "\t.imports = r_imports_bt_,\n\t.n_imports = 2,\n"));
 	cr_expect_not_null(strstr(c,
 	    "\treturn butler_send_spec(hub, &r_spec, R_SERVER_WORKER, "
 	    "R_WORKER_JOB,\n"));
@@ -643,4 +643,178 @@ Test(api, message_count_limit, .timeout = 120)
 	cr_expect_not_null(strstr(h, "#define T_MSG_COUNT 65535\n"));
 	butler_gen_free(g);
 	free(text);
+}
+
+/* wire_hash returns the value of T_WIRE_HASH in the header generated from
+ * `text`, failing the test when it does not generate. */
+static unsigned long long
+wire_hash(const char *text)
+{
+	static const char def[] = "#define T_WIRE_HASH UINT64_C(0x";
+	butler_gen *g;
+	const char *h, *c, *at;
+	unsigned long long v;
+
+	cr_assert_eq(generate(&g, "t.json", text), BUTLER_GEN_OK, "%s\n%s",
+	    text, butler_gen_diagnostics(g));
+	cr_assert_eq(butler_gen_emit(g, &h, NULL, &c, NULL), BUTLER_GEN_OK);
+	at = strstr(h, def);
+	cr_assert_not_null(at);
+	cr_assert_eq(sscanf(at + sizeof def - 1, "%16llx)", &v), 1);
+	cr_expect_not_null(strstr(c, "\t.wire_hash = T_WIRE_HASH,\n"));
+	butler_gen_free(g);
+	return v;
+}
+
+/* The hash is FNV-1a 64 of the canonical text SPEC.md documents. */
+Test(api, wire_hash_is_documented)
+{
+	static const char text[] = "butler-wire 1\n"
+	                           "app t\n"
+	                           "message ping\n"
+	                           "field n u32\n"
+	                           "field s string\n"
+	                           "reply pong\n"
+	                           "message pong\n"
+	                           "server a\n"
+	                           "accepts ping\n"
+	                           "server b\n"
+	                           "accepts pong\n";
+	unsigned long long h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < sizeof text - 1; i++) {
+		h ^= (unsigned char)text[i];
+		h *= 0x100000001b3ull;
+	}
+	cr_expect_eq(wire_hash(good), h, "0x%016llx, want 0x%016llx",
+	    wire_hash(good), h);
+}
+
+/*
+ * The hash follows what decides the bytes and their meaning on the wire
+ * (names, types, order, requests, servers and their kinds) and nothing
+ * that is each process's own choice (capacity, pools, loops, docs, which
+ * servers are remote, the version string, progress 'latest').
+ */
+Test(api, wire_hash_follows_the_wire)
+{
+	static const char fmt[]
+	    = "{ \"butler\": 1, \"app\": \"%s\", %s\n"
+	      "  \"messages\": { \"ping\": { \"fields\": { %s }, "
+	      "\"reply\": \"%s\", \"progress\": %s },\n"
+	      "    \"pong\": {}, \"step\": { \"fields\": { \"k\": \"u8\" } } "
+	      "},\n"
+	      "  \"servers\": { \"%s\": { \"accepts\": [%s] %s } } }\n";
+	static const char *const same[][8] = {
+		/* app, top, fields, reply, progress, server, accepts, opts */
+		{ "t", "", "\"n\": \"u32\", \"s\": \"string\"", "pong",
+		    "\"step\"", "a", "\"ping\", \"pong\"", "" },
+		{ "t", "\"doc\": \"x\", \"version\": \"2\",",
+		    "\"n\": \"u32\",  \"s\":\"string\"", "pong",
+		    "{ \"message\": \"step\", \"latest\": true }", "a",
+		    "\"ping\",\"pong\"",
+		    ", \"capacity\": 7, \"instances\": 3, \"remote\": true, "
+		    "\"full\": \"block\", \"doc\": \"y\"" },
+	};
+	static const char *const other[][8] = {
+		{ "u", "", "\"n\": \"u32\", \"s\": \"string\"", "pong",
+		    "\"step\"", "a", "\"ping\", \"pong\"", "" },
+		{ "t", "", "\"m\": \"u32\", \"s\": \"string\"", "pong",
+		    "\"step\"", "a", "\"ping\", \"pong\"", "" },
+		{ "t", "", "\"n\": \"i32\", \"s\": \"string\"", "pong",
+		    "\"step\"", "a", "\"ping\", \"pong\"", "" },
+		{ "t", "", "\"s\": \"string\", \"n\": \"u32\"", "pong",
+		    "\"step\"", "a", "\"ping\", \"pong\"", "" },
+		{ "t", "", "\"n\": \"u32\", \"s\": \"step\"", "pong",
+		    "\"step\"", "a", "\"ping\", \"pong\"", "" },
+		{ "t", "", "\"n\": \"u32\", \"s\": \"string\"", "step",
+		    "\"step\"", "a", "\"ping\", \"pong\"", "" },
+		{ "t", "", "\"n\": \"u32\", \"s\": \"string\"", "pong",
+		    "\"pong\"", "a", "\"ping\", \"pong\"", "" },
+		{ "t", "", "\"n\": \"u32\", \"s\": \"string\"", "pong",
+		    "\"step\"", "b", "\"ping\", \"pong\"", "" },
+		{ "t", "", "\"n\": \"u32\", \"s\": \"string\"", "pong",
+		    "\"step\"", "a", "\"pong\", \"ping\"", "" },
+	};
+	char text[1024];
+	unsigned long long base = 0;
+
+	for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+		const char *const *v = same[i];
+		unsigned long long h;
+
+		snprintf(text, sizeof text, fmt, v[0], v[1], v[2], v[3], v[4],
+		    v[5], v[6], v[7]);
+		h = wire_hash(text);
+		if (i == 0)
+			base = h;
+		cr_expect_eq(
+		    h, base, "local choices changed the hash:\n%s", text);
+	}
+	for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+		const char *const *v = other[i];
+
+		snprintf(text, sizeof text, fmt, v[0], v[1], v[2], v[3], v[4],
+		    v[5], v[6], v[7]);
+		if (v[0][0] == 'u') {
+			/* Another app: its macro is U_WIRE_HASH. */
+			butler_gen *g;
+			const char *h, *c;
+
+			cr_assert_eq(
+			    generate(&g, "t.json", text), BUTLER_GEN_OK);
+			cr_assert_eq(butler_gen_emit(g, &h, NULL, &c, NULL),
+			    BUTLER_GEN_OK);
+			cr_expect_null(strstr(h, "#define T_WIRE_HASH"));
+			cr_expect_not_null(strstr(h, "#define U_WIRE_HASH"));
+			butler_gen_free(g);
+			continue;
+		}
+		cr_expect_neq(wire_hash(text), base,
+		    "a wire change kept the hash:\n%s", text);
+	}
+}
+
+/* Codecs, for messages without a ptr, in the header, the source and the
+ * descriptors; a remote server's flag. */
+Test(api, wire_codecs_emitted)
+{
+	static const char text[]
+	    = "{ \"butler\": 1, \"app\": \"t\", \"version\": \"v\\\"1\",\n"
+	      "  \"messages\": { \"job\": { \"fields\": { \"n\": \"u32\" } "
+	      "},\n"
+	      "    \"raw\": { \"fields\": { \"p\": \"ptr\" } },\n"
+	      "    \"box\": { \"fields\": { \"r\": \"raw\" } } },\n"
+	      "  \"servers\": { \"far\": { \"accepts\": [\"job\"], "
+	      "\"remote\": true },\n"
+	      "    \"near\": { \"accepts\": [\"box\"] } } }\n";
+	butler_gen *g;
+	const char *h, *c;
+
+	cr_assert_eq(generate(&g, "t.json", text), BUTLER_GEN_OK);
+	cr_assert_eq(butler_gen_emit(g, &h, NULL, &c, NULL), BUTLER_GEN_OK);
+	cr_expect_not_null(
+	    strstr(h, "size_t t_job_wire_size(const struct t_job *msg);\n"));
+	cr_expect_not_null(strstr(h,
+	    "int t_job_encode(const struct t_job *msg, unsigned char *out, "
+	    "size_t cap,\n\tsize_t *used);\n"));
+	cr_expect_not_null(strstr(h,
+	    "int t_job_decode(struct t_job *out, const unsigned char *in, "
+	    "size_t len,\n\tsize_t *used);\n"));
+	cr_expect_null(strstr(h, "t_raw_encode"));
+	cr_expect_null(strstr(h, "t_box_encode"));
+	cr_expect_not_null(strstr(h,
+	    "'raw' cannot travel over the wire (its "
+	    "field 'p' is a 'ptr')"));
+	cr_expect_not_null(strstr(h,
+	    "'box' cannot travel over the wire (its "
+	    "field 'r' holds a"));
+	cr_expect_not_null(strstr(c, "#include <butler/wire.h>\n"));
+	cr_expect_not_null(strstr(c, "\t\t.encode = t_job_encode_bt_,\n"));
+	cr_expect_not_null(strstr(c,
+	    "\t\t.wire_size = NULL, /* holds a ptr "
+	    "*/\n"));
+	cr_expect_not_null(strstr(c, "\t\t.flags = BUTLER_SERVER_REMOTE,\n"));
+	cr_expect_not_null(strstr(c, "\t.version = \"v\\0421\",\n"));
+	butler_gen_free(g);
 }

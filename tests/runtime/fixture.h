@@ -140,14 +140,15 @@ fx_init(struct fx *f, unsigned n, unsigned capacity)
 	unsigned i;
 
 	memset(f, 0, sizeof *f);
-	f->msgs[M_NUM]
-	    = (butler_msg_desc) { "num", sizeof(struct num), NULL, -1, -1, 0 };
+	f->msgs[M_NUM] = (butler_msg_desc) { "num", sizeof(struct num), NULL,
+		-1, -1, 0, NULL, NULL, NULL };
 	f->msgs[M_OWNED] = (butler_msg_desc) { "owned", sizeof(struct owned),
-		fx_owned_destroy, -1, -1, 0 };
+		fx_owned_destroy, -1, -1, 0, NULL, NULL, NULL };
 	f->msgs[M_ASK] = (butler_msg_desc) { "ask", sizeof(struct ask), NULL,
-		M_ANSWER, -1, 0 };
-	f->msgs[M_ANSWER] = (butler_msg_desc) { "answer",
-		sizeof(struct answer), fx_answer_destroy, -1, -1, 0 };
+		M_ANSWER, -1, 0, NULL, NULL, NULL };
+	f->msgs[M_ANSWER]
+	    = (butler_msg_desc) { "answer", sizeof(struct answer),
+		      fx_answer_destroy, -1, -1, 0, NULL, NULL, NULL };
 	for (i = 0; i < n; i++) {
 		f->servers[i] = (butler_server_desc) {
 			.name = names[i],

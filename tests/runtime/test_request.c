@@ -409,7 +409,7 @@ run_progress(struct prog *p, bool latest, uint64_t steps)
 	fx_init(&f, 2, 1024);
 	memcpy(msgs, f.msgs, sizeof f.msgs);
 	msgs[4] = (butler_msg_desc) { "step", sizeof(struct step),
-		step_destroy, -1, -1, 0 };
+		step_destroy, -1, -1, 0, NULL, NULL, NULL };
 	msgs[M_ASK].progress = 4;
 	msgs[M_ASK].flags = latest ? BUTLER_MSG_PROGRESS_LATEST : 0;
 	f.spec.messages = msgs;
