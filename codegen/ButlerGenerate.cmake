@@ -1,7 +1,8 @@
 # ButlerGenerate.cmake — butler_generate(), C from butler specs at build time.
 #
 #   butler_generate(<target> <spec.json>... [OUT_DIR <dir>]
-#                   [RUNTIME <library target>] [DEPENDS <file>...])
+#                   [RUNTIME <library target>] [IMPORT_PATH <dir>...]
+#                   [DEPENDS <file>...])
 #
 # For each spec, runs butler-gen at build time into OUT_DIR (default
 # ${CMAKE_CURRENT_BINARY_DIR}/butler_gen, never the source tree) producing
@@ -12,7 +13,12 @@
 # imports, butler-gen itself or a DEPENDS file changes. A spec that imports
 # others includes their generated headers and refers to their tables, so
 # <target> must link the library built from each import (butler::tasks for
-# a first-party server): its spec is generated there, once. butler-gen
+# a first-party server): its spec is generated there, once. A relative
+# import that is not beside the importing spec is looked for in each
+# IMPORT_PATH directory, then in the directories of butler::gen's
+# BUTLER_IMPORT_PATH property: the first-party servers' specs, installed
+# (<prefix>/share/butler/specs) or in the butler build tree, so that
+# "imports": ["butler/tasks.json"] works either way. butler-gen
 # rewrites an output only when its content changes, so an edit to a spec
 # that does not change the C code rebuilds nothing (with Ninja, which
 # re-checks timestamps).
@@ -28,7 +34,8 @@
 include_guard(GLOBAL)
 
 function(butler_generate target)
-  cmake_parse_arguments(PARSE_ARGV 1 BG "" "OUT_DIR;RUNTIME" "DEPENDS")
+  cmake_parse_arguments(PARSE_ARGV 1 BG "" "OUT_DIR;RUNTIME"
+                        "DEPENDS;IMPORT_PATH")
   if(NOT TARGET ${target})
     message(SEND_ERROR "butler_generate: '${target}' is not a target")
     return()
@@ -51,6 +58,15 @@ function(butler_generate target)
   get_filename_component(BG_OUT_DIR "${BG_OUT_DIR}" ABSOLUTE
                          BASE_DIR ${CMAKE_CURRENT_BINARY_DIR})
   file(MAKE_DIRECTORY ${BG_OUT_DIR})
+  # -I for each directory of the import path, the caller's first.
+  get_target_property(builtin_path butler::gen BUTLER_IMPORT_PATH)
+  set(import_args "")
+  foreach(dir IN LISTS BG_IMPORT_PATH builtin_path)
+    if(dir)
+      get_filename_component(dir "${dir}" ABSOLUTE)
+      list(APPEND import_args --import-path ${dir})
+    endif()
+  endforeach()
 
   foreach(spec IN LISTS BG_UNPARSED_ARGUMENTS)
     get_filename_component(abs "${spec}" ABSOLUTE)
@@ -98,7 +114,7 @@ function(butler_generate target)
     add_custom_command(
       OUTPUT ${h} ${c}
       COMMAND butler::gen --out-dir ${BG_OUT_DIR} --spec-name ${spec_name}
-              --depfile ${d} ${abs}
+              --depfile ${d} ${import_args} ${abs}
       DEPENDS ${abs} butler::gen ${BG_DEPENDS}
       ${depfile}
       COMMENT "butler-gen ${spec}"

@@ -98,6 +98,17 @@ typedef int (*butler_gen_reader_fn)(
 void butler_gen_set_reader(butler_gen *g, butler_gen_reader_fn fn, void *user);
 
 /*
+ * butler_gen_add_import_dir appends `dir` to the import path: a relative
+ * import that is not found beside the spec importing it ("butler/tasks.json"
+ * for the installed first-party servers) is looked for in each directory of
+ * the import path in turn, the first added first. The directory is copied.
+ * An import found there is named (diagnostics, depfile) as `dir` joined
+ * with the import. Before butler_gen_parse() or butler_gen_load(): returns
+ * BUTLER_GEN_ESTATE afterwards, BUTLER_GEN_ENOMEM.
+ */
+int butler_gen_add_import_dir(butler_gen *g, const char *dir);
+
+/*
  * butler_gen_load reads the spec file and checks it, as
  * butler_gen_parse(). Returns BUTLER_GEN_EIO (with a diagnostic) when the
  * file cannot be read.

@@ -61,6 +61,8 @@ struct butler_gen {
 	unsigned depth;
 	butler_gen_reader_fn reader;
 	void *reader_user;
+	char **import_dirs; /* searched for relative imports, in order */
+	unsigned n_import_dirs;
 	unsigned max_errors;
 	struct sbuf rendered;
 	bool parsed; /* butler_gen_parse() ran */
@@ -158,6 +160,9 @@ butler_gen_free(butler_gen *g)
 	butler__gen_sb_release(&g->rendered);
 	butler__gen_sb_release(&g->header);
 	butler__gen_sb_release(&g->source);
+	for (unsigned i = 0; i < g->n_import_dirs; i++)
+		free(g->import_dirs[i]);
+	free(g->import_dirs);
 	free(g->spec_name);
 	free(g);
 }
@@ -188,6 +193,26 @@ butler_gen_set_reader(butler_gen *g, butler_gen_reader_fn fn, void *user)
 {
 	g->reader = fn;
 	g->reader_user = user;
+}
+
+int
+butler_gen_add_import_dir(butler_gen *g, const char *dir)
+{
+	char **dirs;
+	char *copy;
+
+	if (g->parsed)
+		return BUTLER_GEN_ESTATE;
+	dirs = realloc(
+	    g->import_dirs, (g->n_import_dirs + 1) * sizeof *g->import_dirs);
+	if (dirs == NULL)
+		return BUTLER_GEN_ENOMEM;
+	g->import_dirs = dirs;
+	copy = strdup(dir);
+	if (copy == NULL)
+		return BUTLER_GEN_ENOMEM;
+	g->import_dirs[g->n_import_dirs++] = copy;
+	return BUTLER_GEN_OK;
 }
 
 /* errtext is strerror() in the lower case of the diagnostics. */
@@ -377,6 +402,103 @@ identity(const char *path)
 	return out;
 }
 
+/* join_dir returns `rel` read from directory `dir`. */
+static char *
+join_dir(const char *dir, const char *rel)
+{
+	size_t n = strlen(dir);
+	char *from, *p;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	from = malloc(n + 2);
+	if (from == NULL)
+		return NULL;
+	memcpy(from, dir, n);
+	strcpy(from + n, "/");
+	p = join_path(from, rel);
+	free(from);
+	return p;
+}
+
+/*
+ * probe says whether an import can be looked for at `path`: 0 when it is
+ * there (for the default reader, anything stat() finds, so that reading
+ * an unreadable file says why), ENOENT when it is not, ENOMEM. A reader
+ * of the caller's is asked for the file itself.
+ */
+static int
+probe(const butler_gen *g, const char *path)
+{
+	struct stat st;
+	char *text = NULL;
+	size_t len = 0;
+	int err;
+
+	if (g->reader == NULL)
+		err = stat(path, &st) == 0 ? 0 : errno;
+	else
+		err = g->reader(g->reader_user, path, &text, &len);
+	if (err == 0)
+		free(text);
+	if (err == ENOENT || err == ENOTDIR)
+		return ENOENT;
+	return err == ENOMEM ? ENOMEM : 0;
+}
+
+/*
+ * search_import finds relative import `imp` of `u` that is not beside `u`
+ * (*path, replaced when found) in the import path, directory by directory.
+ * Returns 0 when found, ENOMEM, or ENOENT after reporting, at the import
+ * string, every directory searched.
+ */
+static int
+search_import(
+    butler_gen *g, struct unit *u, const struct import *imp, char **path)
+{
+	const char *slash = strrchr(u->path, '/');
+	char q[QUOTE_MAX], qd[QUOTE_MAX], *own;
+	struct sbuf where = { 0 };
+	int err = probe(g, *path);
+
+	if (err != ENOENT)
+		return err;
+	for (unsigned i = 0; i < g->n_import_dirs; i++) {
+		char *found = join_dir(g->import_dirs[i], imp->path);
+
+		if (found == NULL)
+			return ENOMEM;
+		err = probe(g, found);
+		if (err == 0) {
+			free(*path);
+			*path = found;
+			return 0;
+		}
+		free(found);
+		if (err == ENOMEM)
+			return ENOMEM;
+	}
+	own = slash == NULL ? strdup(".")
+	                    : strndup(u->path, (size_t)(slash - u->path));
+	if (own == NULL)
+		return ENOMEM;
+	butler__gen_sb_printf(&where, "'%s' (the importing spec's directory)",
+	    butler__gen_quote(qd, sizeof qd, own[0] != '\0' ? own : "/"));
+	free(own);
+	for (unsigned i = 0; i < g->n_import_dirs; i++)
+		butler__gen_sb_printf(&where, ", '%s'",
+		    butler__gen_quote(qd, sizeof qd, g->import_dirs[i]));
+	butler__gen_sb_puts(&where, " (the import path)");
+	if (!where.oom)
+		butler__gen_error(&u->diag, imp->at,
+		    "cannot find imported spec '%s': searched %s",
+		    butler__gen_quote(q, sizeof q, imp->path),
+		    butler__gen_sb_cstr(&where));
+	err = where.oom ? ENOMEM : ENOENT;
+	butler__gen_sb_release(&where);
+	return err;
+}
+
 static void parse_unit(butler_gen *g, struct unit *u, char *text, size_t len);
 static void check_own_guard(butler_gen *g, struct unit *u);
 
@@ -429,6 +551,13 @@ load_import(butler_gen *g, struct unit *u, unsigned k, char **ids)
 
 	butler__gen_quote(q, sizeof q, imp->path);
 	path = join_path(u->path, imp->path);
+	if (path != NULL && imp->path[0] != '/' && g->n_import_dirs > 0) {
+		err = search_import(g, u, imp, &path);
+		if (err == ENOMEM)
+			goto out_oom;
+		if (err != 0)
+			goto out_free;
+	}
 	ids[k] = path != NULL ? identity(path) : NULL;
 	if (ids[k] == NULL)
 		goto out_oom;

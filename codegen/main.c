@@ -25,6 +25,10 @@ static const char usage[]
       "                       still use SPEC.json\n"
       "      --depfile FILE   also write FILE, a Makefile rule: the outputs\n"
       "                       depend on the spec and every spec it imports\n"
+      "  -I, --import-path DIR\n"
+      "                       look for a relative import in DIR when it is\n"
+      "                       not beside the spec importing it (repeatable:\n"
+      "                       searched in the order given)\n"
       "      --max-errors N   show at most N errors (default 20, 0: all)\n"
       "      --werror         treat warnings as errors\n"
       "  -h, --help           show this help and exit\n"
@@ -41,6 +45,8 @@ struct opts {
 	const char *spec;
 	const char *spec_name;
 	const char *depfile;
+	const char **import_dirs; /* argv entries, n_import_dirs of them */
+	unsigned n_import_dirs;
 	unsigned max_errors;
 	bool check;
 	bool werror;
@@ -101,6 +107,15 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->depfile = argv[i];
 		} else if (strncmp(a, "--depfile=", 10) == 0) {
 			o->depfile = a + 10;
+		} else if (strcmp(a, "-I") == 0
+		    || strcmp(a, "--import-path") == 0) {
+			if (++i == argc)
+				return bad_usage("missing directory after", a);
+			o->import_dirs[o->n_import_dirs++] = argv[i];
+		} else if (strncmp(a, "--import-path=", 14) == 0
+		    || strncmp(a, "-I", 2) == 0) {
+			o->import_dirs[o->n_import_dirs++]
+			    = a + (a[1] == 'I' ? 2 : 14);
 		} else if (strcmp(a, "--max-errors") == 0
 		    || strncmp(a, "--max-errors=", 13) == 0) {
 			const char *v = a[12] == '=' ? a + 13 : argv[++i];
@@ -129,6 +144,9 @@ parse_args(int argc, char **argv, struct opts *o)
 		return bad_usage("empty spec name", NULL);
 	if (o->depfile != NULL && o->depfile[0] == '\0')
 		return bad_usage("empty depfile name", NULL);
+	for (unsigned i = 0; i < o->n_import_dirs; i++)
+		if (o->import_dirs[i][0] == '\0')
+			return bad_usage("empty import directory", NULL);
 	return -1;
 }
 
@@ -140,11 +158,21 @@ main(int argc, char **argv)
 	const char *diags;
 	int status, rv;
 
+	/* At most one import directory per argument. */
+	o.import_dirs = calloc((size_t)argc, sizeof *o.import_dirs);
+	if (o.import_dirs == NULL)
+		goto out_oom;
 	status = parse_args(argc, argv, &o);
-	if (status >= 0)
+	if (status >= 0) {
+		free(o.import_dirs);
 		return status;
+	}
 	if (butler_gen_new(&g, o.spec) != BUTLER_GEN_OK)
 		goto out_oom;
+	for (unsigned i = 0; i < o.n_import_dirs; i++)
+		if (butler_gen_add_import_dir(g, o.import_dirs[i])
+		    != BUTLER_GEN_OK)
+			goto out_oom;
 	if (o.spec_name != NULL
 	    && butler_gen_set_spec_name(g, o.spec_name) != BUTLER_GEN_OK)
 		goto out_oom;
@@ -163,10 +191,12 @@ main(int argc, char **argv)
 		goto out_oom;
 	fputs(diags, stderr);
 	butler_gen_free(g);
+	free(o.import_dirs);
 	return rv == BUTLER_GEN_OK ? 0 : 1;
 
 out_oom:
 	fprintf(stderr, "butler-gen: error: out of memory\n");
 	butler_gen_free(g);
+	free(o.import_dirs);
 	return 1;
 }

@@ -5,7 +5,8 @@
 #         -DOUT=<scratch dir> -P run_bad.cmake
 #
 # The spec is passed as the relative path bad/<CASE>.json from DIR, so the
-# goldens hold the same paths on every machine. A case with an error must
+# goldens hold the same paths on every machine; bad/<CASE>.args, if there
+# is one, holds more arguments for butler-gen, one per line. A case with an error must
 # exit 1 and write nothing into --out-dir; a case with only warnings must
 # exit 0. BUTLER_UPDATE_GOLDEN=1 in the environment rewrites the golden
 # instead (review the diff before committing it).
@@ -16,8 +17,12 @@ foreach(var GEN DIR CASE OUT)
 endforeach()
 
 file(REMOVE_RECURSE ${OUT})
+set(args "")
+if(EXISTS ${DIR}/bad/${CASE}.args)
+  file(STRINGS ${DIR}/bad/${CASE}.args args)
+endif()
 execute_process(
-  COMMAND ${GEN} --out-dir ${OUT}/gen bad/${CASE}.json
+  COMMAND ${GEN} --out-dir ${OUT}/gen ${args} bad/${CASE}.json
   WORKING_DIRECTORY ${DIR}
   RESULT_VARIABLE rc
   OUTPUT_VARIABLE out

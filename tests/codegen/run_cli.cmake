@@ -40,6 +40,19 @@ expect(2 "^$" "missing directory after '--out-dir'" ok/minimal.json
 expect(1 "^$" "^no/such.json: error: cannot open the spec: no such file"
        no/such.json)
 
+# The import path: imports/path/c.json imports "b.json", which is not
+# beside it; -I finds imports/b.json, and the depfile names that file.
+expect(1 "^$" "cannot read imported spec 'b.json' \\(imports/path/b.json\\)"
+       --check imports/path/c.json)
+expect(0 "^$" "^$" -o ${OUT}/path -I no/such/dir --import-path imports
+       --depfile ${OUT}/path/c.d imports/path/c.json)
+file(READ ${OUT}/path/c.d depfile)
+if(NOT depfile MATCHES " imports/b.json\n")
+  message(FATAL_ERROR "the depfile does not name imports/b.json:\n${depfile}")
+endif()
+expect(2 "^$" "missing directory after '-I'" imports/path/c.json -I)
+expect(2 "^$" "empty import directory" --import-path= imports/path/c.json)
+
 # --check validates and writes nothing, not even the directory.
 expect(0 "^$" "^$" --check --out-dir ${OUT}/check ok/minimal.json)
 if(EXISTS ${OUT}/check)

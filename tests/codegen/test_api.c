@@ -495,6 +495,53 @@ Test(api, imports_same_file_twice_and_missing)
 	butler_gen_free(g);
 }
 
+/* The import path: a relative import not beside its importer is found
+ * in the first directory of the path that has it; nested imports are
+ * relative to where it was found; the importer's own directory wins; and
+ * the path is fixed once parsing starts. */
+Test(api, imports_through_the_import_path)
+{
+	char x[512], y[512], own[512], root[512];
+	const char *files[9];
+	struct memfs fs = { .files = files };
+	butler_gen *g;
+
+	files[0] = "inc2/butler/x.json";
+	files[1] = spec_text(x, sizeof x, "x", "\"y.json\"");
+	files[2] = "inc2/butler/y.json";
+	files[3] = spec_text(y, sizeof y, "y", "");
+	files[4] = "mem/own.json";
+	files[5] = spec_text(own, sizeof own, "own", "");
+	files[6] = "inc1/own.json"; /* shadowed by mem/own.json */
+	files[7] = spec_text(y, sizeof y, "shadowed", "");
+	files[8] = NULL;
+	cr_assert_eq(butler_gen_new(&g, "mem/root.json"), BUTLER_GEN_OK);
+	butler_gen_set_reader(g, mem_read, &fs);
+	cr_assert_eq(butler_gen_add_import_dir(g, "inc1"), BUTLER_GEN_OK);
+	cr_assert_eq(butler_gen_add_import_dir(g, "inc2/"), BUTLER_GEN_OK);
+	spec_text(root, sizeof root, "r", "\"butler/x.json\", \"own.json\"");
+	cr_assert_eq(butler_gen_parse(g, root, strlen(root)), BUTLER_GEN_OK,
+	    "%s", butler_gen_diagnostics(g));
+	cr_expect_str_eq(butler_gen_input(g, 1), "inc2/butler/x.json");
+	cr_expect_str_eq(butler_gen_input(g, 2), "inc2/butler/y.json");
+	cr_expect_str_eq(butler_gen_input(g, 3), "mem/own.json");
+	cr_expect_null(butler_gen_input(g, 4));
+	cr_expect_eq(butler_gen_add_import_dir(g, "late"), BUTLER_GEN_ESTATE);
+	butler_gen_free(g);
+
+	cr_assert_eq(butler_gen_new(&g, "mem/root.json"), BUTLER_GEN_OK);
+	butler_gen_set_reader(g, mem_read, &fs);
+	cr_assert_eq(butler_gen_add_import_dir(g, "inc1"), BUTLER_GEN_OK);
+	spec_text(root, sizeof root, "r", "\"butler/none.json\"");
+	cr_assert_eq(
+	    butler_gen_parse(g, root, strlen(root)), BUTLER_GEN_ESPEC);
+	cr_expect_str_eq(butler_gen_diagnostics(g),
+	    "mem/root.json:1:40: error: cannot find imported spec "
+	    "'butler/none.json': searched 'mem' (the importing spec's "
+	    "directory), 'inc1' (the import path)\n");
+	butler_gen_free(g);
+}
+
 /* A hub holds at most BUTLER_MAX_IMPORTS specs, the importing one
  * included. */
 Test(api, imports_limit)

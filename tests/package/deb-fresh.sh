@@ -6,8 +6,10 @@
 # into a fresh minimal Debian 12 chroot (so libevent, cJSON and the other
 # dependencies come from Debian's mirror, as they would for a user), then,
 # in the chroot, builds examples/ping_pong with CMake (find_package(butler))
-# and with pkg-config and make (tests/package/pkgconfig/Makefile) and runs
-# both.
+# and with pkg-config and make (tests/package/pkgconfig/Makefile), and
+# examples/tasks and examples/files with CMake (find_package(butler
+# COMPONENTS ...), their specs importing the installed servers' specs),
+# and runs them all.
 #
 #   tests/package/deb-fresh.sh [BUILD_DIR]     (as root; default build-deb/)
 #
@@ -77,6 +79,8 @@ cp -a "$template" "$run"
 mkdir -p "$run/root/debs"
 cp "${debs[@]}" "$run/root/debs/"
 cp -a "$root/examples/ping_pong" "$run/root/ping_pong"
+cp -a "$root/examples/tasks" "$run/root/tasks"
+cp -a "$root/examples/files" "$run/root/files"
 cp "$root/tests/package/pkgconfig/Makefile" "$run/root/ping_pong.mk"
 cp /etc/resolv.conf "$run/etc/" 2>/dev/null || true
 mount -t proc proc "$run/proc"
@@ -106,6 +110,16 @@ cmake --build build-cmake >/dev/null
 head -n 1 build-cmake/butler_gen/ping_pong.butler.h
 ldd build-cmake/ping_pong | grep libbutler
 build-cmake/ping_pong | tail -n 1
+
+echo "--- the first-party servers: find_package(butler COMPONENTS tasks files)"
+test -f /usr/share/butler/specs/butler/tasks.json
+test -f /usr/include/butler/servers/files.butler.h
+for example in tasks files; do
+  cmake -S $example -B build-$example >/dev/null
+  cmake --build build-$example >/dev/null
+  build-$example/${example}_demo | tail -n 1
+done
+ldd build-tasks/tasks_demo | grep libbutler_tasks
 
 echo "--- pkg-config and make"
 mkdir -p build-make
