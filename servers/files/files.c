@@ -522,17 +522,13 @@ butler_files_stat(butler_hub *hub, const char *path, int timeout_ms,
 
 /*
  * The blocking calls: a refusal at once leaves the message the caller's
- * (our path copy, freed here); once accepted the hub frees it. ECLOSED
- * is both (see butler/files.h); the copy is freed only when the hub
- * surely did not take it, so an ECLOSED may leak the path, never free it
- * twice.
+ * (our path copy, freed here); once accepted the hub frees it, and
+ * butler_taken() says which.
  */
 static bool
 refused(int rv)
 {
-	return rv == BUTLER_EINVAL || rv == BUTLER_EDEADLK
-	    || rv == BUTLER_ESTATE || rv == BUTLER_EFULL
-	    || rv == BUTLER_ENOMEM;
+	return !butler_taken(rv);
 }
 
 int

@@ -678,7 +678,7 @@ Test(files, discarded_writes_free_their_data_once, .timeout = 60)
 		    many[i].calls);
 		if (many[i].status == BUTLER_OK)
 			answered++;
-		else if (many[i].status == BUTLER_ECLOSED)
+		else if (many[i].status == BUTLER_ESTOPPED)
 			closed++;
 	}
 	cr_expect_eq(answered + closed, 200);

@@ -221,7 +221,7 @@ on_done(butler_server *self, int status, void *result, void *user)
 	case BUTLER_ETIMEDOUT:
 		atomic_fetch_add(&w->done_timedout, 1);
 		break;
-	case BUTLER_ECLOSED:
+	case BUTLER_ESTOPPED:
 		atomic_fetch_add(&w->done_closed, 1);
 		break;
 	case 42:

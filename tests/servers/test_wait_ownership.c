@@ -1,26 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tests/servers/test_wait_ownership.c — a runtime bug, shown through
- * butler_tasks_run_wait() (butler_call_wait() underneath). Registered with
- * ctest as DISABLED until the runtime is fixed: it fails today.
- *
- * butler_call_wait() (include/butler/hub.h) says: refused at once
- * (BUTLER_EFULL, ECLOSED, EDEADLK, ESTATE, EINVAL, ENOMEM) the message
- * stays the caller's; once accepted the hub owns it, whatever the outcome,
- * "BUTLER_ECLOSED if the server stops first" among them. So BUTLER_ECLOSED
- * comes back in both cases, and a caller whose message owns memory (a
- * string, a buf) cannot know whether to free it: freeing leads to a double
- * free when the hub had it, not freeing to a leak when it did not. The
- * async butler_call() has no such problem (a refusal is its return value,
- * an accepted call's end is its callback).
+ * tests/servers/test_wait_ownership.c — who owns a blocking call's message
+ * when the hub stops, through butler_tasks_run_wait() (butler_call_wait()
+ * underneath). Refused at once, the message stays the caller's
+ * (BUTLER_ECLOSED once the hub has begun to stop); accepted, the hub owns
+ * it whatever the outcome, and a call the stop ends unanswered returns
+ * BUTLER_ESTOPPED. The runtime once returned ECLOSED for both, and a
+ * caller whose message owned memory could not know whether to free it.
  *
  * The case: the pool is kept busy (blockers submitted from the test's
  * own external-loop server, so that round-robin spreads them over every
  * instance), one blocking call from a plain thread is queued behind them
  * (accepted: butler_hub_pending() lists it), and a stop discards it: the
- * hub frees its argument and the call returns ECLOSED. After the stop,
+ * hub frees its argument and the call returns ESTOPPED. After the stop,
  * the same call is refused: the argument is not freed, and the call
- * returns ECLOSED again. The test asks for the two to be told apart.
+ * returns ECLOSED.
  */
 #include <criterion/criterion.h>
 
@@ -129,7 +123,8 @@ Test(call_wait, eclosed_says_who_owns_the_message, .timeout = 60)
 	cr_assert_eq(butler_hub_stop(hub, BUTLER_STOP_DISCARD), BUTLER_OK);
 	cr_assert_eq(pthread_join(waiter, NULL), 0);
 	cr_expect_eq(atomic_load(&frees), 1, "the hub freed the argument");
-	cr_expect_eq(accepted_rv, BUTLER_ECLOSED);
+	cr_expect_eq(accepted_rv, BUTLER_ESTOPPED);
+	cr_expect(butler_taken(accepted_rv));
 
 	/* Refused, from a plain thread too: the argument is still the
 	 * caller's. */

@@ -17,7 +17,7 @@
  * servers/files/files.json): struct files_contents (read), struct
  * files_written (write), struct files_attrs (stat). The callback's status
  * says whether the request was answered (BUTLER_OK) or ended otherwise
- * (BUTLER_ETIMEDOUT, BUTLER_ECANCELED, BUTLER_ECLOSED; the reply is then
+ * (BUTLER_ETIMEDOUT, BUTLER_ECANCELED, BUTLER_ESTOPPED; the reply is then
  * NULL). An answered request says in its `err` field whether the I/O
  * worked: 0, or the errno that stopped it, with `error` the words for
  * it, "<step> <path>: <strerror text>" ("open /etc/x: No such file or
@@ -131,7 +131,8 @@ BUTLER_API int butler_files_stat(butler_hub *hub, const char *path,
  * for no server of the hub (a plain pthread, main around the hub's run): it
  * blocks until the answer and, on BUTLER_OK, fills *out, whose owned
  * fields (error, data) the caller then frees with files_contents_destroy().
- * Other results as butler_call_wait(): BUTLER_ETIMEDOUT, BUTLER_ECLOSED,
+ * Other results as butler_call_wait(): BUTLER_ETIMEDOUT, BUTLER_ESTOPPED,
+ * BUTLER_ECLOSED (refused: the hub had begun to stop),
  * BUTLER_EDEADLK from a server's own thread, BUTLER_ESTATE before
  * butler_hub_start(), BUTLER_EINVAL, BUTLER_ENOMEM. Any thread.
  */
@@ -144,10 +145,8 @@ BUTLER_API int butler_files_read_wait(butler_hub *hub, const char *path,
  * for no server of the hub, blocking; *out as butler_files_read_wait().
  * Ownership of `data` follows butler_call_wait(): refused at once
  * (BUTLER_EINVAL, EDEADLK, ESTATE, EFULL, ENOMEM) it is still the
- * caller's, otherwise the hub frees it. BUTLER_ECLOSED is ambiguous (the
- * runtime returns it when it refused the call and when it stopped after
- * accepting it), so do not hand a buf with a free_fn to a hub that may be
- * stopping. Any thread.
+ * caller's, otherwise the hub frees it (butler_taken() says which). Any
+ * thread.
  */
 BUTLER_API int butler_files_write_wait(butler_hub *hub, const char *path,
     struct files_buf data, unsigned flags, unsigned mode, int timeout_ms,

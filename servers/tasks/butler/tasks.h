@@ -62,7 +62,7 @@ typedef void (*butler_task_free_fn)(void *p);
  * butler_task_done_fn receives the one outcome of a task, on the thread that
  * submitted it (`self` is the server it speaks for): status BUTLER_OK with
  * the task's result (NULL if it set none), or BUTLER_ETIMEDOUT,
- * BUTLER_ECANCELED (butler_tasks_cancel()), BUTLER_ECLOSED (the hub stopped
+ * BUTLER_ECANCELED (butler_tasks_cancel()), BUTLER_ESTOPPED (the hub stopped
  * first) or the task function's non-zero result, with result NULL. The
  * callback owns `result` and frees it as the task says (the task's
  * free_result).
@@ -140,11 +140,9 @@ BUTLER_API int butler_tasks_cancel(butler_hub *hub, uint64_t id);
  * (BUTLER_EFULL, EDEADLK, ESTATE, EINVAL, ENOMEM) it is still the
  * caller's; otherwise free_arg(arg) is called exactly once, by the hub,
  * possibly after this returns (a task that timed out may still be
- * running). BUTLER_ECLOSED is ambiguous: the hub returns it both when it
- * refused the call (it had begun to stop: `arg` is the caller's) and when
- * it stopped after accepting it (`arg` is the hub's). Do not pass an owned
- * argument with a free function while the hub may be stopping. Any
- * thread.
+ * running); butler_taken() tells the two apart (BUTLER_ECLOSED: refused,
+ * the hub had begun to stop; BUTLER_ESTOPPED: accepted, then the hub
+ * stopped). Any thread.
  */
 BUTLER_API int butler_tasks_run_wait(butler_hub *hub, butler_task_fn fn,
     void *arg, butler_task_free_fn free_arg, int timeout_ms,
