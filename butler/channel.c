@@ -21,19 +21,21 @@
  * Whatever the interleaving, either the consumer sees the new record (or
  * node) or the producer sees the flags cleared and writes the token: a
  * Dekker pair, whose two store-then-load sides must each be ordered. The
- * consumer's side is seq_cst stores. The producer's side is where the
- * traffic is, so it is asymmetric where the kernel allows: the tail is a
- * release store (a plain mov on x86-64), and the consumer, before its
+ * consumer's side is seq_cst stores; by default so is the producer's (the
+ * tail is an xchg on x86-64). With BUTLER_MEMBARRIER=1 in the environment
+ * (and a kernel that has it) the producer's side is asymmetric instead: the
+ * tail is a release store (a plain mov), and the consumer, before its
  * re-check, calls membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which makes
  * every thread of the process run a full barrier. Then for each producer
  * either its store precedes its barrier, and the re-check sees the record,
  * or its load of `scheduled` follows the barrier, which follows the
- * consumer's clearing store, and it rings. The syscall is paid once per
- * idle transition, which a loaded server rarely makes; without membarrier
- * (an old kernel, or BUTLER_NO_MEMBARRIER in the environment) the tail is a
- * seq_cst store instead. While the consumer is busy the flags stay set, so
- * a loaded server costs its senders no syscall, no locked instruction and
- * no write to a shared cache line.
+ * consumer's clearing store, and it rings. That moves the cost to the idle
+ * transition, one syscall and an IPI to every CPU running the process: a
+ * win for a server that rarely idles, a loss for pools that idle between
+ * small jobs (servers/tasks ran 3.5x slower with it on a 2-vCPU VM, where
+ * each IPI is a VM exit), so it is opt-in (docs/ARCHITECTURE.md). While the
+ * consumer is busy the flags stay set, so a loaded server costs its
+ * senders no syscall and no write to a shared cache line.
  *
  * Closing is one word per hub (the stop group's `open`), so every inbox of
  * a hub refuses from the same instant: there is no window in which one

@@ -32,7 +32,12 @@ static void
 decide_asymmetric(void)
 {
 #if defined(__linux__) && defined(SYS_membarrier)
-	if (getenv("BUTLER_NO_MEMBARRIER") != NULL)
+	const char *want = getenv("BUTLER_MEMBARRIER");
+
+	/* Opt-in (channel.c says why); BUTLER_NO_MEMBARRIER, which once
+	 * turned it off, still wins. */
+	if (want == NULL || strcmp(want, "1") != 0
+	    || getenv("BUTLER_NO_MEMBARRIER") != NULL)
 		return;
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED,
 	        0, 0)

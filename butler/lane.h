@@ -268,11 +268,11 @@ butler__rec_write(struct butler__rec *rec, uint32_t rec_size, unsigned kind,
 /*
  * butler__asymmetric says whether the process uses the asymmetric form of
  * the wake-up protocol: producers publish with a release store (a plain
- * mov on x86-64) and the consumer, on its rare way to sleep, makes every
- * thread of the process run a full barrier with membarrier(2)
- * (MEMBARRIER_CMD_PRIVATE_EXPEDITED). Where the kernel lacks it, or with
- * BUTLER_NO_MEMBARRIER set in the environment, producers publish with a
- * sequentially consistent store instead (an xchg): see channel.c. Set once,
+ * mov on x86-64) and the consumer, on its way to sleep, makes every thread
+ * of the process run a full barrier with membarrier(2)
+ * (MEMBARRIER_CMD_PRIVATE_EXPEDITED). Opt-in, with BUTLER_MEMBARRIER=1 in
+ * the environment and a kernel that has it; otherwise producers publish
+ * with a sequentially consistent store (an xchg): see channel.c. Set once,
  * before the first hub exists.
  */
 extern bool butler__asymmetric;

@@ -43,11 +43,11 @@ done
 #        assertion or "acceptance cycle"), so a mutant fails for its reason
 # Names: mut-* break one piece of the protocol on purpose (the former bug-*
 # runs are mut-* now: the C code before its fix, README.md "Bugs found");
-# fix-* the fixes one by one; plain stop runs carry every fix main has; asym-* the release-store publish with
-# membarrier() that main uses where the kernel has it (bbcb5cb); the plain
-# runs are its seq_cst fallback (BUTLER_NO_MEMBARRIER, old kernels). When a
-# fix lands in butler/, its fix-* flags become the plain runs' and its bug-*
-# run turns into a mut-* run.
+# fix-* the fixes one by one; plain stop runs carry every fix main has.
+# The plain runs are the default seq_cst publish; asym-* the release-store
+# publish with membarrier() of BUTLER_MEMBARRIER=1. When a fix lands in
+# butler/, its fix-* flags join the plain runs' and its old-code run
+# becomes a mut-* run.
 # Sizes: wakeup 2 producers x 2 records + 1 answer node; tickets one call
 # with up to NPROG progress messages; stop 2 servers, 1 outside message,
 # HOPS forwards between the servers.
