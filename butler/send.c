@@ -119,6 +119,17 @@ cache_add(const struct butler__router *r)
 		cache_drop(c);
 		return NULL;
 	}
+	/* Each thread starts its round-robin at the next instance, so that
+	 * many threads sending one message each spread over a pool instead
+	 * of all starting at instance 0. */
+	{
+		static atomic_uint rr_seed;
+		unsigned seed = atomic_fetch_add_explicit(
+		    &rr_seed, 1, memory_order_relaxed);
+
+		for (unsigned i = 0; i < r->n_routes; i++)
+			c->rr[i] = seed;
+	}
 	c->router = r;
 	c->serial = r->serial;
 	return c;

@@ -111,6 +111,31 @@ Test(route, round_robin_spreads_evenly, .timeout = 120)
 	butler_hub_free(hub);
 }
 
+Test(route, threads_that_send_one_each_spread_over_the_pool, .timeout = 120)
+{
+	struct fx f;
+	struct fx_handlers h = fx_handlers_default();
+	uint64_t handled[4];
+	unsigned used = 0;
+	butler_hub *hub;
+
+	fx_init(&f, 1, 64);
+	f.servers[POOL].instances = 4;
+	hub = fx_hub(&f, &h, NULL);
+	ASSERT_OK(butler_hub_start(hub));
+	/* Each producer thread is new to the hub: before each thread got its
+	 * own round-robin start, all 16 messages went to instance 0. */
+	for (unsigned round = 0; round < 4; round++)
+		run_producers(hub, 1, 0);
+	ASSERT_OK(butler_hub_stop(hub, BUTLER_STOP_DRAIN));
+	per_instance(hub, handled, 4);
+	for (unsigned i = 0; i < 4; i++)
+		used += handled[i] > 0;
+	cr_assert_geq(used, 3, "16 one-message threads used %u instances",
+	    used);
+	butler_hub_free(hub);
+}
+
 /* Per-key order: the last sequence number seen for each key. */
 #define KEYS 64
 static uint64_t last_seq[N_PRODUCERS * KEYS];
