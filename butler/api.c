@@ -319,3 +319,80 @@ butler_server_next_timeout(butler_hub *hub, unsigned server)
 
 	return srv != NULL ? butler__server_next_timeout_ms(srv) : -1;
 }
+
+/* ---- purging ---------------------------------------------------------- */
+
+/* Destroys, as purged, what a policy queue held of `kind`; returns how
+ * many. Any thread. */
+static uint64_t
+purge_queue(struct butler__channel *ch, unsigned kind)
+{
+	struct butler__pq_entry *e;
+	uint64_t n = 0;
+
+	if (ch->pq == NULL)
+		return 0;
+	e = butler__pqueue_purge(ch->pq, kind, &n);
+	while (e != NULL) {
+		struct butler__pq_entry *next = e->next;
+
+		ch->discard(ch->discard_ctx, butler__pq_rec(e),
+		    BUTLER__DISCARD_PURGED);
+		butler__pqueue_recycle(ch->pq, e);
+		e = next;
+	}
+	return n;
+}
+
+int
+butler_purge(butler_hub *hub, unsigned server, unsigned kind, uint64_t *purged)
+{
+	struct butler_server *self = butler__server_current();
+	const struct butler__route *rt;
+	uint64_t total = 0;
+	bool wait;
+	int state;
+
+	if (purged != NULL)
+		*purged = 0;
+	if (hub == NULL || server >= hub->n_servers)
+		return BUTLER_EINVAL;
+	rt = &hub->route[server];
+	if (kind == 0 || kind > rt->n_kinds)
+		return BUTLER_EINVAL;
+	state = atomic_load(&hub->state);
+	if (state == BUTLER__HUB_STOPPED)
+		return BUTLER_ECLOSED;
+	/* A server of the hub never waits for a peer (they could wait for
+	 * each other). */
+	wait = purged != NULL && (self == NULL || self->env->hub != hub);
+	for (unsigned i = 0; i < rt->n; i++) {
+		struct butler_server *srv = hub->inst[rt->first + i];
+		struct butler__channel *ch = &srv->ch;
+		uint64_t n = 0;
+		int rv;
+
+		total += purge_queue(ch, kind);
+		if (srv == self) {
+			/* Its consumer is this thread: mark now. */
+			total += butler__channel_purge_now(ch, kind);
+			continue;
+		}
+		/* Nobody consumes it now (not started yet, or an external
+		 * server between its owner's drains): this thread may. */
+		if ((state == BUTLER__HUB_NEW
+		        || butler__server_owned_by_me(srv))
+		    && butler__channel_try_consume(ch)) {
+			total += butler__channel_purge_now(ch, kind);
+			butler__channel_leave_consumer(ch);
+			continue;
+		}
+		rv = butler__channel_purge_ask(ch, kind, wait, &n);
+		if (rv == BUTLER_ENOMEM)
+			return rv;
+		total += n; /* ECLOSED: it has finished, nothing waits */
+	}
+	if (purged != NULL)
+		*purged = total;
+	return BUTLER_OK;
+}

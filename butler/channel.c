@@ -206,7 +206,24 @@ butler__stopgroup_set_open(struct butler__stopgroup *g, int state)
 	BUTLER__CHAOS();
 }
 
+/* Reads a counter (any thread). */
+static uint64_t
+get(atomic_uint_fast64_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
 /* ---- construction ----------------------------------------------------- */
+
+static void
+free_kinds(struct butler__kind_count *kinds, unsigned n_kinds)
+{
+	for (unsigned k = 0; k <= n_kinds; k++) {
+		free(kinds[k].queue);
+		free(kinds[k].handler);
+	}
+	free(kinds);
+}
 
 int
 butler__channel_init(struct butler__channel *ch, unsigned capacity,
@@ -245,6 +262,12 @@ butler__channel_init(struct butler__channel *ch, unsigned capacity,
 		goto out_close_fd;
 	if (pthread_mutex_init(&ch->wait_lock, NULL) != 0)
 		goto out_lanes_lock;
+	if (pthread_mutex_init(&ch->purge_lock, NULL) != 0)
+		goto out_wait_lock;
+	if (pthread_cond_init(&ch->purge_cond, NULL) != 0) {
+		pthread_mutex_destroy(&ch->purge_lock);
+		goto out_wait_lock;
+	}
 	/* Blocking sends measure their timeout on the monotonic clock, so a
 	 * wall-clock jump cannot stretch or cut it. */
 	if (pthread_condattr_init(&attr) != 0)
@@ -253,9 +276,12 @@ butler__channel_init(struct butler__channel *ch, unsigned capacity,
 	rv = pthread_cond_init(&ch->wait_cond, &attr);
 	pthread_condattr_destroy(&attr);
 	if (rv != 0)
-		goto out_wait_lock;
+		goto out_purge_lock;
 	return BUTLER_OK;
 
+out_purge_lock:
+	pthread_cond_destroy(&ch->purge_cond);
+	pthread_mutex_destroy(&ch->purge_lock);
 out_wait_lock:
 	pthread_mutex_destroy(&ch->wait_lock);
 out_lanes_lock:
@@ -263,6 +289,85 @@ out_lanes_lock:
 out_close_fd:
 	token_close(&ch->fd, &ch->wfd);
 	return BUTLER_ESYS;
+}
+
+int
+butler__channel_set_kinds(struct butler__channel *ch, unsigned n_kinds,
+    bool policy_queue, unsigned per_kind)
+{
+	struct butler__kind_count *kinds;
+
+	kinds = butler__calloc(n_kinds + 1, sizeof *kinds);
+	if (kinds == NULL)
+		return BUTLER_ENOMEM;
+	if (policy_queue) {
+		int rv;
+
+		ch->pq = butler__malloc(sizeof *ch->pq);
+		if (ch->pq == NULL) {
+			free(kinds);
+			return BUTLER_ENOMEM;
+		}
+		rv = butler__pqueue_init(
+		    ch->pq, n_kinds, per_kind, ch->max_record);
+		if (rv != BUTLER_OK) {
+			free(ch->pq);
+			ch->pq = NULL;
+			free(kinds);
+			return rv;
+		}
+	}
+	ch->kinds = kinds;
+	ch->n_kinds = n_kinds;
+	atomic_store(&ch->fast_kinds, n_kinds);
+	return BUTLER_OK;
+}
+
+int
+butler__channel_set_metrics(struct butler__channel *ch)
+{
+	for (unsigned k = 0; k <= ch->n_kinds; k++) {
+		struct butler__kind_count *kc = &ch->kinds[k];
+
+		if (kc->queue == NULL)
+			kc->queue = butler__calloc(1, sizeof *kc->queue);
+		if (kc->handler == NULL)
+			kc->handler = butler__calloc(1, sizeof *kc->handler);
+		if (kc->queue == NULL || kc->handler == NULL)
+			return BUTLER_ENOMEM;
+	}
+	ch->metrics = true;
+	return BUTLER_OK;
+}
+
+void
+butler__channel_close_pq(
+    struct butler__channel *ch, butler__consume_fn fn, void *ctx)
+{
+	struct butler__pq_entry *e;
+
+	if (ch->pq == NULL)
+		return;
+	while ((e = butler__pqueue_take(ch->pq, true)) != NULL) {
+		(void)fn(ctx, butler__pq_rec(e));
+		butler__pqueue_recycle(ch->pq, e);
+	}
+}
+
+unsigned
+butler__channel_drain_pq(struct butler__channel *ch, unsigned max,
+    butler__consume_fn fn, void *ctx, unsigned *handled)
+{
+	struct butler__pq_entry *e;
+	unsigned done = 0;
+
+	while (
+	    done < max && (e = butler__pqueue_take(ch->pq, false)) != NULL) {
+		*handled += fn(ctx, butler__pq_rec(e)) == BUTLER__TOOK_HANDLED;
+		butler__pqueue_recycle(ch->pq, e);
+		done++;
+	}
+	return done;
 }
 
 void
@@ -274,6 +379,16 @@ butler__channel_release(
 
 	(void)butler__channel_drain(
 	    ch, UINT32_MAX, UINT64_MAX, 0, drop, ctx, &more);
+	butler__channel_close_pq(ch, drop, ctx);
+	if (ch->pq != NULL) {
+		butler__pqueue_release(ch->pq);
+		free(ch->pq);
+		ch->pq = NULL;
+	}
+	if (ch->kinds != NULL) {
+		free_kinds(ch->kinds, ch->n_kinds);
+		ch->kinds = NULL;
+	}
 	for (lane = atomic_load(&ch->lanes); lane != NULL; lane = next) {
 		next = atomic_load(&lane->next);
 		butler__lane_free(lane);
@@ -286,9 +401,182 @@ butler__channel_release(
 		ch->spare = NULL;
 		ch->shared = false;
 	}
+	butler__channel_apply_purges(ch, true);
+	pthread_cond_destroy(&ch->purge_cond);
+	pthread_mutex_destroy(&ch->purge_lock);
 	pthread_cond_destroy(&ch->wait_cond);
 	pthread_mutex_destroy(&ch->wait_lock);
 	pthread_mutex_destroy(&ch->lanes_lock);
+}
+
+/* ---- purges ----------------------------------------------------------- */
+
+/*
+ * Marks the records of `kind` in lane from the consumer's position up to
+ * position `upto`: the consumer is the only reader of a published record's
+ * header (and, in a sharing pool, only under the lane's `taking`), so it
+ * may write a flag there.
+ */
+static uint64_t
+mark_lane(struct butler__channel *ch, struct butler__lane *lane, unsigned kind,
+    uint64_t upto)
+{
+	struct butler__segment *seg;
+	uint64_t pos, tail, n = 0;
+	size_t off;
+
+	if (ch->shared)
+		while (atomic_exchange_explicit(
+		    &lane->taking, 1, memory_order_acquire))
+			sched_yield();
+	tail = atomic_load_explicit(&lane->tail, memory_order_acquire);
+	if (upto > tail)
+		upto = tail;
+	seg = lane->rseg;
+	off = lane->roff;
+	for (pos = lane->head_local; pos < upto;) {
+		struct butler__rec *rec;
+
+		if (seg->cap - off < sizeof(struct butler__rec)
+		    || (((struct butler__rec *)(void *)(seg->data + off))
+		            ->flags
+		        & BUTLER__REC_JUMP)) {
+			seg = atomic_load_explicit(
+			    &seg->next, memory_order_acquire);
+			off = 0;
+			continue;
+		}
+		rec = (struct butler__rec *)(void *)(seg->data + off);
+		if (rec->kind == kind
+		    && !(rec->flags
+		        & (BUTLER__REC_PROGRESS | BUTLER__REC_TIMER
+		            | BUTLER__REC_PURGED))) {
+			rec->flags |= BUTLER__REC_PURGED;
+			n++;
+		}
+		off += rec->size;
+		pos++;
+	}
+	if (ch->shared)
+		atomic_store_explicit(&lane->taking, 0, memory_order_release);
+	return n;
+}
+
+uint64_t
+butler__channel_purge_now(struct butler__channel *ch, unsigned kind)
+{
+	uint64_t n = 0;
+
+	for (struct butler__lane *lane
+	     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
+	     lane != NULL;
+	     lane = atomic_load_explicit(&lane->next, memory_order_acquire))
+		n += mark_lane(ch, lane, kind, UINT64_MAX);
+	return n;
+}
+
+/* Carries out purge p. Consumer. */
+static void
+apply_purge(struct butler__channel *ch, struct butler__purge *p)
+{
+	for (struct butler__lane *lane
+	     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
+	     lane != NULL;
+	     lane = atomic_load_explicit(&lane->next, memory_order_acquire))
+		for (unsigned i = 0; i < p->n; i++)
+			if (p->snap[i].lane == lane->serial) {
+				p->marked += mark_lane(
+				    ch, lane, p->kind, p->snap[i].upto);
+				break;
+			}
+}
+
+int
+butler__channel_purge_ask(
+    struct butler__channel *ch, unsigned kind, bool wait, uint64_t *marked)
+{
+	struct butler__purge *p, local = { 0 };
+	unsigned n = 0, i = 0;
+
+	*marked = 0;
+	pthread_mutex_lock(&ch->lanes_lock);
+	for (struct butler__lane *lane = atomic_load(&ch->lanes); lane != NULL;
+	     lane = atomic_load(&lane->next))
+		n++;
+	p = wait ? &local : butler__calloc(1, sizeof *p);
+	if (p != NULL && n > 0)
+		p->snap = butler__calloc(n, sizeof *p->snap);
+	if (p == NULL || (n > 0 && p->snap == NULL)) {
+		pthread_mutex_unlock(&ch->lanes_lock);
+		if (p != NULL && p != &local)
+			free(p);
+		return BUTLER_ENOMEM;
+	}
+	for (struct butler__lane *lane = atomic_load(&ch->lanes); lane != NULL;
+	     lane = atomic_load(&lane->next), i++)
+		p->snap[i] = (struct butler__purge_at) { lane->serial,
+			atomic_load_explicit(
+			    &lane->tail, memory_order_acquire) };
+	pthread_mutex_unlock(&ch->lanes_lock);
+	p->n = n;
+	p->kind = kind;
+	p->waited = wait;
+	pthread_mutex_lock(&ch->purge_lock);
+	if (ch->purge_closed) {
+		pthread_mutex_unlock(&ch->purge_lock);
+		free(p->snap);
+		if (p != &local)
+			free(p);
+		return BUTLER_ECLOSED;
+	}
+	p->next = ch->purges;
+	ch->purges = p;
+	/* The consumer's next record goes the slow way, which applies it. */
+	atomic_store_explicit(&ch->fast_kinds, 0, memory_order_relaxed);
+	pthread_mutex_unlock(&ch->purge_lock);
+	butler__channel_ring(ch);
+	if (!wait)
+		return BUTLER_OK;
+	pthread_mutex_lock(&ch->purge_lock);
+	while (!local.done)
+		pthread_cond_wait(&ch->purge_cond, &ch->purge_lock);
+	pthread_mutex_unlock(&ch->purge_lock);
+	free(local.snap);
+	*marked = local.marked;
+	return BUTLER_OK;
+}
+
+void
+butler__channel_apply_purges(struct butler__channel *ch, bool close)
+{
+	struct butler__purge *list, *p;
+
+	pthread_mutex_lock(&ch->purge_lock);
+	list = ch->purges;
+	ch->purges = NULL;
+	if (close)
+		ch->purge_closed = true;
+	atomic_store_explicit(
+	    &ch->fast_kinds, ch->n_kinds, memory_order_relaxed);
+	pthread_mutex_unlock(&ch->purge_lock);
+	if (list == NULL)
+		return;
+	/* Oldest first does not matter: each marks what was queued when it
+	 * was asked, and marking twice is once. */
+	for (p = list; p != NULL; p = p->next)
+		apply_purge(ch, p);
+	pthread_mutex_lock(&ch->purge_lock);
+	while ((p = list) != NULL) {
+		list = p->next;
+		if (p->waited) {
+			p->done = true;
+		} else {
+			free(p->snap);
+			free(p);
+		}
+	}
+	pthread_cond_broadcast(&ch->purge_cond);
+	pthread_mutex_unlock(&ch->purge_lock);
 }
 
 struct butler__lane *
@@ -303,8 +591,17 @@ butler__channel_lane(struct butler__channel *ch, struct butler__sender *sender)
 		if (lane->sender == sender)
 			goto out;
 	lane = butler__lane_new(sender, ch->seg_bytes, ch->pool_max);
+	if (lane != NULL && ch->metrics) {
+		lane->kind_sent
+		    = butler__calloc(ch->n_kinds + 1, sizeof *lane->kind_sent);
+		if (lane->kind_sent == NULL) {
+			butler__lane_free(lane);
+			lane = NULL;
+		}
+	}
 	if (lane != NULL) {
 		lane->inbox = ch;
+		lane->serial = ++ch->lane_serials;
 		atomic_store_explicit(&lane->next, atomic_load(&ch->lanes),
 		    memory_order_relaxed);
 		/* seq_cst, not release: the consumer's idle re-check reads
@@ -318,6 +615,8 @@ out:
 }
 
 /* ---- producers -------------------------------------------------------- */
+
+static bool claim_pending(struct butler__channel *ch);
 
 static bool
 lane_has_room(const struct butler__channel *ch, struct butler__lane *lane)
@@ -381,6 +680,23 @@ wait_for_room(struct butler__channel *ch, struct butler__lane *lane,
 	return rv;
 }
 
+/*
+ * The hub is stopping and this sender may still send: the target must not
+ * look quiet while the message is on its way, so it lands under the
+ * group's lock (left with butler__channel_gate_leave()). BUTLER_ECLOSED
+ * once everything closes.
+ */
+static int
+enter_group(struct butler__stopgroup *g)
+{
+	pthread_mutex_lock(&g->lock);
+	if (g->final) {
+		pthread_mutex_unlock(&g->lock);
+		return BUTLER_ECLOSED;
+	}
+	return BUTLER_OK;
+}
+
 /* Marks ch busy in its stop group: under the group's lock. */
 static void
 mark_busy(struct butler__channel *ch)
@@ -422,18 +738,11 @@ butler__channel_reserve_slow(struct butler__channel *ch,
 		}
 		open = butler__channel_state(ch);
 	}
-	if (open != BUTLER__OPEN) {
-		/* The hub is stopping and this sender may still send: the
-		 * target must not look quiet while the record is on its way,
-		 * so the publish happens under the group's lock too. */
-		pthread_mutex_lock(&g->lock);
-		if (g->final) {
-			pthread_mutex_unlock(&g->lock);
-			*err = BUTLER_ECLOSED;
-			return NULL;
-		}
-		*gated = true;
+	if (open != BUTLER__OPEN && enter_group(g) != BUTLER_OK) {
+		*err = BUTLER_ECLOSED;
+		return NULL;
 	}
+	*gated = open != BUTLER__OPEN;
 	rec = butler__lane_reserve(lane, rec_size);
 	if (rec == NULL) {
 		*err = BUTLER_ENOMEM;
@@ -453,6 +762,62 @@ void
 butler__channel_gate_leave(struct butler__channel *ch)
 {
 	pthread_mutex_unlock(&ch->group->lock);
+}
+
+int
+butler__channel_pq_push(struct butler__channel *ch, unsigned kind,
+    unsigned rec_flags, void *ptr, const void *msg, size_t size,
+    unsigned flags, bool keep_last, struct butler__pq_entry **out)
+{
+	struct butler__pqueue *q = ch->pq;
+	size_t header = butler__rec_header(rec_flags);
+	struct butler__pq_entry *e;
+	struct butler__rec *rec;
+	enum butler__pq_outcome outcome;
+	int open;
+
+	*out = NULL;
+	e = butler__pqueue_entry(q);
+	if (e == NULL)
+		return BUTLER_ENOMEM;
+	rec = butler__pq_rec(e);
+	butler__rec_write(rec, (uint32_t)butler__rec_round(header + size),
+	    kind, rec_flags, header, msg, size);
+	if (rec_flags & BUTLER__REC_WITH_PTR)
+		((struct butler__rec_ticket *)(void *)(rec + 1))->ptr = ptr;
+	if (rec_flags & BUTLER__REC_STAMPED)
+		*butler__rec_stamp(rec) = butler__now_ns();
+	open = butler__channel_state(ch);
+	if (refuses(open, flags)
+	    || (open != BUTLER__OPEN && enter_group(ch->group) != BUTLER_OK)) {
+		butler__pqueue_recycle(q, e);
+		return BUTLER_ECLOSED;
+	}
+	/* The queue's own lock orders every push against the consumer's
+	 * last take (which closes it), so no push lands unseen: there are
+	 * no stragglers here. */
+	pthread_mutex_lock(&q->lock);
+	if (q->closed) {
+		pthread_mutex_unlock(&q->lock);
+		if (open != BUTLER__OPEN)
+			butler__channel_gate_leave(ch);
+		butler__pqueue_recycle(q, e);
+		return BUTLER_ECLOSED;
+	}
+	outcome = butler__pqueue_push(q, e, kind, keep_last, out);
+	pthread_mutex_unlock(&q->lock);
+	if (ch->metrics)
+		butler__kind_add(&ch->kinds[kind].sent, 1);
+	if (open != BUTLER__OPEN) {
+		mark_busy(ch);
+		butler__channel_gate_leave(ch);
+	} else if (butler__channel_state(ch) == BUTLER__CLOSING) {
+		/* As send.c's published_late(): the stop began meanwhile. */
+		butler__channel_mark_busy(ch);
+	}
+	if (outcome != BUTLER__PQ_REPLACED && claim_pending(ch))
+		butler__channel_ring(ch);
+	return outcome == BUTLER__PQ_QUEUED ? BUTLER_OK : BUTLER_EREPLACED;
 }
 
 void
@@ -580,6 +945,8 @@ butler__channel_reclaim(struct butler__channel *ch, struct butler__lane *lane)
 	    &ch->aux_reclaimed, atomic_load(&lane->aux), memory_order_relaxed);
 	atomic_fetch_add_explicit(&ch->rejected_reclaimed,
 	    atomic_load(&lane->rejected), memory_order_relaxed);
+	for (unsigned k = 1; lane->kind_sent != NULL && k <= ch->n_kinds; k++)
+		butler__kind_add(&ch->kinds[k].sent, get(&lane->kind_sent[k]));
 	ch->freed_reclaimed += lane->freed;
 	butler__lane_free(lane);
 }
@@ -689,6 +1056,8 @@ bool
 butler__channel_empty(struct butler__channel *ch)
 {
 	if (atomic_load(&ch->nodes) != NULL)
+		return false;
+	if (ch->pq != NULL && butler__pqueue_count(ch->pq) != 0)
 		return false;
 	for (struct butler__lane *lane = atomic_load(&ch->lanes); lane != NULL;
 	     lane = atomic_load(&lane->next))
@@ -879,6 +1248,14 @@ butler__channel_set_drop(
 }
 
 void
+butler__channel_set_discard(struct butler__channel *ch,
+    void (*discard)(void *ctx, struct butler__rec *rec, int why), void *ctx)
+{
+	ch->discard = discard;
+	ch->discard_ctx = ctx;
+}
+
+void
 butler__channel_retire(struct butler__channel *ch)
 {
 	atomic_store(&ch->retired, true);
@@ -924,12 +1301,6 @@ butler__channel_leave_consumer(struct butler__channel *ch)
 
 /* ---- counters --------------------------------------------------------- */
 
-static uint64_t
-get(atomic_uint_fast64_t *counter)
-{
-	return atomic_load_explicit(counter, memory_order_relaxed);
-}
-
 void
 butler__channel_stats(struct butler__channel *ch, butler_stats *out)
 {
@@ -945,12 +1316,20 @@ butler__channel_stats(struct butler__channel *ch, butler_stats *out)
 		depth += butler__lane_depth(lane);
 	}
 	pthread_mutex_unlock(&ch->lanes_lock);
+	if (ch->pq != NULL) {
+		depth += butler__pqueue_count(ch->pq);
+		out->sent += get(&ch->pq->sent);
+	}
 	out->depth += depth;
-	out->sent += get(&ch->sent_reclaimed) + get(&ch->local_sent);
+	out->sent += get(&ch->sent_reclaimed) + get(&ch->local_sent)
+	    + get(&ch->newest_dropped);
 	out->rejected += get(&ch->rejected_reclaimed);
 	out->handled += get(&ch->handled);
 	out->failed += get(&ch->failed);
-	out->dropped += get(&ch->dropped);
+	out->dropped += get(&ch->dropped) + get(&ch->newest_dropped)
+	    + get(&ch->evicted);
+	out->replaced += get(&ch->replaced);
+	out->purged += get(&ch->purged);
 	out->abandoned += get(&ch->abandoned);
 	out->replies += get(&ch->replies);
 	out->progress += get(&ch->progress);
@@ -964,6 +1343,38 @@ butler__channel_stats(struct butler__channel *ch, butler_stats *out)
 		out->high_water = high;
 }
 
+void
+butler__channel_kind_stats(struct butler__channel *ch, unsigned kind,
+    butler_kind_stats *out, struct butler__hist_sum *queue,
+    struct butler__hist_sum *handler)
+{
+	struct butler__kind_count *kc;
+
+	if (ch->kinds == NULL || kind == 0 || kind > ch->n_kinds)
+		return;
+	kc = &ch->kinds[kind];
+	if (ch->metrics) {
+		pthread_mutex_lock(&ch->lanes_lock);
+		for (struct butler__lane *lane = atomic_load(&ch->lanes);
+		     lane != NULL; lane = atomic_load(&lane->next))
+			if (lane->kind_sent != NULL)
+				out->sent += get(&lane->kind_sent[kind]);
+		pthread_mutex_unlock(&ch->lanes_lock);
+	}
+	out->sent += get(&kc->sent);
+	out->rejected += get(&kc->rejected);
+	out->handled += get(&kc->handled);
+	out->failed += get(&kc->failed);
+	out->dropped += get(&kc->dropped);
+	out->replaced += get(&kc->replaced);
+	out->purged += get(&kc->purged);
+	out->abandoned += get(&kc->abandoned);
+	if (queue != NULL && kc->queue != NULL)
+		butler__hist_read(kc->queue, queue);
+	if (handler != NULL && kc->handler != NULL)
+		butler__hist_read(kc->handler, handler);
+}
+
 uint64_t
 butler__channel_depth(struct butler__channel *ch)
 {
@@ -974,5 +1385,7 @@ butler__channel_depth(struct butler__channel *ch)
 	     lane = atomic_load(&lane->next))
 		depth += butler__lane_depth(lane);
 	pthread_mutex_unlock(&ch->lanes_lock);
+	if (ch->pq != NULL)
+		depth += butler__pqueue_count(ch->pq);
 	return depth;
 }

@@ -13,6 +13,8 @@
 #include <butler/hub.h>
 
 #include "lane.h"
+#include "metrics.h"
+#include "pqueue.h"
 
 /*
  * An inbox closes in two steps (hub.c drives them, for every inbox of a hub
@@ -86,6 +88,27 @@ struct butler__channel {
 	uint64_t pool_max; /* segments a lane keeps for reuse */
 	int fd;            /* eventfd (or pipe read end), -1 once closed */
 	int wfd; /* where tokens are written: fd itself, or the pipe's */
+	/* Kinds 1..n_kinds (butler__channel_set_kinds()); NULL before. */
+	unsigned n_kinds;
+	struct butler__kind_count *kinds;
+	bool metrics;              /* time and count per kind */
+	struct butler__pqueue *pq; /* drop_oldest / keep_last kinds, or NULL */
+	/* Destroys a record a policy or a purge took out (any thread). */
+	void (*discard)(void *ctx, struct butler__rec *rec, int why);
+	void *discard_ctx;
+	/* Counted by whichever thread: taken and destroyed at once
+	 * (drop_newest; sent and dropped), taken out of the policy queue
+	 * (drop_oldest: dropped; keep_last: replaced), purged. */
+	atomic_uint_fast64_t newest_dropped, evicted, replaced, purged;
+	/* What the consumer's fast path may dispatch without a look: kinds
+	 * 1..fast_kinds; 0 while a purge waits (so the next record goes the
+	 * slow way, which carries the purge out first). */
+	atomic_uint fast_kinds;
+	pthread_mutex_t purge_lock;
+	pthread_cond_t purge_cond;
+	struct butler__purge *purges; /* asked, not yet carried out */
+	bool purge_closed;            /* its consumer has finished */
+	uint64_t lane_serials;        /* under lanes_lock */
 
 	/* Wake-up protocol state; written on idle<->busy transitions. */
 	_Alignas(BUTLER__CACHE_LINE) atomic_int pending;
@@ -133,6 +156,86 @@ struct butler__channel {
  */
 int butler__channel_init(struct butler__channel *ch, unsigned capacity,
     size_t max_record, struct butler__stopgroup *group);
+
+/*
+ * butler__channel_set_kinds gives ch its per-kind counters for kinds
+ * 1..n_kinds and, with `policy_queue`, a policy queue of up to per_kind
+ * entries per kind (pqueue.h). Before any send. Returns BUTLER_OK,
+ * BUTLER_ENOMEM or BUTLER_ESYS.
+ */
+int butler__channel_set_kinds(struct butler__channel *ch, unsigned n_kinds,
+    bool policy_queue, unsigned per_kind);
+
+/*
+ * butler__channel_set_metrics turns metrics on for ch (after set_kinds):
+ * histograms per kind, and lanes made from now on count what they carry
+ * per kind. Before any send. Returns BUTLER_OK or BUTLER_ENOMEM.
+ */
+int butler__channel_set_metrics(struct butler__channel *ch);
+
+/*
+ * butler__channel_pq_push queues a record (kind, rec_flags, ptr, `size`
+ * bytes of msg) in ch's policy queue under the closing rules of `flags`
+ * (butler__push_flags; no room rule: the queue bounds each kind itself),
+ * with keep_last or drop_oldest. Returns BUTLER_OK, BUTLER_EREPLACED (a
+ * queued entry left for it: *out, to destroy), BUTLER_ECLOSED or
+ * BUTLER_ENOMEM; on failure the message is still the caller's. Any thread.
+ */
+int butler__channel_pq_push(struct butler__channel *ch, unsigned kind,
+    unsigned rec_flags, void *ptr, const void *msg, size_t size,
+    unsigned flags, bool keep_last, struct butler__pq_entry **out);
+
+/*
+ * A purge asked by a thread that does not consume the inbox: which kind,
+ * and how far each lane's records go at the time of asking (so that what
+ * is sent after the request returns is never purged). The consumer carries
+ * it out before it handles another record.
+ */
+struct butler__purge {
+	struct butler__purge *next;
+	unsigned kind;
+	unsigned n; /* lanes in snap */
+	struct butler__purge_at {
+		uint64_t lane; /* its serial */
+		uint64_t upto; /* records before this position */
+	} * snap;
+	uint64_t marked; /* records it found */
+	bool done;       /* under purge_lock */
+	bool waited;     /* its asker waits for it (and frees it) */
+};
+
+/*
+ * butler__channel_purge_now marks, for destruction unhandled, every record
+ * of `kind` queued in ch's lanes now, and returns how many. Consumer.
+ */
+uint64_t butler__channel_purge_now(struct butler__channel *ch, unsigned kind);
+
+/*
+ * butler__channel_purge_ask asks ch's consumer to purge `kind` as queued
+ * now and rings it; with `wait`, waits until it has and sets *marked.
+ * Returns BUTLER_OK, BUTLER_ECLOSED (the consumer has finished) or
+ * BUTLER_ENOMEM. Any thread but the consumer's.
+ */
+int butler__channel_purge_ask(
+    struct butler__channel *ch, unsigned kind, bool wait, uint64_t *marked);
+
+/*
+ * butler__channel_apply_purges carries out what was asked; with `close`
+ * (the consumer finishes) later asks are refused. Consumer.
+ */
+void butler__channel_apply_purges(struct butler__channel *ch, bool close);
+
+/* Why a record is discarded (butler__channel.discard). */
+enum butler__discard {
+	BUTLER__DISCARD_EVICTED = 0,  /* drop_oldest made room: EDROPPED */
+	BUTLER__DISCARD_REPLACED = 1, /* keep_last: EREPLACED */
+	BUTLER__DISCARD_PURGED = 2    /* butler_purge(): ECANCELED */
+};
+
+/* butler__channel_set_discard sets ch's discard function. Before any
+ * send. */
+void butler__channel_set_discard(struct butler__channel *ch,
+    void (*discard)(void *ctx, struct butler__rec *rec, int why), void *ctx);
 
 /* butler__channel_set_drop sets how a record is destroyed unhandled (by a
  * straggler, see below). Before any send. */
@@ -285,6 +388,17 @@ enum butler__took { BUTLER__TOOK_HANDLED = 0, BUTLER__TOOK_OTHER = 1 };
 #define BUTLER__STRIDE_MAX 256u
 #define BUTLER__QUICK_NS 2000u
 
+/*
+ * butler__channel_drain_pq runs fn on up to max entries of ch's policy
+ * queue (which it must have); adds those it handled to *handled; returns
+ * the number taken. butler__channel_close_pq runs fn on all of them and
+ * closes the queue: later pushes are refused. Consumer.
+ */
+unsigned butler__channel_drain_pq(struct butler__channel *ch, unsigned max,
+    butler__consume_fn fn, void *ctx, unsigned *handled);
+void butler__channel_close_pq(
+    struct butler__channel *ch, butler__consume_fn fn, void *ctx);
+
 /* The out-of-line parts of a drain (channel.c). */
 void butler__channel_reclaim(
     struct butler__channel *ch, struct butler__lane *lane);
@@ -400,6 +514,19 @@ butler__channel_drain_inline(struct butler__channel *ch, unsigned max,
 			}
 			butler__lane_commit(lane);
 		}
+		if (__builtin_expect(ch->pq != NULL, 0) && !cut
+		    && butler__pqueue_count(ch->pq) != 0) {
+			unsigned n = butler__channel_drain_pq(
+			    ch, BUTLER__LANE_QUANTUM, fn, ctx, &handled);
+
+			depth += n;
+			done += n;
+			progress = true;
+			if (done >= max)
+				cut = true;
+			else if (next_check <= done)
+				next_check = done + 1;
+		}
 		butler__channel_note_depth(ch, depth);
 	} while (progress && !cut);
 	butler__channel_drain_end(ch, start, done, handled);
@@ -501,6 +628,14 @@ void butler__channel_leave_consumer(struct butler__channel *ch);
  * larger of the two). Any thread.
  */
 void butler__channel_stats(struct butler__channel *ch, butler_stats *out);
+
+/*
+ * butler__channel_kind_stats adds what ch counted of `kind` into *out, and
+ * its histograms into *queue and *handler (either may be NULL). Any thread.
+ */
+void butler__channel_kind_stats(struct butler__channel *ch, unsigned kind,
+    butler_kind_stats *out, struct butler__hist_sum *queue,
+    struct butler__hist_sum *handler);
 
 /* butler__channel_depth returns the records queued now; approximate. */
 uint64_t butler__channel_depth(struct butler__channel *ch);

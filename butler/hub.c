@@ -51,10 +51,13 @@ check_policies(const butler_spec *spec, const butler_server_desc *s)
 		const butler_kind_desc *kd = &s->kinds[k];
 		unsigned ks = kd->key.size;
 
-		if (kd->full > BUTLER_FULL_BLOCK
-		    || (ks != 0 && ks != 1 && ks != 2 && ks != 4 && ks != 8)
-		    || kd->key.offset + (ks ? ks : sizeof(char *))
-		        > spec->messages[s->accepts[k]].size)
+		if (kd->full > BUTLER_FULL_KEEP_LAST)
+			return BUTLER_EINVAL;
+		/* The key matters to a key route only. */
+		if (s->route == BUTLER_ROUTE_KEY
+		    && ((ks != 0 && ks != 1 && ks != 2 && ks != 4 && ks != 8)
+		        || kd->key.offset + (ks ? ks : sizeof(char *))
+		            > spec->messages[s->accepts[k]].size))
 			return BUTLER_EINVAL;
 	}
 	return BUTLER_OK;
@@ -91,8 +94,8 @@ check_spec(const butler_spec *spec)
 		    || (s->loop != BUTLER_LOOP_THREAD
 		        && s->loop != BUTLER_LOOP_EXTERNAL)
 		    || (s->loop == BUTLER_LOOP_EXTERNAL && s->instances != 1)
-		    || (s->full != BUTLER_FULL_FAIL
-		        && s->full != BUTLER_FULL_BLOCK))
+		    || s->full > BUTLER_FULL_KEEP_LAST
+		    || s->max_queued > BUTLER_MAX_CAPACITY)
 			return BUTLER_EINVAL;
 		for (unsigned k = 0; k < s->n_accepts; k++)
 			if (s->accepts[k] >= spec->n_messages)
@@ -168,6 +171,7 @@ destroy(struct butler_hub *hub)
 		for (unsigned i = 0; i < hub->n_servers; i++) {
 			free((void *)hub->route[i].kind_size);
 			free((void *)hub->route[i].kind_msg);
+			free((void *)hub->route[i].kind_policy);
 		}
 	if (hub->env_ready) {
 		pthread_cond_destroy(&hub->env.cond);
@@ -188,6 +192,15 @@ destroy(struct butler_hub *hub)
 	free(hub->spec_base);
 	free(hub->specs);
 	free(hub);
+}
+
+/* Whether BUTLER_METRICS=1 asks for metrics on every server. */
+static bool
+metrics_from_env(void)
+{
+	const char *v = getenv("BUTLER_METRICS");
+
+	return v != NULL && strcmp(v, "1") == 0;
 }
 
 /* Builds the route of every server; counts instances, sizes records. */
@@ -214,20 +227,37 @@ init_routes(struct butler_hub *hub, size_t *max_payload, size_t *reply_room)
 		for (unsigned i = 0; i < spec->n_servers; i++, g++) {
 			const butler_server_desc *s = &spec->servers[i];
 			struct butler__route *r = &hub->route[g];
-			size_t *sizes
-			    = butler__calloc(s->n_accepts + 1, sizeof *sizes);
+			size_t *sizes = butler__calloc(
+			    2 * (s->n_accepts + 1), sizeof *sizes);
 			const butler_msg_desc **msgs
 			    = butler__calloc(s->n_accepts + 1, sizeof *msgs);
+			struct butler__kind_policy *pol
+			    = butler__calloc(s->n_accepts + 1, sizeof *pol);
 
 			r->kind_size = sizes;
+			r->fast_size = sizes + s->n_accepts + 1;
 			r->kind_msg = msgs;
-			if (sizes == NULL || msgs == NULL)
+			r->kind_policy = pol;
+			if (sizes == NULL || msgs == NULL || pol == NULL)
 				return BUTLER_ENOMEM;
 			for (unsigned k = 0; k < s->n_accepts; k++) {
+				const butler_kind_desc *kd
+				    = s->kinds != NULL ? &s->kinds[k] : NULL;
+
 				msgs[k + 1] = &spec->messages[s->accepts[k]];
 				sizes[k + 1] = msgs[k + 1]->size;
+				pol[k + 1].full
+				    = kd != NULL ? kd->full : s->full;
+				pol[k + 1].block_ms = kd != NULL
+				    ? kd->block_timeout_ms
+				    : s->block_timeout_ms;
+				if (pol[k + 1].full == BUTLER_FULL_DROP_OLDEST
+				    || pol[k + 1].full
+				        == BUTLER_FULL_KEEP_LAST)
+					r->policy_queue = true;
 			}
 			r->n_kinds = s->n_accepts;
+			butler__route_set_fast(r, false);
 			r->spec = spec;
 			r->desc = s;
 			r->first = at;
@@ -336,8 +366,7 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 	hub->env.batch_budget_ns = DEFAULT_BATCH_BUDGET_NS;
 	atomic_init(&hub->env.policy, BUTLER_STOP_DISCARD);
 
-	max_record = butler__rec_round(sizeof(struct butler__rec)
-	    + sizeof(struct butler__rec_ticket) + max_payload);
+	max_record = butler__rec_round(BUTLER__REC_HEADER_MAX + max_payload);
 	for (unsigned g = 0; g < n_servers; g++) {
 		const struct butler__route *r = &hub->route[g];
 
@@ -362,6 +391,11 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 			hub->inst[at] = srv;
 			hub->inbox[at] = &srv->ch;
 		}
+	}
+	if (metrics_from_env()) {
+		rv = butler_hub_enable_metrics(hub, BUTLER_NO_SERVER);
+		if (rv != BUTLER_OK)
+			goto out_destroy;
 	}
 	*out = hub;
 	return BUTLER_OK;

@@ -173,6 +173,7 @@ butler__lane_free(struct butler__lane *lane)
 	free_chain(atomic_load_explicit(&lane->pool, memory_order_acquire));
 	free_chain(lane->pool_mine);
 	butler__sender_unref(lane->sender);
+	free(lane->kind_sent);
 	free(lane);
 }
 

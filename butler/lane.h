@@ -40,6 +40,10 @@ enum butler__rec_flags {
 	BUTLER__REC_PROGRESS = 1u << 1, /* progress for one of our requests */
 	BUTLER__REC_BOXED = 1u << 2,    /* progress payload is in the ticket */
 	BUTLER__REC_TIMER = 1u << 3,    /* a timer to arm: carries it */
+	BUTLER__REC_STAMPED = 1u << 4,  /* carries its send time (metrics) */
+	BUTLER__REC_PURGED = 1u << 5,   /* butler_purge() marked it: destroy */
+	BUTLER__REC_BOUND = 1u << 6,    /* delivered only while its binding
+	                                   is alive: carries it */
 	BUTLER__REC_JUMP = 1u << 15     /* rest of segment unused: go on */
 };
 
@@ -60,7 +64,8 @@ struct butler__rec_ticket {
 
 /* The record flags that carry a struct butler__rec_ticket. */
 #define BUTLER__REC_WITH_PTR                                                  \
-	(BUTLER__REC_REQUEST | BUTLER__REC_PROGRESS | BUTLER__REC_TIMER)
+	(BUTLER__REC_REQUEST | BUTLER__REC_PROGRESS | BUTLER__REC_TIMER       \
+	    | BUTLER__REC_BOUND)
 
 static inline size_t
 butler__rec_round(size_t n)
@@ -68,14 +73,33 @@ butler__rec_round(size_t n)
 	return (n + BUTLER__REC_ALIGN - 1) & ~(size_t)(BUTLER__REC_ALIGN - 1);
 }
 
-/* butler__rec_header returns the bytes before a record's payload. */
+/* The most a record header can hold before its payload. */
+#define BUTLER__REC_HEADER_MAX                                                \
+	(sizeof(struct butler__rec) + sizeof(struct butler__rec_ticket)       \
+	    + sizeof(uint64_t))
+
+/*
+ * butler__rec_header returns the bytes before a record's payload: the
+ * header, then its pointer (ticket, timer or binding), then its send time.
+ */
 static inline size_t
 butler__rec_header(unsigned flags)
 {
 	return sizeof(struct butler__rec)
 	    + ((flags & BUTLER__REC_WITH_PTR)
 	            ? sizeof(struct butler__rec_ticket)
-	            : 0);
+	            : 0)
+	    + ((flags & BUTLER__REC_STAMPED) ? sizeof(uint64_t) : 0);
+}
+
+/* butler__rec_stamp returns where a STAMPED record keeps its send time. */
+static inline uint64_t *
+butler__rec_stamp(struct butler__rec *rec)
+{
+	return (uint64_t *)(void *)((unsigned char *)(rec + 1)
+	    + ((rec->flags & BUTLER__REC_WITH_PTR)
+	            ? sizeof(struct butler__rec_ticket)
+	            : 0));
 }
 
 static inline struct butler__ticket *
@@ -154,6 +178,8 @@ struct butler__lane {
 	atomic_uint_fast64_t pool_taken; /* segments taken from `pool` */
 	atomic_uint_fast64_t rejected;   /* sends refused as full */
 	atomic_uint_fast64_t aux;        /* records that are no message */
+	/* [kind]: messages sent, with metrics on (else NULL); set once. */
+	atomic_uint_fast64_t *kind_sent;
 
 	/* Consumer's cache line. */
 	_Alignas(BUTLER__CACHE_LINE) atomic_uint_fast64_t head; /* consumed */
@@ -171,6 +197,8 @@ struct butler__lane {
 
 	/* Set once at creation. */
 	_Alignas(BUTLER__CACHE_LINE) struct butler__sender *sender;
+	uint64_t serial; /* unique in its inbox (a freed lane's address is
+	                    not: a purge's snapshot names lanes by this) */
 	struct butler__lane *_Atomic next; /* in the channel's list */
 	size_t seg_bytes;
 };

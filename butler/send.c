@@ -252,11 +252,19 @@ push(const struct butler__router *r, unsigned index, unsigned kind,
 		return err;
 	butler__rec_write(
 	    rec, (uint32_t)rec_size, kind, rec_flags, header, msg, size);
-	if (header > sizeof *rec)
+	if (rec_flags & BUTLER__REC_WITH_PTR)
 		((struct butler__rec_ticket *)(void *)(rec + 1))->ptr = ptr;
+	if (rec_flags & BUTLER__REC_STAMPED)
+		*butler__rec_stamp(rec) = butler__now_ns();
 	butler__channel_commit(ch, lane, rec_size);
 	if (rec_flags & (BUTLER__REC_PROGRESS | BUTLER__REC_TIMER))
 		butler__lane_count_aux(lane);
+	else if (lane->kind_sent != NULL && kind <= ch->n_kinds)
+		atomic_store_explicit(&lane->kind_sent[kind],
+		    atomic_load_explicit(
+		        &lane->kind_sent[kind], memory_order_relaxed)
+		        + 1,
+		    memory_order_relaxed);
 	if (gated) {
 		butler__channel_gate_leave(ch);
 	} else {
@@ -373,6 +381,72 @@ butler__send_message(const struct butler__router *r, unsigned server,
 	return butler__send(r, server, kind, 0, NULL, msg, size, timeout_ms);
 }
 
+/*
+ * queue_send is a send of a drop_oldest or keep_last kind: into the policy
+ * queue of one instance (pqueue.h). In a pool a keep_last kind always goes
+ * to the same instance (its key's, when the pool routes by key), so that
+ * one latest message waits, not one per instance.
+ */
+static int
+queue_send(const struct butler__router *r, const struct butler__route *rt,
+    unsigned server, unsigned kind, unsigned rec_flags, void *ptr,
+    const void *msg, size_t size)
+{
+	bool keep_last = rt->kind_policy[kind].full == BUTLER_FULL_KEEP_LAST;
+	unsigned pick = 0, flags = 0;
+	struct butler__pq_entry *out;
+	struct butler__channel *ch;
+	int rv;
+
+	if (rt->n > 1) {
+		if (rt->policy == BUTLER_ROUTE_KEY && rt->kinds != NULL)
+			pick = (unsigned)(key_hash(
+			                      &rt->kinds[kind - 1].key, msg)
+			    % rt->n);
+		else
+			pick = keep_last ? (kind - 1) % rt->n
+			                 : rr_next(r, server) % rt->n;
+	}
+	ch = r->inbox[rt->first + pick];
+	if (tls.inside == r)
+		flags |= BUTLER__PUSH_INSIDE;
+	rv = butler__channel_pq_push(
+	    ch, kind, rec_flags, ptr, msg, size, flags, keep_last, &out);
+	if (out != NULL) {
+		/* The one that left is destroyed here, on the sending thread,
+		 * outside the queue's lock. */
+		ch->discard(ch->discard_ctx, butler__pq_rec(out),
+		    keep_last ? BUTLER__DISCARD_REPLACED
+		              : BUTLER__DISCARD_EVICTED);
+		butler__pqueue_recycle(ch->pq, out);
+	}
+	return rv;
+}
+
+/* Counts a refusal of kind at inbox ch; with drop_newest (the server's
+ * policy in force) the message is taken and destroyed instead. */
+static int
+refused(struct butler__channel *ch, const struct butler__route *rt,
+    unsigned kind, bool policy, const void *msg, int rv)
+{
+	if (rv != BUTLER_EFULL && rv != BUTLER_ETIMEDOUT)
+		return rv;
+	if (!policy || rt->kind_policy[kind].full != BUTLER_FULL_DROP_NEWEST) {
+		if (ch->kinds != NULL)
+			butler__kind_add(&ch->kinds[kind].rejected, 1);
+		return rv;
+	}
+	if (rt->kind_msg[kind]->destroy != NULL && rt->kind_size[kind] > 0)
+		rt->kind_msg[kind]->destroy((void *)(uintptr_t)msg);
+	butler__kind_add(&ch->newest_dropped, 1);
+	if (ch->kinds != NULL) {
+		butler__kind_add(&ch->kinds[kind].dropped, 1);
+		if (ch->metrics)
+			butler__kind_add(&ch->kinds[kind].sent, 1);
+	}
+	return BUTLER_EDROPPED;
+}
+
 int
 butler__send(const struct butler__router *r, unsigned server, unsigned kind,
     unsigned rec_flags, void *ptr, const void *msg, size_t size,
@@ -380,6 +454,7 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 {
 	const struct butler__route *rt;
 	unsigned flags = BUTLER__PUSH_ROOM, pick, i;
+	bool policy = timeout_ms == BUTLER__SERVER_POLICY;
 	int rv = BUTLER_EINVAL;
 
 	if (server >= r->n_routes)
@@ -388,10 +463,17 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 	if (kind == 0 || kind > rt->n_kinds || size != rt->kind_size[kind]
 	    || (msg == NULL && size > 0))
 		return BUTLER_EINVAL;
-	if (timeout_ms == BUTLER__SERVER_POLICY) {
-		if (rt->block)
+	if (rt->metrics)
+		rec_flags |= BUTLER__REC_STAMPED;
+	if (rt->fast_size[kind] == SIZE_MAX && rt->policy_queue
+	    && (rt->kind_policy[kind].full == BUTLER_FULL_DROP_OLDEST
+	        || rt->kind_policy[kind].full == BUTLER_FULL_KEEP_LAST))
+		return queue_send(
+		    r, rt, server, kind, rec_flags, ptr, msg, size);
+	if (policy) {
+		if (rt->kind_policy[kind].full == BUTLER_FULL_BLOCK)
 			flags |= BUTLER__PUSH_BLOCK;
-		timeout_ms = rt->block_ms;
+		timeout_ms = rt->kind_policy[kind].block_ms;
 	} else {
 		flags |= BUTLER__PUSH_BLOCK;
 	}
@@ -402,15 +484,20 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 		if (tls.way[0].router == r && tls.way[0].serial == r->serial)
 			tls.way[0].direct[server]
 			    = tls.way[0].lanes[rt->first];
-		return rv;
+		return rv == BUTLER_OK
+		    ? rv
+		    : refused(r->inbox[rt->first], rt, kind, policy, msg, rv);
 	}
 	if (rt->policy == BUTLER_ROUTE_KEY && rt->kinds != NULL) {
 		/* One key, one instance: its messages stay in order, so a
 		 * full instance is not skipped. */
 		pick = (unsigned)(key_hash(&rt->kinds[kind - 1].key, msg)
 		    % rt->n);
-		return push(r, rt->first + pick, kind, rec_flags, ptr, msg,
-		    size, flags, timeout_ms);
+		rv = push(r, rt->first + pick, kind, rec_flags, ptr, msg, size,
+		    flags, timeout_ms);
+		return rv == BUTLER_OK ? rv
+		                       : refused(r->inbox[rt->first + pick],
+		                           rt, kind, policy, msg, rv);
 	}
 	pick = rt->policy == BUTLER_ROUTE_LEAST_LOADED
 	    ? least_loaded(r, rt, rr_next(r, server))
@@ -424,5 +511,7 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 	if (flags & BUTLER__PUSH_BLOCK)
 		rv = push(r, rt->first + pick, kind, rec_flags, ptr, msg, size,
 		    flags, timeout_ms);
-	return rv;
+	return rv == BUTLER_OK
+	    ? rv
+	    : refused(r->inbox[rt->first + pick], rt, kind, policy, msg, rv);
 }

@@ -10,11 +10,23 @@
 #include "channel.h"
 
 /* How to reach one server of a hub: what a send needs, in one place. */
+/* What a send to a full inbox does, per kind (the spec's, resolved). */
+struct butler__kind_policy {
+	butler_full full;
+	int block_ms;
+};
+
 struct butler__route {
 	unsigned first;          /* hub-wide index of instance 0 */
 	unsigned n;              /* instances */
 	unsigned n_kinds;        /* kinds it accepts, 1..n_kinds */
 	const size_t *kind_size; /* [kind] */
+	/* [kind]: the size again where butler__send_fast() may take the
+	 * kind, SIZE_MAX where it must not (a policy queue kind, metrics). */
+	size_t *fast_size;
+	const struct butler__kind_policy *kind_policy; /* [kind] */
+	bool policy_queue; /* some kind is drop_oldest or keep_last */
+	bool metrics;      /* senders stamp and count per kind */
 	const butler_msg_desc *const *kind_msg; /* [kind] */
 	const butler_spec *spec;                /* the spec it comes from */
 	const butler_server_desc *desc;
@@ -23,6 +35,24 @@ struct butler__route {
 	butler_route policy;           /* for a pool */
 	const butler_kind_desc *kinds; /* [kind - 1]: keys, or NULL */
 };
+
+/*
+ * butler__route_set_fast decides which kinds of r the inline fast path may
+ * send, given whether r's server keeps metrics. Before any send.
+ */
+static inline void
+butler__route_set_fast(struct butler__route *r, bool metrics)
+{
+	r->metrics = metrics;
+	for (unsigned k = 1; k <= r->n_kinds; k++) {
+		butler_full f = r->kind_policy[k].full;
+
+		r->fast_size[k] = metrics || f == BUTLER_FULL_DROP_OLDEST
+		        || f == BUTLER_FULL_KEEP_LAST
+		    ? SIZE_MAX
+		    : r->kind_size[k];
+	}
+}
 
 /*
  * A router is the part of a hub that senders read: it is built once, before
@@ -141,7 +171,7 @@ butler__send_fast(const struct butler__router *r, unsigned server,
 	lane = c->direct[server];
 	rt = &r->route[server];
 	if (__builtin_expect(lane == NULL || kind - 1u >= rt->n_kinds
-	            || rt->kind_size[kind] != size,
+	            || rt->fast_size[kind] != size,
 	        0))
 		return BUTLER__SEND_SLOW;
 	ch = lane->inbox;

@@ -64,6 +64,7 @@ butler__server_owned_by_me(const struct butler_server *srv)
 /* ---- construction ----------------------------------------------------- */
 
 static int drop(void *ctx, struct butler__rec *rec);
+static void discard(void *ctx, struct butler__rec *rec, int why);
 
 static void
 arm_timer(void *ctx, uint64_t wait_ns)
@@ -117,6 +118,13 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 	if (rv != BUTLER_OK)
 		return rv;
 	butler__channel_set_drop(&srv->ch, drop, srv);
+	butler__channel_set_discard(&srv->ch, discard, srv);
+	rv = butler__channel_set_kinds(
+	    &srv->ch, srv->n_kinds, route->policy_queue, desc->capacity);
+	if (rv != BUTLER_OK) {
+		butler__channel_release(&srv->ch, NULL, NULL);
+		return rv;
+	}
 	if (desc->share && route->n > 1 && desc->loop == BUTLER_LOOP_THREAD) {
 		srv->take_buf = butler__malloc(max_record);
 		rv = srv->take_buf != NULL
@@ -305,12 +313,58 @@ start_tick(struct butler_server *srv)
 	return rv;
 }
 
+/* Adds one to a counter only the consumer writes. */
+static inline void
+count_one(atomic_uint_fast64_t *c)
+{
+	atomic_store_explicit(c,
+	    atomic_load_explicit(c, memory_order_relaxed) + 1,
+	    memory_order_relaxed);
+}
+
+/*
+ * discard destroys, unhandled, a record that a policy or a purge took out
+ * (on any thread): a request's caller gets the matching status.
+ */
+static void
+discard(void *ctx, struct butler__rec *rec, int why)
+{
+	static const int status[] = {
+		[BUTLER__DISCARD_EVICTED] = BUTLER_EDROPPED,
+		[BUTLER__DISCARD_REPLACED] = BUTLER_EREPLACED,
+		[BUTLER__DISCARD_PURGED] = BUTLER_ECANCELED,
+	};
+	struct butler_server *srv = ctx;
+	struct butler__kind_count *kc = &srv->ch.kinds[rec->kind];
+
+	if (rec->flags & BUTLER__REC_REQUEST)
+		butler__request_refuse(rec, status[why]);
+	destroy_payload(srv->kind_msg[rec->kind], rec);
+	switch (why) {
+	case BUTLER__DISCARD_EVICTED:
+		butler__kind_add(&srv->ch.evicted, 1);
+		butler__kind_add(&kc->dropped, 1);
+		break;
+	case BUTLER__DISCARD_REPLACED:
+		butler__kind_add(&srv->ch.replaced, 1);
+		butler__kind_add(&kc->replaced, 1);
+		break;
+	default:
+		butler__kind_add(&srv->ch.purged, 1);
+		butler__kind_add(&kc->purged, 1);
+	}
+}
+
 /* consume_other handles what is not a plain message: progress for our
- * calls, requests, and kinds the dispatcher does not know. */
+ * calls, timers, requests, kinds the dispatcher does not know, purged
+ * records, and anything while metrics are on or a purge waits. */
 static __attribute__((noinline)) int
 consume_other(struct butler_server *srv, struct butler__rec *rec)
 {
 	const butler_msg_desc *msg;
+	struct butler__kind_count *kc;
+	uint64_t t0 = 0;
+	void *payload;
 	int rv;
 
 	if (rec->flags & BUTLER__REC_PROGRESS) {
@@ -330,16 +384,44 @@ consume_other(struct butler_server *srv, struct butler__rec *rec)
 		    srv->name, (unsigned)rec->kind);
 		return BUTLER__TOOK_OTHER;
 	}
-	msg = srv->kind_msg[rec->kind];
-	if (!butler__request_begin(&srv->rq, rec)) {
-		/* Its caller has gone: not worth a handler. */
-		destroy_payload(msg, rec);
-		butler__count(&srv->ch.abandoned, 1);
+	/* A purge waits: carry it out before this record is handled (it
+	 * may be one of those it purges). */
+	if (atomic_load_explicit(&srv->ch.fast_kinds, memory_order_relaxed)
+	    != srv->n_kinds)
+		butler__channel_apply_purges(&srv->ch, false);
+	if (rec->flags & BUTLER__REC_PURGED) {
+		discard(srv, rec, BUTLER__DISCARD_PURGED);
 		return BUTLER__TOOK_OTHER;
 	}
-	rv = dispatch(srv, rec, butler__rec_payload(rec));
-	butler__request_end(&srv->rq, rv);
+	msg = srv->kind_msg[rec->kind];
+	kc = &srv->ch.kinds[rec->kind];
+	payload = butler__rec_payload(rec);
+	if ((rec->flags & BUTLER__REC_STAMPED) && kc->queue != NULL) {
+		uint64_t sent = *butler__rec_stamp(rec);
+
+		t0 = butler__now_ns();
+		butler__hist_add(kc->queue, t0 > sent ? t0 - sent : 0);
+	}
+	if (rec->flags & BUTLER__REC_REQUEST) {
+		if (!butler__request_begin(&srv->rq, rec)) {
+			/* Its caller has gone: not worth a handler. */
+			destroy_payload(msg, rec);
+			butler__count(&srv->ch.abandoned, 1);
+			butler__kind_add(&kc->abandoned, 1);
+			return BUTLER__TOOK_OTHER;
+		}
+		rv = dispatch(srv, rec, payload);
+		butler__request_end(&srv->rq, rv);
+	} else {
+		rv = dispatch(srv, rec, payload);
+	}
 	destroy_payload(msg, rec);
+	if (t0 != 0) {
+		uint64_t t1 = butler__now_ns();
+
+		butler__hist_add(kc->handler, t1 - t0);
+		count_one(rv == 0 ? &kc->handled : &kc->failed);
+	}
 	if (rv != 0) {
 		failed(srv, msg, rv);
 		return BUTLER__TOOK_OTHER;
@@ -358,8 +440,11 @@ consume(void *ctx, struct butler__rec *rec)
 	const butler_msg_desc *msg;
 	int rv;
 
-	if (__builtin_expect(
-	        rec->flags != 0 || rec->kind - 1u >= srv->n_kinds, 0))
+	/* fast_kinds is n_kinds, or 0 while a purge waits. */
+	if (__builtin_expect(rec->flags != 0
+	            || rec->kind - 1u >= atomic_load_explicit(
+	                   &srv->ch.fast_kinds, memory_order_relaxed),
+	        0))
 		return consume_other(srv, rec);
 	rv = dispatch(srv, rec, rec + 1);
 	msg = srv->kind_msg[rec->kind];
@@ -484,10 +569,15 @@ drop(void *ctx, struct butler__rec *rec)
 		butler__count(&srv->ch.failed, 1);
 		return BUTLER__TOOK_OTHER;
 	}
+	if (rec->flags & BUTLER__REC_PURGED) {
+		discard(srv, rec, BUTLER__DISCARD_PURGED);
+		return BUTLER__TOOK_OTHER;
+	}
 	if (rec->flags & BUTLER__REC_REQUEST)
 		butler__request_refuse(rec, BUTLER_ESTOPPED);
 	destroy_payload(srv->kind_msg[rec->kind], rec);
 	butler__count(&srv->ch.dropped, 1);
+	butler__kind_add(&srv->ch.kinds[rec->kind].dropped, 1);
 	return BUTLER__TOOK_OTHER;
 }
 
@@ -498,6 +588,16 @@ take_answers(struct butler_server *srv)
 	if (atomic_load_explicit(&srv->ch.nodes, memory_order_relaxed) != NULL)
 		butler__requests_take_answers(
 		    &srv->rq, butler__channel_take(&srv->ch));
+}
+
+/* Carries out the purges other threads asked for, if any wait: a waiter
+ * may wait for them while nothing is queued. */
+static inline void
+apply_purges(struct butler_server *srv)
+{
+	if (atomic_load_explicit(&srv->ch.fast_kinds, memory_order_relaxed)
+	    != srv->n_kinds)
+		butler__channel_apply_purges(&srv->ch, false);
 }
 
 /* Reports srv quiet to a stopping hub when it owes and awaits nothing. */
@@ -533,8 +633,12 @@ finish(struct butler_server *srv)
 	 * every record published before the hub closed is seen by the drain
 	 * below, and a later one by its sender (see butler__push()). */
 	butler__membarrier();
+	/* A purge asked before the end still purges; later ones are refused.
+	 */
+	butler__channel_apply_purges(&srv->ch, true);
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
+	butler__channel_close_pq(&srv->ch, fn, srv);
 	butler__requests_finish(&srv->rq, BUTLER_ESTOPPED);
 	drop_timers(srv);
 	srv->calls_done = true;
@@ -615,6 +719,7 @@ process(struct butler_server *srv)
 		return;
 	}
 	take_answers(srv);
+	apply_purges(srv);
 	(void)drain(srv, env->batch_max, env->batch_budget_ns, &more);
 	if (srv->spin_ns > 0 && !more)
 		more = spin(srv);
@@ -923,6 +1028,7 @@ butler__server_drain_external(
 		butler__requests_expire(&srv->rq, butler__now_ns());
 		fire_timers(srv);
 		take_answers(srv);
+		apply_purges(srv);
 		n += drain(srv, all ? UINT32_MAX : max,
 		    all ? UINT64_MAX : env->batch_budget_ns, &more);
 	} while (all && (more || !butler__channel_empty(&srv->ch)));
@@ -960,8 +1066,10 @@ butler__server_sweep(struct butler_server *srv)
 
 	butler__channel_become_consumer(&srv->ch);
 	srv->calls_done = true;
+	butler__channel_apply_purges(&srv->ch, true);
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, drop, srv, &more);
+	butler__channel_close_pq(&srv->ch, drop, srv);
 	butler__requests_drop_answers(butler__channel_take(&srv->ch));
 	butler__channel_retire(&srv->ch);
 	butler__channel_leave_consumer(&srv->ch);

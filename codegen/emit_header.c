@@ -583,17 +583,15 @@ timers(const struct emit_in *in, const struct server *sv,
 		    "period_ms, uint64_t *timer",
 		    a, M);
 	}
-	if (BUTLER_GEN_PURGE) {
-		doc(out,
-		    "%s_purge_%s_%s removes every '%s' message queued for "
-		    "server '%s', on each of its instances, unhandled: each "
-		    "is destroyed (its owned fields freed) and counted in "
-		    "*purged (may be NULL). Codes as butler_purge(). Any "
-		    "thread.",
-		    a, S, M, M, S);
-		snprintf(name, sizeof name, "%s_purge_%s_%s", a, S, M);
-		proto(out, "int", name, "butler_hub *hub, uint64_t *purged");
-	}
+	doc(out,
+	    "%s_purge_%s_%s removes every '%s' message queued for "
+	    "server '%s', on each of its instances, unhandled: each "
+	    "is destroyed (its owned fields freed) and counted in "
+	    "*purged (may be NULL). Codes as butler_purge(). Any "
+	    "thread.",
+	    a, S, M, M, S);
+	snprintf(name, sizeof name, "%s_purge_%s_%s", a, S, M);
+	proto(out, "int", name, "butler_hub *hub, uint64_t *purged");
 }
 
 /* full_text appends what a send to a full inbox does under policy f. */

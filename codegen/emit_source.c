@@ -291,18 +291,14 @@ timers(const struct emit_in *in, const struct server *sv,
 		    a, A, S, A, S, M);
 		butler__gen_sb_puts(out, "}\n\n");
 	}
-	if (BUTLER_GEN_PURGE) {
-		snprintf(
-		    name, sizeof name, "%s_purge_%s_%s", a, sv->name, m->name);
-		sig(out, true, "int", name,
-		    "butler_hub *hub, uint64_t *purged");
-		butler__gen_sb_puts(out, "{\n");
-		call(out, "return butler_purge(",
-		    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
-		    "%s_%s_%s, purged",
-		    a, A, S, A, S, M);
-		butler__gen_sb_puts(out, "}\n\n");
-	}
+	snprintf(name, sizeof name, "%s_purge_%s_%s", a, sv->name, m->name);
+	sig(out, true, "int", name, "butler_hub *hub, uint64_t *purged");
+	butler__gen_sb_puts(out, "{\n");
+	call(out, "return butler_purge(",
+	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
+	    "%s_%s_%s, purged",
+	    a, A, S, A, S, M);
+	butler__gen_sb_puts(out, "}\n\n");
 }
 
 /* send_call emits the typed send and, for a request, call functions of

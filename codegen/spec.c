@@ -2050,9 +2050,8 @@ collect_names(struct names *nm)
 			if (!m->owned)
 				name(nm, NS_ORD, "%s_send_%s_%s_every", a,
 				    sv->name, m->name);
-			if (BUTLER_GEN_PURGE)
-				name(nm, NS_ORD, "%s_purge_%s_%s", a, sv->name,
-				    m->name);
+			name(nm, NS_ORD, "%s_purge_%s_%s", a, sv->name,
+			    m->name);
 			if (m->request) {
 				name(nm, NS_ORD, "%s_call_%s_%s", a, sv->name,
 				    m->name);

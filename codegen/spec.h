@@ -34,16 +34,6 @@
  * block timeouts): what an int holds, about 24.8 days. */
 #define SPEC_MS_MAX 2147483647L
 
-/*
- * BUTLER_GEN_PURGE says whether butler-gen emits app_purge_S_M(), which
- * calls butler_purge() (butler/hub.h). codegen/CMakeLists.txt sets it to 1
- * once the runtime declares and defines butler_purge(); until then the
- * generated code must not call it.
- */
-#ifndef BUTLER_GEN_PURGE
-#define BUTLER_GEN_PURGE 0
-#endif
-
 /* enum ftype is a field's type; FT_MSG nests another message by value. */
 enum ftype {
 	FT_BOOL,

@@ -82,14 +82,21 @@ typedef void (*butler_log_fn)(
  * instances (high_water: the largest of its instances). Counters are read
  * without stopping the server, so a snapshot taken while messages flow is
  * approximate; once the hub has stopped, for every server
- * sent == handled + failed + dropped + abandoned.
+ * sent == handled + failed + dropped + replaced + purged + abandoned.
+ *
+ * Its size is fixed for the life of the library's ABI (SONAME
+ * libbutler.so.0): a counter added later takes one of the `reserved`
+ * slots, which read as zero until then, so a program built against an
+ * older header keeps working with a newer library.
  */
 typedef struct butler_stats {
-	uint64_t sent; /**< messages and requests accepted into the inbox */
+	uint64_t sent; /**< messages and requests the hub took for it: queued,
+	                  or destroyed at once (drop_newest) */
 	uint64_t rejected; /**< sends refused with BUTLER_EFULL or ETIMEDOUT */
 	uint64_t handled;  /**< handler calls that returned 0 */
 	uint64_t failed;   /**< handler calls that returned non-zero */
-	uint64_t dropped;  /**< accepted messages destroyed unhandled (stop) */
+	uint64_t dropped;  /**< taken, destroyed unhandled: a stop, or the
+	                      drop_newest / drop_oldest policies */
 	uint64_t abandoned;  /**< requests destroyed unhandled: caller gone */
 	uint64_t replies;    /**< answers received to requests it made */
 	uint64_t progress;   /**< progress messages received for them */
@@ -99,7 +106,44 @@ typedef struct butler_stats {
 	                        and after every slow handler) */
 	uint64_t wakeups;    /**< times the consumer was woken from sleep */
 	uint64_t handler_ns; /**< time spent handling messages */
+	uint64_t replaced;   /**< destroyed unhandled: a newer message of a
+	                        keep_last kind took their place */
+	uint64_t purged;     /**< destroyed unhandled by butler_purge() */
+	uint64_t reserved[8]; /**< zero: room for counters to come */
 } butler_stats;
+
+/**
+ * butler_kind_stats is a snapshot of what one message kind of one server
+ * did, summed over its instances. Always counted, because they cost a send
+ * nothing: rejected, dropped, replaced, purged, abandoned. With metrics on
+ * (butler_hub_enable_metrics(), or BUTLER_METRICS=1 in the environment)
+ * also sent, handled, failed, queued, and how long each message waited in
+ * the inbox (queue_ns_*: from its send to its handler's start) and ran in
+ * its handler (handler_ns_*), from fixed-bucket histograms: a percentile is
+ * the top of its bucket, at most 25% above the true value, never above
+ * the largest seen. Messages fired by timers are not counted per kind.
+ */
+typedef struct butler_kind_stats {
+	const char *message; /**< the kind's message name */
+	bool metrics;        /**< whether the measured fields are measured */
+	uint64_t sent;       /**< taken for it (metrics on) */
+	uint64_t rejected;   /**< refused: BUTLER_EFULL or ETIMEDOUT */
+	uint64_t handled;    /**< handler returned 0 (metrics on) */
+	uint64_t failed;     /**< handler returned non-zero (metrics on) */
+	uint64_t dropped;    /**< destroyed unhandled: stop, drop_* policy */
+	uint64_t replaced;   /**< keep_last: a newer one took its place */
+	uint64_t purged;     /**< butler_purge() */
+	uint64_t abandoned;  /**< requests whose caller had gone */
+	uint64_t queued;     /**< waiting now (metrics on) */
+	uint64_t timed;      /**< messages measured (metrics on) */
+	uint64_t queue_ns_p50;   /**< median wait in the inbox, ns */
+	uint64_t queue_ns_p99;   /**< 99th percentile of that wait, ns */
+	uint64_t queue_ns_max;   /**< longest wait, ns */
+	uint64_t handler_ns_p50; /**< median handler run, ns */
+	uint64_t handler_ns_p99; /**< 99th percentile of a handler run, ns */
+	uint64_t handler_ns_max; /**< longest handler run, ns */
+	uint64_t reserved[8];    /**< zero: room for counters to come */
+} butler_kind_stats;
 
 /**
  * butler_hub_new creates a hub for `spec` (usually the generated
@@ -587,6 +631,49 @@ BUTLER_API int butler_server_stats(
  */
 BUTLER_API int butler_instance_stats(butler_hub *hub, unsigned server,
     unsigned instance, butler_stats *out /* OUT */);
+
+/**
+ * butler_server_kind_stats fills *out with what kind `kind` (1-based, as
+ * the generated APP_S_M constants) of server `server` did, summed over its
+ * instances. Returns BUTLER_EINVAL for a bad index. Any thread.
+ */
+BUTLER_API int butler_server_kind_stats(butler_hub *hub, unsigned server,
+    unsigned kind, butler_kind_stats *out /* OUT */);
+
+/**
+ * butler_hub_enable_metrics turns metrics on for server `server`
+ * (BUTLER_NO_SERVER: every server): each send stamps its message with the
+ * time (one clock read) and counts it per kind, and the consumer times
+ * each message's wait and its handler (two clock reads) into per-kind
+ * histograms (butler_kind_stats). Such sends leave the inline fast path;
+ * tests/bench measures what that costs (`metrics` case). Before
+ * butler_hub_start(): BUTLER_ESTATE after; BUTLER_EINVAL for a bad index;
+ * BUTLER_ENOMEM. Setting BUTLER_METRICS=1 in the environment does it for
+ * every server of every hub.
+ */
+BUTLER_API int butler_hub_enable_metrics(butler_hub *hub, unsigned server);
+
+/**
+ * butler_purge destroys, unhandled, every message (and request) of kind
+ * `kind` of server `server` that waits in its inbox, every instance of a
+ * pool, when the call is made; a message sent after butler_purge()
+ * returns is never touched. Each is destroyed through its destructor and
+ * counted as purged (butler_stats, butler_kind_stats); a purged request
+ * ends with BUTLER_ECANCELED for its caller. What a handler has begun is
+ * not purged. An instance run by the calling thread (from its handlers,
+ * or an external server's owner) is purged at once; any other instance
+ * purges before it takes its next message. *purged (may be NULL) receives
+ * how many it purged: with it given, a thread that is no server of the hub
+ * waits until every instance has done it (at most until the handler
+ * running there returns); a thread of the hub's servers never waits for a
+ * peer, so what other instances purge for it is not in *purged (the purged
+ * counters have it). With NULL the call never waits. Returns BUTLER_OK,
+ * BUTLER_EINVAL (bad index), BUTLER_ECLOSED (the hub has stopped),
+ * BUTLER_ENOMEM. Generated app_purge_S_M() functions call this. Any
+ * thread.
+ */
+BUTLER_API int butler_purge(butler_hub *hub, unsigned server, unsigned kind,
+    uint64_t *purged /* OUT: may be NULL */);
 
 /**
  * butler_server_instances returns the number of instances of server

@@ -930,18 +930,12 @@ Test(api, policies_emitted)
 	    "'job' owns a string: no periodic send");
 	cr_expect_null(strstr(c, "t_send_pool_job_every("));
 	cr_expect_null(strstr(c, "t_plain_kinds_bt_"));
-#if BUTLER_GEN_PURGE
 	cr_expect_not_null(strstr(
 	    h, "int t_purge_pool_job(butler_hub *hub, uint64_t *purged);\n"));
 	cr_expect_not_null(strstr(c,
 	    "\treturn butler_purge(hub,\n"
 	    "\t\tbutler_hub_server(hub, &t_spec, T_SERVER_POOL), "
 	    "T_POOL_JOB,\n\t\tpurged);\n"));
-#else
-	/* butler-gen waits for the runtime's butler_purge(). */
-	cr_expect_null(strstr(h, "t_purge_"));
-	cr_expect_null(strstr(c, "butler_purge"));
-#endif
 	butler_gen_free(g);
 }
 
