@@ -42,6 +42,18 @@ butler_send_spec(butler_hub *hub, const butler_spec *spec, unsigned server,
 }
 
 int
+butler_send_bound(butler_hub *hub, unsigned server, unsigned kind,
+    const void *msg, size_t size, butler_binding *binding)
+{
+	if (hub == NULL || msg == NULL || binding == NULL
+	    || binding->enter == NULL || binding->leave == NULL
+	    || binding->release == NULL)
+		return BUTLER_EINVAL;
+	return butler__send(&hub->router, server, kind, BUTLER__REC_BOUND,
+	    binding, msg, size, BUTLER__SERVER_POLICY);
+}
+
+int
 butler_send_timeout(butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size, int timeout_ms)
 {
@@ -171,6 +183,20 @@ butler_cancel(butler_hub *hub, uint64_t id)
 	if (rv == BUTLER_OK)
 		butler__server_check_quiet(self);
 	return rv;
+}
+
+int
+butler_call_bind(butler_hub *hub, uint64_t id, butler_binding *binding)
+{
+	struct butler_server *self;
+
+	if (hub == NULL || binding == NULL || binding->enter == NULL
+	    || binding->leave == NULL || binding->release == NULL)
+		return BUTLER_EINVAL;
+	self = butler__hub_caller(hub);
+	if (self == NULL)
+		return BUTLER_ESTATE;
+	return butler__call_bind(&self->rq, id, binding);
 }
 
 /* ---- answers ---------------------------------------------------------- */

@@ -109,6 +109,14 @@ butler__rec_ticket(const struct butler__rec *rec)
 	    ->ptr;
 }
 
+/* butler__rec_ptr returns the pointer a record carries (REC_WITH_PTR). */
+static inline void *
+butler__rec_ptr(const struct butler__rec *rec)
+{
+	return ((const struct butler__rec_ticket *)(const void *)(rec + 1))
+	    ->ptr;
+}
+
 static inline struct butler__timer *
 butler__rec_timer(const struct butler__rec *rec)
 {

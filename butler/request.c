@@ -79,6 +79,7 @@ struct butler__ticket {
 	struct butler__heap_node dl;  /* by deadline; in no heap: none */
 	uint64_t since_ns;
 	struct butler__call_args args;
+	butler_binding *binding; /* deliveries only while alive, or NULL */
 	unsigned progress_seen;
 	bool parked; /* answered; its last progress is still on its way */
 	bool ended;  /* its callback has run */
@@ -410,9 +411,21 @@ take_out(struct butler__requests *rq, struct butler__ticket *t)
 static void
 finish_call(struct butler__requests *rq, struct butler__ticket *t, int status)
 {
+	butler_binding *b = t->binding;
+	void *token = b != NULL ? b->enter(b) : NULL;
+
 	t->ended = true;
-	t->args.thunk(rq->owner, status,
-	    status == BUTLER_OK ? t->payload : NULL, t->args.cb, t->args.user);
+	/* Bound to something that is gone: the callback stays silent. */
+	if (b == NULL || token != NULL)
+		t->args.thunk(rq->owner, status,
+		    status == BUTLER_OK ? t->payload : NULL, t->args.cb,
+		    t->args.user);
+	if (b != NULL) {
+		if (token != NULL)
+			b->leave(b, token);
+		t->binding = NULL;
+		b->release(b);
+	}
 	if (status == BUTLER_OK)
 		destroy_payload(t->reply, t->payload);
 	unref(t, rq->calls);
@@ -525,6 +538,20 @@ out_unused:
 }
 
 int
+butler__call_bind(
+    struct butler__requests *rq, uint64_t id, butler_binding *binding)
+{
+	struct butler__ticket *t = calls_find(rq->calls, id);
+
+	if (t == NULL || t->ended)
+		return BUTLER_ENOTFOUND;
+	if (t->binding != NULL)
+		t->binding->release(t->binding);
+	t->binding = binding;
+	return BUTLER_OK;
+}
+
+int
 butler__cancel(struct butler__requests *rq, uint64_t id)
 {
 	struct butler__ticket *t = calls_find(rq->calls, id);
@@ -600,14 +627,23 @@ butler__requests_progress(
 {
 	struct butler__ticket *t = butler__rec_ticket(rec);
 	void *p = butler__rec_payload(rec);
-	bool boxed = (rec->flags & BUTLER__REC_BOXED) != 0;
+	bool boxed = (rec->flags & BUTLER__REC_BOXED) != 0, gone = false;
 
 	if (boxed)
 		p = atomic_exchange(&t->latest, NULL);
 	/* A call that has ended takes no progress any more. */
 	if (deliver_it && p != NULL && !t->ended) {
-		butler__count(&rq->inbox->progress, 1);
-		t->args.pthunk(rq->owner, p, t->args.pcb, t->args.user);
+		butler_binding *b = t->binding;
+		void *token = b != NULL ? b->enter(b) : NULL;
+
+		if (b == NULL || token != NULL) {
+			butler__count(&rq->inbox->progress, 1);
+			t->args.pthunk(rq->owner, p, t->args.pcb, t->args.user);
+		}
+		if (token != NULL)
+			b->leave(b, token);
+		else if (b != NULL)
+			gone = true;
 	}
 	if (boxed)
 		destroy_copy(t->progress, p);
@@ -621,6 +657,12 @@ butler__requests_progress(
 		take_out(rq, t);
 		finish_call(rq, t, t->status);
 		return;
+	}
+	if (gone && !t->ended) {
+		/* What it was bound to is gone: nobody wants the rest. */
+		take_out(rq, t);
+		end_early(rq, t, BUTLER_ECANCELED);
+		arm(rq);
 	}
 	unref(t, rq->calls);
 }

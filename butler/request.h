@@ -89,6 +89,10 @@ int butler__call_wait(struct butler__reqhub *hub, unsigned server,
     unsigned kind, const void *msg, size_t size, int timeout_ms, void *reply,
     size_t reply_size);
 
+/* butler__call_bind is butler_call_bind() for rq's instance. */
+int butler__call_bind(
+    struct butler__requests *rq, uint64_t id, butler_binding *binding);
+
 /* butler__cancel is butler_cancel() for rq's instance. */
 int butler__cancel(struct butler__requests *rq, uint64_t id);
 

@@ -427,7 +427,8 @@ queue_send(const struct butler__router *r, const struct butler__route *rt,
  * policy in force) the message is taken and destroyed instead. */
 static int
 refused(struct butler__channel *ch, const struct butler__route *rt,
-    unsigned kind, bool policy, const void *msg, int rv)
+    unsigned kind, bool policy, const void *msg, unsigned rec_flags, void *ptr,
+    int rv)
 {
 	if (rv != BUTLER_EFULL && rv != BUTLER_ETIMEDOUT)
 		return rv;
@@ -438,6 +439,11 @@ refused(struct butler__channel *ch, const struct butler__route *rt,
 	}
 	if (rt->kind_msg[kind]->destroy != NULL && rt->kind_size[kind] > 0)
 		rt->kind_msg[kind]->destroy((void *)(uintptr_t)msg);
+	if (rec_flags & BUTLER__REC_BOUND) {
+		butler_binding *b = ptr;
+
+		b->release(b);
+	}
 	butler__kind_add(&ch->newest_dropped, 1);
 	if (ch->kinds != NULL) {
 		butler__kind_add(&ch->kinds[kind].dropped, 1);
@@ -484,9 +490,9 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 		if (tls.way[0].router == r && tls.way[0].serial == r->serial)
 			tls.way[0].direct[server]
 			    = tls.way[0].lanes[rt->first];
-		return rv == BUTLER_OK
-		    ? rv
-		    : refused(r->inbox[rt->first], rt, kind, policy, msg, rv);
+		return rv == BUTLER_OK ? rv
+		                       : refused(r->inbox[rt->first], rt, kind,
+		                           policy, msg, rec_flags, ptr, rv);
 	}
 	if (rt->policy == BUTLER_ROUTE_KEY && rt->kinds != NULL) {
 		/* One key, one instance: its messages stay in order, so a
@@ -495,9 +501,10 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 		    % rt->n);
 		rv = push(r, rt->first + pick, kind, rec_flags, ptr, msg, size,
 		    flags, timeout_ms);
-		return rv == BUTLER_OK ? rv
-		                       : refused(r->inbox[rt->first + pick],
-		                           rt, kind, policy, msg, rv);
+		return rv == BUTLER_OK
+		    ? rv
+		    : refused(r->inbox[rt->first + pick], rt, kind, policy,
+		        msg, rec_flags, ptr, rv);
 	}
 	pick = rt->policy == BUTLER_ROUTE_LEAST_LOADED
 	    ? least_loaded(r, rt, rr_next(r, server))
@@ -511,7 +518,7 @@ butler__send(const struct butler__router *r, unsigned server, unsigned kind,
 	if (flags & BUTLER__PUSH_BLOCK)
 		rv = push(r, rt->first + pick, kind, rec_flags, ptr, msg, size,
 		    flags, timeout_ms);
-	return rv == BUTLER_OK
-	    ? rv
-	    : refused(r->inbox[rt->first + pick], rt, kind, policy, msg, rv);
+	return rv == BUTLER_OK ? rv
+	                       : refused(r->inbox[rt->first + pick], rt, kind,
+	                           policy, msg, rec_flags, ptr, rv);
 }

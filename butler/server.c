@@ -153,12 +153,18 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 
 /* ---- records ---------------------------------------------------------- */
 
-/* Frees a record's owned fields; the record's bytes stay in the lane. */
+/* Frees a record's owned fields, and lets go of its binding; the record's
+ * bytes stay in the lane. */
 static inline void
 destroy_payload(const butler_msg_desc *msg, struct butler__rec *rec)
 {
 	if (msg->destroy != NULL && butler__rec_payload_size(rec) > 0)
 		msg->destroy(butler__rec_payload(rec));
+	if (rec->flags & BUTLER__REC_BOUND) {
+		butler_binding *b = butler__rec_ptr(rec);
+
+		b->release(b);
+	}
 }
 
 /* Counts and logs a handler's failure. */
@@ -364,7 +370,7 @@ consume_other(struct butler_server *srv, struct butler__rec *rec)
 	const butler_msg_desc *msg;
 	struct butler__kind_count *kc;
 	uint64_t t0 = 0;
-	void *payload;
+	void *payload, *token = NULL;
 	int rv;
 
 	if (rec->flags & BUTLER__REC_PROGRESS) {
@@ -396,6 +402,18 @@ consume_other(struct butler_server *srv, struct butler__rec *rec)
 	msg = srv->kind_msg[rec->kind];
 	kc = &srv->ch.kinds[rec->kind];
 	payload = butler__rec_payload(rec);
+	if (rec->flags & BUTLER__REC_BOUND) {
+		butler_binding *b = butler__rec_ptr(rec);
+
+		token = b->enter(b);
+		if (token == NULL) {
+			/* What it was bound to is gone. */
+			destroy_payload(msg, rec);
+			butler__count(&srv->ch.dropped, 1);
+			butler__kind_add(&kc->dropped, 1);
+			return BUTLER__TOOK_OTHER;
+		}
+	}
 	if ((rec->flags & BUTLER__REC_STAMPED) && kc->queue != NULL) {
 		uint64_t sent = *butler__rec_stamp(rec);
 
@@ -414,6 +432,11 @@ consume_other(struct butler_server *srv, struct butler__rec *rec)
 		butler__request_end(&srv->rq, rv);
 	} else {
 		rv = dispatch(srv, rec, payload);
+	}
+	if (token != NULL) {
+		butler_binding *b = butler__rec_ptr(rec);
+
+		b->leave(b, token);
 	}
 	destroy_payload(msg, rec);
 	if (t0 != 0) {

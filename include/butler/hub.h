@@ -577,6 +577,54 @@ BUTLER_API int64_t butler_promise_time_left_ms(
     const butler_server *self, uint64_t promise);
 
 /**
+ * butler_binding ties deliveries to the life of something else, such as a
+ * GUI widget (the GLib adapter's butler_glib_binding_new() makes one from a
+ * GObject). On the receiving thread, right before a bound message's handler
+ * or a bound call's callback, the hub calls enter(): a non-NULL token means
+ * "still alive" (it may hold the thing alive, a strong reference), and
+ * leave(self, token) follows once the handler or callback has returned;
+ * NULL means it is gone, and the delivery is destroyed unhandled (counted
+ * as dropped), its callback never run. release() is called exactly once
+ * for each reference the hub was given, when it is done with it, on
+ * whichever thread that is. The hub never copies or frees the struct.
+ */
+typedef struct butler_binding butler_binding;
+
+/** The functions of a butler_binding (see above). */
+struct butler_binding {
+	void *(*enter)(butler_binding *self); /**< receiving thread */
+	void (*leave)(butler_binding *self, void *token); /**< same thread */
+	void (*release)(butler_binding *self); /**< once per reference */
+};
+
+/**
+ * butler_send_bound is butler_send() of a message bound to `binding`: it
+ * is handled only if binding->enter() says the bound thing is alive when
+ * its turn comes, and destroyed unhandled otherwise. On BUTLER_OK (or
+ * another code of butler_taken()) the hub owns one reference to the
+ * binding and releases it; on failure the caller still does. Codes as
+ * butler_send(), and BUTLER_EINVAL for a NULL binding. Any thread.
+ */
+BUTLER_API int butler_send_bound(butler_hub *hub, unsigned server,
+    unsigned kind, const void *msg, size_t size, butler_binding *binding);
+
+/**
+ * butler_call_bind binds call `id`, made by the calling thread and not yet
+ * ended, to `binding`: its reply callback and progress callbacks run only
+ * while binding->enter() says the bound thing is alive; once it is gone
+ * they never run (the reply and progress are destroyed on arrival), and
+ * the first progress message that finds it gone cancels the call, so its
+ * server sees butler_cancelled() (butler_cancel() from the binding's own
+ * "gone" notice does it at once: the callback stays silent). The hub takes
+ * one reference to the binding and releases it when the call ends.
+ * Returns BUTLER_OK, BUTLER_ENOTFOUND (no such call open), BUTLER_EINVAL,
+ * BUTLER_ESTATE (the calling thread speaks for no server of the hub). The
+ * calling thread only: the one that made the call.
+ */
+BUTLER_API int butler_call_bind(
+    butler_hub *hub, uint64_t id, butler_binding *binding);
+
+/**
  * butler_cancel cancels request `id` made by the calling server: its
  * callback runs once, with BUTLER_ECANCELED, before butler_cancel() returns,
  * and a reply arriving later is destroyed. If the request is still queued
