@@ -401,7 +401,7 @@ butler__channel_release(
 		ch->spare = NULL;
 		ch->shared = false;
 	}
-	butler__channel_apply_purges(ch, true);
+	butler__channel_apply_purges(ch, true, NULL);
 	pthread_cond_destroy(&ch->purge_cond);
 	pthread_mutex_destroy(&ch->purge_lock);
 	pthread_cond_destroy(&ch->wait_cond);
@@ -417,9 +417,20 @@ butler__channel_release(
  * header (and, in a sharing pool, only under the lane's `taking`), so it
  * may write a flag there.
  */
+/* Whether rec can be purged: progress and timers are not messages of a
+ * kind the sender queued (a timer's record is re-armed, not queued). */
+static inline bool
+purgeable(const struct butler__rec *rec, unsigned kind)
+{
+	return rec->kind == kind
+	    && !(rec->flags
+	        & (BUTLER__REC_PROGRESS | BUTLER__REC_TIMER
+	            | BUTLER__REC_PURGED));
+}
+
 static uint64_t
 mark_lane(struct butler__channel *ch, struct butler__lane *lane, unsigned kind,
-    uint64_t upto)
+    uint64_t upto, struct butler__rec *cur)
 {
 	struct butler__segment *seg;
 	uint64_t pos, tail, n = 0;
@@ -432,6 +443,13 @@ mark_lane(struct butler__channel *ch, struct butler__lane *lane, unsigned kind,
 	tail = atomic_load_explicit(&lane->tail, memory_order_acquire);
 	if (upto > tail)
 		upto = tail;
+	/* The record just popped ends where the lane's position starts. */
+	if (cur != NULL && lane->head_local > 0 && lane->head_local - 1 < upto
+	    && (unsigned char *)cur + cur->size == lane->rseg->data + lane->roff
+	    && purgeable(cur, kind)) {
+		cur->flags |= BUTLER__REC_PURGED;
+		n++;
+	}
 	seg = lane->rseg;
 	off = lane->roff;
 	for (pos = lane->head_local; pos < upto;) {
@@ -447,10 +465,7 @@ mark_lane(struct butler__channel *ch, struct butler__lane *lane, unsigned kind,
 			continue;
 		}
 		rec = (struct butler__rec *)(void *)(seg->data + off);
-		if (rec->kind == kind
-		    && !(rec->flags
-		        & (BUTLER__REC_PROGRESS | BUTLER__REC_TIMER
-		            | BUTLER__REC_PURGED))) {
+		if (purgeable(rec, kind)) {
 			rec->flags |= BUTLER__REC_PURGED;
 			n++;
 		}
@@ -471,13 +486,14 @@ butler__channel_purge_now(struct butler__channel *ch, unsigned kind)
 	     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
 	     lane != NULL;
 	     lane = atomic_load_explicit(&lane->next, memory_order_acquire))
-		n += mark_lane(ch, lane, kind, UINT64_MAX);
+		n += mark_lane(ch, lane, kind, UINT64_MAX, NULL);
 	return n;
 }
 
 /* Carries out purge p. Consumer. */
 static void
-apply_purge(struct butler__channel *ch, struct butler__purge *p)
+apply_purge(struct butler__channel *ch, struct butler__purge *p,
+    struct butler__rec *cur)
 {
 	for (struct butler__lane *lane
 	     = atomic_load_explicit(&ch->lanes, memory_order_acquire);
@@ -486,7 +502,7 @@ apply_purge(struct butler__channel *ch, struct butler__purge *p)
 		for (unsigned i = 0; i < p->n; i++)
 			if (p->snap[i].lane == lane->serial) {
 				p->marked += mark_lane(
-				    ch, lane, p->kind, p->snap[i].upto);
+				    ch, lane, p->kind, p->snap[i].upto, cur);
 				break;
 			}
 }
@@ -547,7 +563,8 @@ butler__channel_purge_ask(
 }
 
 void
-butler__channel_apply_purges(struct butler__channel *ch, bool close)
+butler__channel_apply_purges(
+    struct butler__channel *ch, bool close, struct butler__rec *cur)
 {
 	struct butler__purge *list, *p;
 
@@ -564,7 +581,7 @@ butler__channel_apply_purges(struct butler__channel *ch, bool close)
 	/* Oldest first does not matter: each marks what was queued when it
 	 * was asked, and marking twice is once. */
 	for (p = list; p != NULL; p = p->next)
-		apply_purge(ch, p);
+		apply_purge(ch, p, cur);
 	pthread_mutex_lock(&ch->purge_lock);
 	while ((p = list) != NULL) {
 		list = p->next;
@@ -602,6 +619,7 @@ butler__channel_lane(struct butler__channel *ch, struct butler__sender *sender)
 	if (lane != NULL) {
 		lane->inbox = ch;
 		lane->serial = ++ch->lane_serials;
+		lane->fast_cap = ch->max_queued != 0 ? 0 : ch->capacity;
 		atomic_store_explicit(&lane->next, atomic_load(&ch->lanes),
 		    memory_order_relaxed);
 		/* seq_cst, not release: the consumer's idle re-check reads
@@ -622,6 +640,104 @@ static bool
 lane_has_room(const struct butler__channel *ch, struct butler__lane *lane)
 {
 	return lane->tail_local - lane->head_cache < ch->capacity;
+}
+
+/*
+ * The total bound. `capacity` bounds each sender's lane; max_queued bounds
+ * what all of an inbox's senders have queued together, without making
+ * every send write one shared counter: the bound is a pool of credits
+ * (ch->credits, max_queued at first), and a lane takes them a batch at a
+ * time (credit_batch, about 1/64 of the bound, at most 32) into its own
+ * allowance on its sender's cache line. A send spends one credit of its
+ * allowance (a compare-and-swap on a line nobody else writes in the common
+ * case); the record carries it (REC_CREDIT) and the consumer gives the
+ * credits of the records it took back to the pool once per drain. When the
+ * pool is empty, a sender takes back the unused allowances of the other
+ * lanes (one exchange each) before it calls the inbox full, so credits an
+ * idle thread holds are never lost to the others; a lane whose thread
+ * exited gives its allowance back when it is reclaimed. So at no moment do
+ * more than max_queued records wait, and a send is refused only when about
+ * max_queued do. Every send to such an inbox takes the slow path.
+ */
+static bool
+credit_take_pool(struct butler__channel *ch, struct butler__lane *lane)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		int_fast64_t p = atomic_load(&ch->credits), take;
+
+		while (p > 0) {
+			take = lane != NULL
+			        && p > (int_fast64_t)ch->credit_batch
+			    ? (int_fast64_t)ch->credit_batch
+			    : (lane != NULL ? p : 1);
+			if (atomic_compare_exchange_weak(
+			        &ch->credits, &p, p - take)) {
+				if (take > 1)
+					atomic_fetch_add(
+					    &lane->allow, take - 1);
+				return true;
+			}
+		}
+		if (pass == 1)
+			break;
+		/* Empty: gather the allowances the other lanes hold. */
+		{
+			int_fast64_t found = 0;
+
+			atomic_fetch_add(&ch->visitors, 1);
+			for (struct butler__lane *l = atomic_load(&ch->lanes);
+			     l != NULL; l = atomic_load(&l->next))
+				if (l != lane)
+					found += atomic_exchange(&l->allow, 0);
+			atomic_fetch_sub(&ch->visitors, 1);
+			if (found == 0)
+				break;
+			atomic_fetch_add(&ch->credits, found);
+		}
+	}
+	return false;
+}
+
+/* Spends one credit of lane's allowance, refilling it from the pool;
+ * false when the inbox holds max_queued. Producer of lane. */
+static bool
+credit_take(struct butler__channel *ch, struct butler__lane *lane)
+{
+	int_fast64_t a
+	    = atomic_load_explicit(&lane->allow, memory_order_relaxed);
+
+	while (a > 0)
+		if (atomic_compare_exchange_weak(&lane->allow, &a, a - 1))
+			return lane->credited = true;
+	return lane->credited = credit_take_pool(ch, lane);
+}
+
+/* Gives back the credit a push took but did not use. */
+static void
+credit_undo(struct butler__lane *lane)
+{
+	if (lane->credited) {
+		lane->credited = false;
+		atomic_fetch_add(&lane->allow, 1);
+	}
+}
+
+void
+butler__channel_set_bound(struct butler__channel *ch, unsigned max_queued)
+{
+	ch->max_queued = max_queued;
+	ch->credit_batch = max_queued / 64 > 32 ? 32
+	    : max_queued / 64 > 0               ? max_queued / 64
+	                                        : 1;
+	atomic_store(&ch->credits, (int_fast64_t)max_queued);
+}
+
+/* Whether lane may push one more record (and takes the credit). */
+static bool
+room_for_one(struct butler__channel *ch, struct butler__lane *lane)
+{
+	return lane_has_room(ch, lane)
+	    && (ch->max_queued == 0 || credit_take(ch, lane));
 }
 
 /* Whether state `open` refuses a push with `flags`. */
@@ -661,7 +777,7 @@ wait_for_room(struct butler__channel *ch, struct butler__lane *lane,
 			break;
 		}
 		lane->head_cache = atomic_load(&lane->head);
-		if (lane_has_room(ch, lane))
+		if (room_for_one(ch, lane))
 			break;
 		if (timeout_ms == 0) {
 			rv = BUTLER_ETIMEDOUT;
@@ -720,10 +836,11 @@ butler__channel_reserve_slow(struct butler__channel *ch,
 		*err = BUTLER_ECLOSED;
 		return NULL;
 	}
-	if ((flags & BUTLER__PUSH_ROOM) && !lane_has_room(ch, lane)) {
+	lane->credited = false;
+	if ((flags & BUTLER__PUSH_ROOM) && !room_for_one(ch, lane)) {
 		lane->head_cache
 		    = atomic_load_explicit(&lane->head, memory_order_acquire);
-		if (!lane_has_room(ch, lane)) {
+		if (!room_for_one(ch, lane)) {
 			int rv = (flags & BUTLER__PUSH_BLOCK)
 			    ? wait_for_room(ch, lane, flags, timeout_ms)
 			    : BUTLER_EFULL;
@@ -739,12 +856,14 @@ butler__channel_reserve_slow(struct butler__channel *ch,
 		open = butler__channel_state(ch);
 	}
 	if (open != BUTLER__OPEN && enter_group(g) != BUTLER_OK) {
+		credit_undo(lane);
 		*err = BUTLER_ECLOSED;
 		return NULL;
 	}
 	*gated = open != BUTLER__OPEN;
 	rec = butler__lane_reserve(lane, rec_size);
 	if (rec == NULL) {
+		credit_undo(lane);
 		*err = BUTLER_ENOMEM;
 		if (*gated) {
 			*gated = false;
@@ -774,6 +893,7 @@ butler__channel_pq_push(struct butler__channel *ch, unsigned kind,
 	struct butler__pq_entry *e;
 	struct butler__rec *rec;
 	enum butler__pq_outcome outcome;
+	bool credit = false;
 	int open;
 
 	*out = NULL;
@@ -804,7 +924,32 @@ butler__channel_pq_push(struct butler__channel *ch, unsigned kind,
 		butler__pqueue_recycle(q, e);
 		return BUTLER_ECLOSED;
 	}
+	if (ch->max_queued != 0) {
+		/* The total bound: a new entry needs a credit, unless it takes
+		 * the place of one that held it. */
+		bool displaces = keep_last ? q->ktail[kind] != NULL
+		                           : q->kcount[kind] >= q->per_kind;
+
+		credit = credit_take_pool(ch, NULL);
+		if (!credit && !displaces) {
+			pthread_mutex_unlock(&q->lock);
+			if (open != BUTLER__OPEN)
+				butler__channel_gate_leave(ch);
+			butler__pqueue_recycle(q, e);
+			return BUTLER_EDROPPED;
+		}
+		if (credit)
+			rec->flags |= BUTLER__REC_CREDIT;
+	}
 	outcome = butler__pqueue_push(q, e, kind, keep_last, out);
+	if (*out != NULL
+	    && (butler__pq_rec(*out)->flags & BUTLER__REC_CREDIT)) {
+		butler__pq_rec(*out)->flags &= (uint16_t)~BUTLER__REC_CREDIT;
+		if (credit)
+			atomic_fetch_add(&ch->credits, 1);
+		else
+			rec->flags |= BUTLER__REC_CREDIT;
+	}
 	pthread_mutex_unlock(&q->lock);
 	if (ch->metrics)
 		butler__kind_add(&ch->kinds[kind].sent, 1);
@@ -947,6 +1092,8 @@ butler__channel_reclaim(struct butler__channel *ch, struct butler__lane *lane)
 	    atomic_load(&lane->rejected), memory_order_relaxed);
 	for (unsigned k = 1; lane->kind_sent != NULL && k <= ch->n_kinds; k++)
 		butler__kind_add(&ch->kinds[k].sent, get(&lane->kind_sent[k]));
+	/* Its thread has exited: what it held of the total bound is free. */
+	atomic_fetch_add(&ch->credits, atomic_exchange(&lane->allow, 0));
 	ch->freed_reclaimed += lane->freed;
 	butler__lane_free(lane);
 }
@@ -1037,6 +1184,11 @@ butler__channel_drain_end(struct butler__channel *ch, uint64_t start,
 {
 	if (done == 0)
 		return;
+	if (ch->credits_back > 0) {
+		/* Before the wake-up, so that a woken sender finds them. */
+		atomic_fetch_add(&ch->credits, (int_fast64_t)ch->credits_back);
+		ch->credits_back = 0;
+	}
 	butler__count(&ch->handled, handled);
 	butler__count(&ch->handler_ns, butler__now_ns() - start);
 	wake_blocked_senders(ch);
@@ -1094,6 +1246,13 @@ butler__channel_take_one(struct butler__channel *ch, struct butler__rec *buf,
 			if ((!stealing || !(rec->flags & BUTLER__REC_PROGRESS))
 			    && rec->size <= cap) {
 				memcpy(buf, rec, rec->size);
+				/* Its credit is this inbox's, whichever pool
+				 * instance handles the copy. */
+				if (buf->flags & BUTLER__REC_CREDIT) {
+					buf->flags
+					    &= (uint16_t)~BUTLER__REC_CREDIT;
+					atomic_fetch_add(&ch->credits, 1);
+				}
 				butler__lane_pop(lane, rec);
 				butler__lane_commit(lane);
 				got = true;

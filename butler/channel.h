@@ -104,6 +104,12 @@ struct butler__channel {
 	 * 1..fast_kinds; 0 while a purge waits (so the next record goes the
 	 * slow way, which carries the purge out first). */
 	atomic_uint fast_kinds;
+	/* The total bound (max_queued; 0: none): credits not held by a
+	 * lane or a queued record, and how many a lane takes at once. */
+	uint64_t max_queued;
+	unsigned credit_batch;
+	atomic_int_fast64_t credits;
+	uint64_t credits_back; /* consumer: taken records that held one */
 	pthread_mutex_t purge_lock;
 	pthread_cond_t purge_cond;
 	struct butler__purge *purges; /* asked, not yet carried out */
@@ -174,12 +180,31 @@ int butler__channel_set_kinds(struct butler__channel *ch, unsigned n_kinds,
 int butler__channel_set_metrics(struct butler__channel *ch);
 
 /*
+ * butler__channel_set_bound gives ch a total bound of max_queued records
+ * from all its senders together (0: none). Before any send.
+ */
+void butler__channel_set_bound(
+    struct butler__channel *ch, unsigned max_queued);
+
+/*
+ * butler__channel_credit_back counts a taken record that held a credit
+ * (REC_CREDIT); the credits go back at the end of the drain. Consumer.
+ */
+static inline void
+butler__channel_credit_back(struct butler__channel *ch)
+{
+	ch->credits_back++;
+}
+
+/*
  * butler__channel_pq_push queues a record (kind, rec_flags, ptr, `size`
  * bytes of msg) in ch's policy queue under the closing rules of `flags`
  * (butler__push_flags; no room rule: the queue bounds each kind itself),
  * with keep_last or drop_oldest. Returns BUTLER_OK, BUTLER_EREPLACED (a
- * queued entry left for it: *out, to destroy), BUTLER_ECLOSED or
- * BUTLER_ENOMEM; on failure the message is still the caller's. Any thread.
+ * queued entry left for it: *out, to destroy), BUTLER_EDROPPED (the
+ * inbox's total bound is reached and nothing of the kind could make room:
+ * not queued, the caller destroys the message), BUTLER_ECLOSED or
+ * BUTLER_ENOMEM; on those the message is still the caller's. Any thread.
  */
 int butler__channel_pq_push(struct butler__channel *ch, unsigned kind,
     unsigned rec_flags, void *ptr, const void *msg, size_t size,
@@ -221,9 +246,13 @@ int butler__channel_purge_ask(
 
 /*
  * butler__channel_apply_purges carries out what was asked; with `close`
- * (the consumer finishes) later asks are refused. Consumer.
+ * (the consumer finishes) later asks are refused. `cur`, if not NULL, is
+ * the record the consumer has just popped from a lane and not yet handled:
+ * it lies behind the lane's position, so it is judged on its own (marked
+ * if it was queued when a purge of its kind was asked). Consumer.
  */
-void butler__channel_apply_purges(struct butler__channel *ch, bool close);
+void butler__channel_apply_purges(
+    struct butler__channel *ch, bool close, struct butler__rec *cur);
 
 /* Why a record is discarded (butler__channel.discard). */
 enum butler__discard {
@@ -293,7 +322,7 @@ butler__channel_reserve(struct butler__channel *ch, struct butler__lane *lane,
 	if (atomic_load_explicit(&ch->group->open, memory_order_relaxed)
 	        == BUTLER__OPEN
 	    && (!(flags & BUTLER__PUSH_ROOM)
-	        || lane->tail_local - lane->head_cache < ch->capacity)) {
+	        || lane->tail_local - lane->head_cache < lane->fast_cap)) {
 		struct butler__rec *rec = butler__lane_reserve(lane, rec_size);
 
 		if (rec == NULL)

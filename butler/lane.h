@@ -44,6 +44,8 @@ enum butler__rec_flags {
 	BUTLER__REC_PURGED = 1u << 5,   /* butler_purge() marked it: destroy */
 	BUTLER__REC_BOUND = 1u << 6,    /* delivered only while its binding
 	                                   is alive: carries it */
+	BUTLER__REC_CREDIT = 1u << 7,   /* holds a credit of its inbox's total
+	                                   bound, returned when it is taken */
 	BUTLER__REC_JUMP = 1u << 15     /* rest of segment unused: go on */
 };
 
@@ -179,6 +181,15 @@ struct butler__lane {
 	atomic_uint scheduled; /* lane has announced work to the consumer */
 	uint64_t tail_local;   /* == tail, without an atomic load */
 	uint64_t head_cache;   /* last head seen, refreshed when full */
+	/* What the inline paths compare tail_local - head_cache with: the
+	 * inbox's capacity, or 0 where every send must take the slow path
+	 * (an inbox with a total bound). Set once. */
+	uint64_t fast_cap;
+	/* Credits of its inbox's total bound taken and not yet used
+	 * (channel.c, "The total bound"); another lane's sender may take
+	 * them back (exchange), so it is atomic. */
+	atomic_int_fast64_t allow;
+	bool credited; /* the record being pushed took a credit */
 	struct butler__segment *wseg;
 	size_t woff;
 	struct butler__segment *pool_mine; /* taken from `pool`, unused */

@@ -519,6 +519,10 @@ butler__call(struct butler__requests *rq, unsigned server, unsigned kind,
 		butler__channel_mark_busy(rq->inbox);
 	rv = butler__send(r, server, kind, BUTLER__REC_REQUEST, t, msg, size,
 	    BUTLER__SERVER_POLICY);
+	/* Queued in place of an older request (keep_last, drop_oldest): the
+	 * older one's caller hears of it; this call is made. */
+	if (rv == BUTLER_EREPLACED)
+		rv = BUTLER_OK;
 	if (rv != BUTLER_OK) {
 		pthread_mutex_lock(&rq->lock);
 		calls_remove(rq->calls, t);
@@ -638,7 +642,8 @@ butler__requests_progress(
 
 		if (b == NULL || token != NULL) {
 			butler__count(&rq->inbox->progress, 1);
-			t->args.pthunk(rq->owner, p, t->args.pcb, t->args.user);
+			t->args.pthunk(
+			    rq->owner, p, t->args.pcb, t->args.user);
 		}
 		if (token != NULL)
 			b->leave(b, token);
@@ -788,6 +793,8 @@ butler__call_wait(struct butler__reqhub *h, unsigned server, unsigned kind,
 	waits_add(h, t);
 	rv = butler__send(h->router, server, kind, BUTLER__REC_REQUEST, t, msg,
 	    size, BUTLER__SERVER_POLICY);
+	if (rv == BUTLER_EREPLACED)
+		rv = BUTLER_OK; /* queued, in an older one's place */
 	if (rv == BUTLER_OK) {
 		rv = wait_answer(t, &w);
 		if (rv == BUTLER_OK) {
@@ -1075,9 +1082,11 @@ push_progress(struct butler__requests *rq, struct butler__ticket *t,
 
 	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
 	atomic_fetch_add(&t->progress_sent, 1);
+	/* ROOM: a caller that falls behind is flooded no further than its
+	 * capacity (the sender sees BUTLER_EFULL). */
 	rv = butler__push(rq->hub->router, t->reply_index, 0,
 	    BUTLER__REC_PROGRESS | rec_flags, t, progress, size,
-	    BUTLER__PUSH_ANSWER, 0);
+	    BUTLER__PUSH_ANSWER | BUTLER__PUSH_ROOM, 0);
 	if (rv != BUTLER_OK) {
 		atomic_fetch_sub(&t->progress_sent, 1);
 		atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);

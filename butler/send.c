@@ -250,6 +250,10 @@ push(const struct butler__router *r, unsigned index, unsigned kind,
 	    ch, lane, rec_size, flags, timeout_ms, &err, &gated);
 	if (rec == NULL)
 		return err;
+	if (lane->credited) {
+		lane->credited = false;
+		rec_flags |= BUTLER__REC_CREDIT;
+	}
 	butler__rec_write(
 	    rec, (uint32_t)rec_size, kind, rec_flags, header, msg, size);
 	if (rec_flags & BUTLER__REC_WITH_PTR)
@@ -381,6 +385,39 @@ butler__send_message(const struct butler__router *r, unsigned server,
 	return butler__send(r, server, kind, 0, NULL, msg, size, timeout_ms);
 }
 
+/* Counts a refusal of kind at inbox ch; with drop_newest (the server's
+ * policy in force) the message is taken and destroyed instead. */
+static int
+refused(struct butler__channel *ch, const struct butler__route *rt,
+    unsigned kind, bool policy, const void *msg, unsigned rec_flags, void *ptr,
+    int rv)
+{
+	if (rv != BUTLER_EFULL && rv != BUTLER_ETIMEDOUT
+	    && rv != BUTLER_EDROPPED)
+		return rv;
+	if (rv != BUTLER_EDROPPED
+	    && (!policy
+	        || rt->kind_policy[kind].full != BUTLER_FULL_DROP_NEWEST)) {
+		if (ch->kinds != NULL)
+			butler__kind_add(&ch->kinds[kind].rejected, 1);
+		return rv;
+	}
+	if (rt->kind_msg[kind]->destroy != NULL && rt->kind_size[kind] > 0)
+		rt->kind_msg[kind]->destroy((void *)(uintptr_t)msg);
+	if (rec_flags & BUTLER__REC_BOUND) {
+		butler_binding *b = ptr;
+
+		b->release(b);
+	}
+	butler__kind_add(&ch->newest_dropped, 1);
+	if (ch->kinds != NULL) {
+		butler__kind_add(&ch->kinds[kind].dropped, 1);
+		if (ch->metrics)
+			butler__kind_add(&ch->kinds[kind].sent, 1);
+	}
+	return BUTLER_EDROPPED;
+}
+
 /*
  * queue_send is a send of a drop_oldest or keep_last kind: into the policy
  * queue of one instance (pqueue.h). In a pool a keep_last kind always goes
@@ -412,6 +449,8 @@ queue_send(const struct butler__router *r, const struct butler__route *rt,
 		flags |= BUTLER__PUSH_INSIDE;
 	rv = butler__channel_pq_push(
 	    ch, kind, rec_flags, ptr, msg, size, flags, keep_last, &out);
+	if (rv == BUTLER_EDROPPED)
+		return refused(ch, rt, kind, true, msg, rec_flags, ptr, rv);
 	if (out != NULL) {
 		/* The one that left is destroyed here, on the sending thread,
 		 * outside the queue's lock. */
@@ -421,36 +460,6 @@ queue_send(const struct butler__router *r, const struct butler__route *rt,
 		butler__pqueue_recycle(ch->pq, out);
 	}
 	return rv;
-}
-
-/* Counts a refusal of kind at inbox ch; with drop_newest (the server's
- * policy in force) the message is taken and destroyed instead. */
-static int
-refused(struct butler__channel *ch, const struct butler__route *rt,
-    unsigned kind, bool policy, const void *msg, unsigned rec_flags, void *ptr,
-    int rv)
-{
-	if (rv != BUTLER_EFULL && rv != BUTLER_ETIMEDOUT)
-		return rv;
-	if (!policy || rt->kind_policy[kind].full != BUTLER_FULL_DROP_NEWEST) {
-		if (ch->kinds != NULL)
-			butler__kind_add(&ch->kinds[kind].rejected, 1);
-		return rv;
-	}
-	if (rt->kind_msg[kind]->destroy != NULL && rt->kind_size[kind] > 0)
-		rt->kind_msg[kind]->destroy((void *)(uintptr_t)msg);
-	if (rec_flags & BUTLER__REC_BOUND) {
-		butler_binding *b = ptr;
-
-		b->release(b);
-	}
-	butler__kind_add(&ch->newest_dropped, 1);
-	if (ch->kinds != NULL) {
-		butler__kind_add(&ch->kinds[kind].dropped, 1);
-		if (ch->metrics)
-			butler__kind_add(&ch->kinds[kind].sent, 1);
-	}
-	return BUTLER_EDROPPED;
 }
 
 int

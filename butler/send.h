@@ -179,7 +179,7 @@ butler__send_fast(const struct butler__router *r, unsigned server,
 	if (__builtin_expect(
 	        atomic_load_explicit(&ch->group->open, memory_order_relaxed)
 	                != BUTLER__OPEN
-	            || lane->tail_local - lane->head_cache >= ch->capacity,
+	            || lane->tail_local - lane->head_cache >= lane->fast_cap,
 	        0))
 		return BUTLER__SEND_SLOW;
 	seg = lane->wseg;

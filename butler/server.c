@@ -119,6 +119,7 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 		return rv;
 	butler__channel_set_drop(&srv->ch, drop, srv);
 	butler__channel_set_discard(&srv->ch, discard, srv);
+	butler__channel_set_bound(&srv->ch, desc->max_queued);
 	rv = butler__channel_set_kinds(
 	    &srv->ch, srv->n_kinds, route->policy_queue, desc->capacity);
 	if (rv != BUTLER_OK) {
@@ -373,6 +374,8 @@ consume_other(struct butler_server *srv, struct butler__rec *rec)
 	void *payload, *token = NULL;
 	int rv;
 
+	if (rec->flags & BUTLER__REC_CREDIT)
+		butler__channel_credit_back(&srv->ch);
 	if (rec->flags & BUTLER__REC_PROGRESS) {
 		butler__requests_progress(&srv->rq, rec, true);
 		return BUTLER__TOOK_OTHER;
@@ -394,7 +397,7 @@ consume_other(struct butler_server *srv, struct butler__rec *rec)
 	 * may be one of those it purges). */
 	if (atomic_load_explicit(&srv->ch.fast_kinds, memory_order_relaxed)
 	    != srv->n_kinds)
-		butler__channel_apply_purges(&srv->ch, false);
+		butler__channel_apply_purges(&srv->ch, false, rec);
 	if (rec->flags & BUTLER__REC_PURGED) {
 		discard(srv, rec, BUTLER__DISCARD_PURGED);
 		return BUTLER__TOOK_OTHER;
@@ -620,7 +623,7 @@ apply_purges(struct butler_server *srv)
 {
 	if (atomic_load_explicit(&srv->ch.fast_kinds, memory_order_relaxed)
 	    != srv->n_kinds)
-		butler__channel_apply_purges(&srv->ch, false);
+		butler__channel_apply_purges(&srv->ch, false, NULL);
 }
 
 /* Reports srv quiet to a stopping hub when it owes and awaits nothing. */
@@ -658,7 +661,7 @@ finish(struct butler_server *srv)
 	butler__membarrier();
 	/* A purge asked before the end still purges; later ones are refused.
 	 */
-	butler__channel_apply_purges(&srv->ch, true);
+	butler__channel_apply_purges(&srv->ch, true, NULL);
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
 	butler__channel_close_pq(&srv->ch, fn, srv);
@@ -1089,7 +1092,7 @@ butler__server_sweep(struct butler_server *srv)
 
 	butler__channel_become_consumer(&srv->ch);
 	srv->calls_done = true;
-	butler__channel_apply_purges(&srv->ch, true);
+	butler__channel_apply_purges(&srv->ch, true, NULL);
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, drop, srv, &more);
 	butler__channel_close_pq(&srv->ch, drop, srv);

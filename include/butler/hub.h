@@ -301,14 +301,27 @@ BUTLER_API int butler_hub_stop_timeout(butler_hub *hub,
 /**
  * butler_send copies message `msg` (`size` bytes, the size of the message
  * type that kind `kind` of server `server` accepts) into the server's inbox.
- * For a pool, the instance is chosen round-robin among those with room.
- * Messages from one thread to one server instance are handled in the order
- * they were sent. Returns BUTLER_OK, BUTLER_EFULL (inbox full, policy FAIL,
- * or the caller is the full server itself), BUTLER_ETIMEDOUT (policy BLOCK,
- * still full after block_timeout_ms), BUTLER_ECLOSED (stopped), BUTLER_EINVAL
- * (bad server, kind or size) or BUTLER_ENOMEM. On failure the caller still
- * owns the message. Generated app_send_S_M() functions call this. Any
- * thread; lock-free unless the policy is BLOCK and the inbox is full.
+ * For a pool, the instance is chosen as the server's route says (see
+ * butler_route). Messages from one thread to one server instance are
+ * handled in the order they were sent, but for kinds whose policy is
+ * drop_oldest or keep_last: those wait in a queue of their own per
+ * instance, in order among themselves. What a send to a full inbox does is
+ * its kind's policy (the spec's "full", per server or per kind): fail
+ * (BUTLER_EFULL), block (up to block_timeout_ms, then BUTLER_ETIMEDOUT),
+ * drop_newest (the new message is destroyed: BUTLER_EDROPPED), drop_oldest
+ * (the oldest waiting message of the kind is destroyed for it:
+ * BUTLER_EREPLACED), keep_last (a kind never has more than one waiting:
+ * a newer one takes the queued one's place, which is destroyed:
+ * BUTLER_EREPLACED, whether or not the inbox is full). A server with a
+ * total bound (max_queued) counts every sender's messages against it.
+ * Returns those, BUTLER_OK, BUTLER_EFULL also when the caller is the full
+ * server itself, BUTLER_ECLOSED (stopped), BUTLER_EINVAL (bad server, kind
+ * or size) or BUTLER_ENOMEM. butler_taken(rv) says whether the hub took
+ * the message (its owned fields are no longer the caller's); otherwise the
+ * caller still owns it. A destroyed message is destroyed through its
+ * destructor and counted (butler_stats, butler_kind_stats). Generated
+ * app_send_S_M() functions call this. Any thread; lock-free but for the
+ * BLOCK wait and the drop_oldest / keep_last queue (a short mutex).
  */
 BUTLER_API int butler_send(butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size);
@@ -364,8 +377,11 @@ BUTLER_API int butler_timer_cancel(butler_hub *hub, uint64_t timer);
  * arranges for exactly one answer to come back to the calling server's own
  * thread: the reply (status BUTLER_OK), the handler's failure,
  * BUTLER_ETIMEDOUT after timeout_ms (-1: no timeout), BUTLER_ESTOPPED if the
- * hub stops first (either side), or BUTLER_ECANCELED after butler_cancel(). The answer
- * arrives as thunk(self, status, reply, cb, user). The deadline travels with
+ * hub stops first (either side), BUTLER_ECANCELED after butler_cancel() or
+ * a purge (butler_purge()), or, while it waits, BUTLER_EREPLACED (a newer
+ * request of its keep_last kind took its place) or BUTLER_EDROPPED (its
+ * drop_oldest kind made room for a newer one). The answer arrives as
+ * thunk(self, status, reply, cb, user). The deadline travels with
  * the request (butler_time_left_ms()), and a request whose caller has given up
  * before it was handled is destroyed unhandled (counted as abandoned). What
  * the answer needs is reserved here, so once accepted a request always ends.
@@ -378,7 +394,8 @@ BUTLER_API int butler_timer_cancel(butler_hub *hub, uint64_t timer);
  * butler_call_wait() there. On success *id (may be NULL) names the request
  * for butler_cancel(). Failure codes as butler_send(), plus BUTLER_ESTATE;
  * on failure nothing will be delivered and the caller still owns the
- * message. Generated app_call_S_M() functions call this.
+ * message, but for BUTLER_EDROPPED (drop_newest, inbox full), after which
+ * the hub has destroyed it. Generated app_call_S_M() functions call this.
  */
 BUTLER_API int butler_call(butler_hub *hub, unsigned server, unsigned kind,
     const void *msg, size_t size, int timeout_ms, butler_reply_thunk thunk,
@@ -437,9 +454,16 @@ BUTLER_API int butler_call_wait(butler_hub *hub, unsigned server,
  * is handling now. On BUTLER_OK the hub owns its owned fields (a message
  * replaced under "latest", or one whose caller has gone or does not listen
  * for progress, is destroyed). On failure the caller still owns them.
- * Returns BUTLER_EINVAL if no request with progress is being handled or the
- * size is wrong, BUTLER_ENOMEM. Generated app_progress_M() functions call
- * this. The handling server's thread only.
+ * Progress is bounded like any message: it waits in the caller's inbox in
+ * this thread's lane, so a caller that falls behind sees at most its
+ * capacity of them queued, and a further one is refused with BUTLER_EFULL
+ * (drop it, or send a newer one later); a request declared "latest" never
+ * queues more than one. A reply needs no room: it was reserved when the
+ * call was accepted, so replies are bounded by the calls in flight and
+ * never refused. Returns BUTLER_EFULL, BUTLER_EINVAL if no request with
+ * progress is being handled or the size is wrong, BUTLER_ENOMEM. Generated
+ * app_progress_M() functions call this. The handling server's thread
+ * only.
  */
 BUTLER_API int butler_progress(
     butler_server *self, const void *progress, size_t size);
