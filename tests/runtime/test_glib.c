@@ -6,6 +6,7 @@
 #include "fixture.h"
 
 #include <butler/glib.h>
+#include <glib-object.h>
 #include <pthread.h>
 
 enum { WORKER = 0, GUI = 1 };
@@ -179,4 +180,321 @@ Test(glib, request_timeout_fires_on_an_idle_loop, .timeout = 30)
 		g_main_context_iteration(g.ctx, TRUE);
 	cr_assert_eq(g.timed_out, 1);
 	teardown(&g, src);
+}
+
+/* ---- bindings: deliveries only while a GObject lives ------------------ */
+
+/*
+ * A widget stand-in: a GObject whose finalize marks its `life`, so that a
+ * callback or handler can tell whether it runs after its object is gone.
+ */
+struct life {
+	atomic_bool finalized;
+	atomic_ulong runs;  /* callbacks or handlers run for it */
+	atomic_ulong after; /* ... of them after its finalize */
+	atomic_ulong ok;    /* callbacks with BUTLER_OK */
+};
+
+typedef struct {
+	GObject parent;
+	struct life *life;
+} TestWidget;
+
+typedef struct {
+	GObjectClass parent_class;
+} TestWidgetClass;
+
+G_DEFINE_TYPE(TestWidget, test_widget, G_TYPE_OBJECT)
+
+static void
+test_widget_finalize(GObject *object)
+{
+	TestWidget *w = (TestWidget *)object;
+
+	atomic_store(&w->life->finalized, true);
+	G_OBJECT_CLASS(test_widget_parent_class)->finalize(object);
+}
+
+static void
+test_widget_class_init(TestWidgetClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = test_widget_finalize;
+}
+
+static void
+test_widget_init(TestWidget *w)
+{
+	(void)w;
+}
+
+static GObject *
+widget_new(struct life *life)
+{
+	TestWidget *w = g_object_new(test_widget_get_type(), NULL);
+
+	w->life = life;
+	return G_OBJECT(w);
+}
+
+/* Counts one run for `life`, and whether it came after the finalize. */
+static void
+lived(struct life *life)
+{
+	atomic_fetch_add(&life->runs, 1);
+	if (atomic_load(&life->finalized))
+		atomic_fetch_add(&life->after, 1);
+}
+
+/* Replies made by the worker and destroyed by the hub, per serial (the
+ * answer's y), to prove "exactly once". */
+#define MAX_REPLIES 4096
+static atomic_uint reply_destroyed[MAX_REPLIES];
+static atomic_ulong replies_made, replies_destroyed;
+
+static void
+counted_answer_destroy(void *p)
+{
+	struct answer *a = p;
+
+	free(a->note);
+	a->note = NULL;
+	if (a->y < MAX_REPLIES)
+		atomic_fetch_add(&reply_destroyed[a->y], 1);
+	atomic_fetch_add(&replies_destroyed, 1);
+}
+
+/* Progress steps (struct answer's layout, a message of their own) the hub
+ * destroyed. */
+static atomic_ulong steps_destroyed;
+
+static void
+step_destroy(void *p)
+{
+	(void)p;
+	atomic_fetch_add(&steps_destroyed, 1);
+}
+
+/* What the worker's handlers share with the test. */
+struct bench {
+	atomic_ulong handled;       /* requests the worker began */
+	atomic_ulong free_runs;     /* requests it answers without waiting */
+	atomic_bool gate;           /* then waits for this (or a cancel) */
+	atomic_ulong saw_cancel;    /* handlers that saw butler_cancelled() */
+	atomic_ulong steps;         /* progress steps to post per request */
+	atomic_ulong step_sleep_us; /* between them */
+};
+
+static void
+sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * The worker: the first `free_runs` requests are answered at once; later
+ * ones wait until the gate opens or their caller cancels. Posts `steps`
+ * progress messages first (on requests with progress). Every reply owns a
+ * note, so that its destruction is counted.
+ */
+static int
+gated_ask(butler_server *self, void *user, struct ask *m)
+{
+	struct bench *b = user;
+	unsigned long n = atomic_fetch_add(&b->handled, 1);
+	struct answer a = { .y = m->x };
+	int rv;
+
+	for (unsigned long i = 0; i < atomic_load(&b->steps); i++) {
+		struct answer step = { .y = i };
+
+		if (butler_cancelled(self))
+			break;
+		(void)butler_progress(self, &step, sizeof step);
+		if (atomic_load(&b->step_sleep_us) != 0)
+			sleep_us((long)atomic_load(&b->step_sleep_us));
+	}
+	if (n >= atomic_load(&b->free_runs))
+		while (!atomic_load(&b->gate) && !butler_cancelled(self))
+			sleep_us(200);
+	if (butler_cancelled(self))
+		atomic_fetch_add(&b->saw_cancel, 1);
+	a.note = strdup("reply");
+	rv = butler_reply(self, &a, sizeof a);
+	if (rv == BUTLER_OK)
+		atomic_fetch_add(&replies_made, 1);
+	else
+		free(a.note);
+	return rv;
+}
+
+/* A hub of a threaded worker and a GUI server on its own main context,
+ * whose answers own a counted note; with `progress`, `ask` posts steps. */
+struct env {
+	struct fx f;
+	butler_msg_desc msgs[5];
+	butler_hub *hub;
+	GMainContext *ctx;
+	GSource *src;
+	struct bench bench;
+};
+
+static void
+env_start(struct env *e, fx_num_fn on_num, fx_owned_fn on_owned,
+    void *gui_user, bool progress)
+{
+	struct fx_handlers h = fx_handlers_default();
+
+	fx_init(&e->f, 2, 1u << 16);
+	memcpy(e->msgs, e->f.msgs, sizeof e->f.msgs);
+	e->msgs[M_ANSWER].destroy = counted_answer_destroy;
+	e->msgs[4] = (butler_msg_desc) { "step", sizeof(struct answer),
+		step_destroy, -1, -1, 0, NULL, NULL, NULL };
+	if (progress)
+		e->msgs[M_ASK].progress = 4;
+	e->f.spec.messages = e->msgs;
+	e->f.spec.n_messages = 5;
+	e->f.servers[GUI].loop = BUTLER_LOOP_EXTERNAL;
+	e->ctx = g_main_context_new();
+	ASSERT_OK(butler_hub_new(&e->hub, &e->f.spec));
+	ASSERT_OK(butler_hub_enable_metrics(e->hub, GUI));
+	h.ask = gated_ask;
+	ASSERT_OK(fx_register(e->hub, WORKER, &h, &e->bench));
+	h = fx_handlers_default();
+	if (on_num != NULL)
+		h.num = on_num;
+	if (on_owned != NULL)
+		h.owned = on_owned;
+	ASSERT_OK(fx_register(e->hub, GUI, &h, gui_user));
+	ASSERT_OK(butler_hub_start(e->hub));
+	ASSERT_OK(butler_glib_attach(e->hub, GUI, e->ctx, 64, &e->src));
+}
+
+/* Stops the hub (`policy`) and frees it; every reply the worker made has
+ * then been destroyed, exactly once. */
+static void
+env_stop(struct env *e, butler_stop_policy policy)
+{
+	atomic_store(&e->bench.gate, true);
+	ASSERT_OK(butler_hub_stop(e->hub, policy));
+	g_source_destroy(e->src);
+	g_source_unref(e->src);
+	butler_hub_free(e->hub);
+	g_main_context_unref(e->ctx);
+	cr_assert_eq(atomic_load(&replies_destroyed),
+	    atomic_load(&replies_made), "%lu replies made, %lu destroyed",
+	    atomic_load(&replies_made), atomic_load(&replies_destroyed));
+	for (unsigned i = 0; i < MAX_REPLIES; i++)
+		cr_assert_leq(atomic_load(&reply_destroyed[i]), 1,
+		    "reply %u destroyed %u times", i,
+		    atomic_load(&reply_destroyed[i]));
+}
+
+typedef void (*life_answer_fn)(butler_server *, int, struct answer *, void *);
+
+static void
+on_life_answer(butler_server *self, int status, struct answer *a, void *user)
+{
+	struct life *life = user;
+
+	(void)self;
+	(void)a;
+	lived(life);
+	if (status == BUTLER_OK)
+		atomic_fetch_add(&life->ok, 1);
+}
+
+/* Calls the worker (request serial x) with a callback counting for life. */
+static uint64_t
+call_for(struct env *e, uint64_t x, struct life *life)
+{
+	struct ask a = { x, 0 };
+	uint64_t id = 0;
+
+	ASSERT_OK(butler_call(e->hub, WORKER, K_ASK, &a, sizeof a, -1,
+	    answer_thunk, (void (*)(void))on_life_answer, life, &id));
+	return id;
+}
+
+/* Iterates ctx until *counter reaches want. */
+static void
+iterate_until(GMainContext *ctx, atomic_ulong *counter, unsigned long want)
+{
+	while (atomic_load(counter) < want)
+		g_main_context_iteration(ctx, TRUE);
+}
+
+struct ids {
+	uint64_t *id;
+	size_t n;
+	size_t found; /* of them still pending */
+};
+
+static void
+count_pending(const butler_pending_info *info, void *user)
+{
+	struct ids *ids = user;
+
+	for (size_t i = 0; i < ids->n; i++)
+		if (ids->id[i] == info->id)
+			ids->found++;
+}
+
+/* How many of `ids` are still waiting for their answers. */
+static size_t
+still_pending(butler_hub *hub, struct ids *ids)
+{
+	ids->found = 0;
+	(void)butler_hub_pending(hub, count_pending, ids);
+	return ids->found;
+}
+
+Test(glib, widget_finalized_with_replies_in_flight, .timeout = 60)
+{
+	enum { N = 50, FREE = 10 };
+	struct env e = { 0 };
+	struct life l1 = { 0 }, l2 = { 0 };
+	GObject *w1, *w2;
+	uint64_t w1_ids[N];
+	struct ids ids = { w1_ids, N, 0 };
+
+	atomic_store(&e.bench.free_runs, FREE);
+	env_start(&e, NULL, NULL, NULL, false);
+	w1 = widget_new(&l1);
+	w2 = widget_new(&l2);
+	/* Calls alternate between the two widgets: even serials for w1. The
+	 * worker answers the first FREE, then waits at the gate. */
+	for (uint64_t i = 0; i < 2 * N; i++) {
+		uint64_t id = call_for(&e, i, i % 2 == 0 ? &l1 : &l2);
+
+		ASSERT_OK(butler_glib_bind_call(e.hub, id, i % 2 ? w2 : w1));
+		if (i % 2 == 0)
+			w1_ids[i / 2] = id;
+	}
+	iterate_until(e.ctx, &l1.runs, FREE / 2);
+	cr_assert_eq(atomic_load(&l1.ok), FREE / 2);
+	/* The rest of w1's calls are still open: queued, or waiting at the
+	 * gate. The window closes: */
+	cr_assert_eq(still_pending(e.hub, &ids), N - FREE / 2);
+	g_object_unref(w1);
+	cr_assert(atomic_load(&l1.finalized));
+	/* Finalizing w1 on this thread cancelled its calls at once, their
+	 * callbacks silent. */
+	cr_assert_eq(still_pending(e.hub, &ids), 0);
+	cr_assert_eq(atomic_load(&l1.runs), FREE / 2);
+	atomic_store(&e.bench.gate, true);
+	iterate_until(e.ctx, &l2.runs, N);
+	cr_assert_eq(atomic_load(&l2.ok), N);
+	cr_assert_eq(atomic_load(&l2.after), 0);
+	/* Whatever still comes for w1 (a reply made before its cancel was
+	 * seen) is destroyed unseen. */
+	while (butler_hub_pending(e.hub, NULL, NULL) != 0)
+		g_main_context_iteration(e.ctx, FALSE);
+	env_stop(&e, BUTLER_STOP_DRAIN);
+	cr_assert_eq(atomic_load(&l1.after), 0);
+	cr_assert_eq(atomic_load(&l1.runs), FREE / 2);
+	cr_assert_eq(atomic_load(&l2.runs), N);
+	g_object_unref(w2);
+	cr_assert(atomic_load(&l2.finalized));
 }
