@@ -64,12 +64,13 @@ BUTLER_API int butler_glib_attach(butler_hub *hub, unsigned server,
  * the receiving thread takes a strong reference (g_weak_ref_get()), runs
  * the handler or callback, and drops it after (g_object_unref()), so the
  * object cannot be finalized while its handler runs; once the object has
- * been disposed (its last reference dropped, or g_object_run_dispose()
- * returned), deliveries find NULL and are destroyed unhandled, counted as
- * dropped. Note that the strong reference is dropped on the receiving
- * thread: if that is the last one, the object is finalized there, so bind
- * a GTK widget only to deliveries on its GTK thread (messages to the server
- * attached to its main context, calls made from that context).
+ * been disposed (its last reference dropped; or g_object_run_dispose()
+ * returned, for a binding made before it), deliveries find NULL and are
+ * destroyed unhandled, counted as dropped. Note that the strong reference is
+ * dropped on the receiving thread: if that is the last one, the object is
+ * finalized there, so bind a GTK widget only to deliveries on its GTK thread
+ * (messages to the server attached to its main context, calls made from that
+ * context).
  *
  * The binding is refcounted, atomically: *out holds one reference, which
  * butler_send_bound() consumes when the hub takes the message (see
