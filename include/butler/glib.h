@@ -133,14 +133,20 @@ BUTLER_API int butler_glib_send_for(butler_hub *hub, unsigned server,
  *
  * Disposing the object also ends the call: when the object is disposed on
  * the thread that made the call (for a widget, the GTK thread: always),
- * the call is cancelled right there, with butler_cancel(), so its server
- * sees butler_cancelled() and a request still queued is never handled; its
- * callback stays silent. Disposed on another thread, the call is not
- * cancelled there (butler_cancel() belongs to the calling thread): it is
- * silent from then on, and cancelled at its next progress message, or it
- * ends by itself. A call that ends first (answered, timed out, cancelled,
- * the hub stopped) lets go of the object at once: disposing it later does
- * nothing for the call.
+ * the call is cancelled right there, from the object's weak notify, with
+ * butler_cancel(), so its server sees butler_cancelled() and a request
+ * still queued is never handled; its callback stays silent. That holds
+ * also when the disposal runs inside one of the call's own callbacks (a
+ * reply callback that drops the last reference to its window: the object
+ * is finalized right after the callback, which cancels the object's other
+ * calls), and for g_object_run_dispose(). Disposed on another thread, the
+ * call is not cancelled there (butler_cancel() belongs to the calling
+ * thread): it is silent from then on, and cancelled at its next progress
+ * message, or it ends by itself. So is a call whose thread speaks for no
+ * server of the hub when the object goes (butler_cancel() refuses with
+ * BUTLER_ESTATE). A call that ends first (answered, timed out, cancelled,
+ * the hub stopped) is forgotten at once: disposing the object later, even
+ * after butler_hub_free(), does nothing for it.
  *
  * The object is watched by one GObject weak reference
  * (g_object_weak_ref()) for all the calls bound to it, added by its first
@@ -148,8 +154,9 @@ BUTLER_API int butler_glib_send_for(butler_hub *hub, unsigned server,
  * ends only unlinks itself, under a lock, so a call ending on one thread
  * while the object is disposed on another (or a call ending during the
  * disposal, from another weak notify or a dispose handler) is safe, and
- * nothing is released twice. The watch is freed when the object has been
- * disposed and its last bound call has ended.
+ * nothing is released twice. The watch (a small struct and a GWeakRef,
+ * never a strong reference) stays with the object until its disposal, and
+ * is freed once that has happened and its last bound call has ended.
  *
  * Returns BUTLER_OK, BUTLER_EINVAL (hub NULL, object NULL or no GObject),
  * BUTLER_ENOMEM, or butler_call_bind()'s BUTLER_ENOTFOUND (no such call
