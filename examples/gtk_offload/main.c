@@ -22,12 +22,19 @@
  * asked for. A high-priority 1 ms timer measures the longest main-loop
  * stall while work runs.
  *
+ * Each request is bound to the window (butler_glib_bind_call()): its
+ * callbacks run only while the window lives, and the window's finalize
+ * cancels those still in flight, so closing the window mid-run needs no
+ * cancel loop and no reference held for each callback.
+ *
  * --self-test DIR drives the window by itself (checks the application's
  * id, shortcuts and header bar, opens the folder chooser, hashes DIR and
  * checks every digest off the main loop, checks that the newest row is on
  * screen, starts again and cancels half-way, copies rows to the clipboard
- * and reads them back), saves a screenshot, quits with the Quit action and
- * exits 0 only if every check passed.
+ * and reads them back), saves a screenshot, starts a third time and quits
+ * with the Quit action while requests are in flight (no callback may run
+ * after the window is gone, none may stay pending), and exits 0 only if
+ * every check passed.
  *
  * Usage: butler-gtk-offload [--in-flight N] [DIRECTORY]
  *        butler-gtk-offload --self-test DIR --screenshot FILE.png
@@ -112,7 +119,11 @@ hash_file(butler_server *self, void *user, struct gtk_offload_hash_file *msg)
 	while ((n = read(fd, buf, CHUNK)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 || atomic_load(&shared->epoch) != epoch) {
+		/* Cancel bumps the epoch; a call whose window has gone is
+		 * cancelled by the window's finalize (butler_glib_bind_call).
+		 */
+		if (n < 0 || atomic_load(&shared->epoch) != epoch
+		    || butler_cancelled(self)) {
 			out.error = n < 0 ? errno : ECANCELED;
 			goto out;
 		}
@@ -271,6 +282,7 @@ enum self_test_phase {
 	ST_CANCEL, /* second run, cancelled half-way */
 	ST_COPY,   /* rows copied, clipboard being read back */
 	ST_SHOT,   /* waiting for the window to settle, then screenshot */
+	ST_CLOSE,  /* third run, the window closed (Quit) under way */
 	ST_END,
 };
 
@@ -288,7 +300,7 @@ struct app {
 	char outcome[512];     /* shown when idle */
 	char *first_error;     /* "path: reason", the run's first error */
 	GQueue todo;           /* paths found and not yet asked for */
-	GHashTable *in_flight; /* request id -> struct job */
+	GHashTable *in_flight; /* request id -> struct job, which it owns */
 	GPtrArray *fresh;      /* result lines not yet in the list */
 	bool scan_done;
 	uint64_t found, found_bytes, max_size, hashed, hashed_bytes;
@@ -315,13 +327,17 @@ struct app {
 	int in_flight_opt;
 	unsigned failures;
 	uint64_t first_total, cancel_after;
+	unsigned closed_in_flight; /* requests in flight at the close */
+	unsigned late_callbacks;   /* replies or progress after it: none */
 	unsigned shot_tries, newest_tries, chooser_tries;
 	char *copied; /* what Copy should put on the clipboard */
 	gulong drawn_id;
 	guint watchdog;
 };
 
-/* One request in flight; the callbacks get it as their user pointer. */
+/* One request in flight; the callbacks get it as their user pointer. The
+ * in_flight table owns it: a call bound to a window that has gone ends
+ * without a callback. */
 struct job {
 	struct app *app;
 	uint64_t id;
@@ -630,6 +646,14 @@ pump(struct app *app)
 			continue;
 		}
 		g_hash_table_insert(app->in_flight, &job->id, job);
+		/* The reply and progress are for the window: once it is
+		 * finalized (closed), they never run, and the request is
+		 * cancelled. No reference to hold, no check in the
+		 * callbacks. */
+		rv = butler_glib_bind_call(app->hub, job->id, app->window);
+		if (rv != BUTLER_OK) /* only for lack of memory */
+			g_printerr(
+			    "butler-gtk-offload: %s\n", butler_strerror(rv));
 	}
 	maybe_finish(app);
 }
@@ -693,8 +717,9 @@ on_hashed(butler_server *self, int status,
 	struct app *app = job->app;
 
 	(void)self;
-	g_hash_table_remove(app->in_flight, &job->id);
-	g_free(job);
+	if (app->window == NULL) /* never: the call is bound to it */
+		app->late_callbacks++;
+	g_hash_table_remove(app->in_flight, &job->id); /* frees job */
 	if (status == BUTLER_OK && reply->error == 0) {
 		g_ptr_array_add(app->fresh,
 		    g_strdup_printf("%s  %s", reply->digest, reply->path));
@@ -709,10 +734,21 @@ on_hashed(butler_server *self, int status,
 		                        : butler_strerror(status));
 	}
 	/* The self-test presses Cancel from here, half-way through the
-	 * second run: there is certainly work left to cancel. */
+	 * second run: there is certainly work left to cancel. In the third,
+	 * it quits from here with work in flight: the window, held for this
+	 * callback, is finalized right after it, and that cancels the other
+	 * requests, their callbacks silent. */
 	if (app->phase == ST_CANCEL && app->state == RUN_ACTIVE
 	    && app->hashed >= app->cancel_after)
 		g_signal_emit_by_name(app->cancel, "clicked");
+	else if (app->phase == ST_CLOSE && app->state == RUN_ACTIVE
+	    && app->hashed >= app->cancel_after / 4) {
+		app->phase = ST_END;
+		app->closed_in_flight = g_hash_table_size(app->in_flight);
+		g_action_group_activate_action(
+		    G_ACTION_GROUP(app->gapp), "quit", NULL);
+		return;
+	}
 	pump(app);
 }
 
@@ -723,6 +759,8 @@ on_progress(
 	struct job *job = user;
 
 	(void)self;
+	if (job->app->window == NULL)
+		job->app->late_callbacks++;
 	job->done = p->done;
 	job->app->progress_msgs++;
 }
@@ -777,9 +815,18 @@ on_start(GSimpleAction *action, GVariant *param, gpointer user)
 	refresh(app);
 }
 
-/* Cancels every request in flight (each callback runs, with ECANCELED,
- * inside butler_cancel) and drops the paths not yet asked for. The `found`
- * messages still on their way are dropped by on_found. */
+/* Stops the scanner and the hashers at their next entry or chunk and drops
+ * the paths not yet asked for. The `found` messages still on their way are
+ * dropped by on_found. */
+static void
+stop_work(struct app *app)
+{
+	atomic_fetch_add(&app->shared.epoch, 1);
+	g_queue_clear_full(&app->todo, free);
+}
+
+/* stop_work(), and every request in flight is cancelled: each callback
+ * runs, with ECANCELED, inside butler_cancel. */
 static void
 cancel_all(struct app *app)
 {
@@ -787,8 +834,7 @@ cancel_all(struct app *app)
 	GHashTableIter it;
 	gpointer key, value;
 
-	atomic_fetch_add(&app->shared.epoch, 1);
-	g_queue_clear_full(&app->todo, free);
+	stop_work(app);
 	/* Each cancel edits the table: collect the ids first. */
 	g_hash_table_iter_init(&it, app->in_flight);
 	while (g_hash_table_iter_next(&it, &key, &value))
@@ -899,8 +945,10 @@ on_select_all(GSimpleAction *action, GVariant *param, gpointer user)
 	gtk_selection_model_select_all(GTK_SELECTION_MODEL(app->selection));
 }
 
-/* Closing the window cancels everything; the application then quits (its
- * last window is gone) and shuts the hub down. */
+/* Closing the window stops the work; the application then quits (its last
+ * window is gone) and shuts the hub down. The requests in flight are bound
+ * to the window: when GTK finalizes it, right after this, they are
+ * cancelled, and their callbacks never run. */
 static gboolean
 on_close(GtkWindow *window, gpointer user)
 {
@@ -908,7 +956,7 @@ on_close(GtkWindow *window, gpointer user)
 
 	(void)window;
 	app->state = RUN_CANCELLING;
-	cancel_all(app);
+	stop_work(app);
 	app->quitting = true;
 	if (app->chooser != NULL)
 		gtk_native_dialog_hide(GTK_NATIVE_DIALOG(app->chooser));
@@ -1390,9 +1438,9 @@ self_test_shot(gpointer user)
 		g_print("self-test: screenshot %dx%d saved to %s\n",
 		    gtk_widget_get_width(app->window),
 		    gtk_widget_get_height(app->window), app->shot);
-	app->phase = ST_END;
-	g_action_group_activate_action(
-	    G_ACTION_GROUP(app->gapp), "quit", NULL);
+	/* Last, a run that the window's closing interrupts (on_hashed()). */
+	app->phase = ST_CLOSE;
+	g_signal_emit_by_name(app->start, "clicked");
 	return G_SOURCE_REMOVE;
 }
 
@@ -1726,6 +1774,7 @@ on_shutdown(GApplication *gapp, gpointer user)
 		return;
 	g_source_destroy(app->source);
 	g_source_unref(app->source);
+	/* None: those the window's finalize did not cancel had ended. */
 	pending = butler_hub_pending(app->hub, NULL, NULL);
 	butler_hub_stop(app->hub, BUTLER_STOP_DISCARD);
 	fprintf(stderr, "longest main-loop stall: %.2f ms\n",
@@ -1783,7 +1832,8 @@ main(int argc, char **argv)
 	int status;
 
 	app.root = g_strdup(DEFAULT_ROOT);
-	app.in_flight = g_hash_table_new(g_int64_hash, g_int64_equal);
+	app.in_flight
+	    = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, g_free);
 	app.fresh = g_ptr_array_new_with_free_func(g_free);
 	g_queue_init(&app.todo);
 	atomic_init(&app.shared.epoch, 0);
@@ -1819,6 +1869,13 @@ main(int argc, char **argv)
 	if (app.test_dir != NULL && status == 0) {
 		check(
 		    &app, app.phase == ST_END, "the self-test did not finish");
+		g_print("self-test: run 3: window closed with %u requests in "
+		        "flight, %u callbacks after\n",
+		    app.closed_in_flight, app.late_callbacks);
+		check(&app, app.closed_in_flight > 0,
+		    "no request in flight when the window closed");
+		check(&app, app.late_callbacks == 0,
+		    "a callback ran after its window was destroyed");
 		g_print("self-test: %s\n", app.failures ? "FAILED" : "passed");
 		status = app.failures ? 1 : 0;
 	} else if (app.failed) {

@@ -3,8 +3,9 @@
 # self-test under Xvfb on a tree of files made here: the application's id,
 # header bar and shortcuts, the folder chooser, one run to completion
 # (every digest checked against sha256sum and GChecksum, the newest row on
-# screen), one run cancelled half-way, rows copied to the clipboard, then a
-# screenshot of the window saved to SCREENSHOT.png and Quit.
+# screen), one run cancelled half-way, rows copied to the clipboard, a
+# screenshot of the window saved to SCREENSHOT.png, then a third run and
+# Quit while it is under way (nothing pending, no callback after).
 set -euo pipefail
 app=$1
 shot=$2

@@ -32,6 +32,14 @@ sort "$dir/out" > "$dir/got"
 diff -u "$dir/want" "$dir/got" || fail "stdout disagrees with sha256sum"
 grep -q "longest main-loop stall" "$dir/err" || fail "no stall in the summary"
 grep -q "requests still pending: 0" "$dir/err" || fail "requests pending"
+# Per-kind times (metrics): every file found and hashed was measured, each
+# line a count and four durations (queue p50, p99, handler p50, p99).
+files=$(wc -l < "$dir/want")
+dur='[0-9.]+ [nmu]?s'
+for kind in ui/found hasher/hash_file; do
+  grep -qE "^$kind +$files( +$dur){4}\$" "$dir/err" \
+    || fail "no queue and handler times for $kind ($files messages)"
+done
 echo "ok: $(wc -l < "$dir/got") digests on stdout match sha256sum"
 cat "$dir/err"
 

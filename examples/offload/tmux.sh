@@ -93,6 +93,8 @@ grep -qF "butler-offload: digests in butler-offload.sha256; check them with sha2
   <<< "$screen" || fail "the summary does not name the digests file"
 grep -q "^longest main-loop stall: " <<< "$screen" || fail "no stall line"
 grep -q "^hasher  " <<< "$screen" || fail "no hub statistics"
+grep -qE "^hasher/hash_file +$files( +[0-9.]+ [nmu]?s){4}$" <<< "$screen" \
+  || fail "no queue and handler times per message kind"
 grep -q "^requests still pending: 0$" <<< "$screen" || fail "requests pending"
 ! grep -qE "$digest" <<< "$screen" || fail "digests on the screen"
 ! grep -qE '^\[[#-]+\]|^scanning' <<< "$screen" || fail "a progress line is left"
