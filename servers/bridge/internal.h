@@ -278,6 +278,8 @@ struct butler_bridge {
 	bool io_open, io_closed;
 	struct butler__link *accepted;
 	unsigned n_accepted;
+	char last_refusal[BUTLER__ERROR_MAX + 1]; /* accepted links: logged
+	                                             once */
 	/* The bridge server's thread. */
 	butler_server *self;
 	void *scratch;

@@ -58,7 +58,7 @@
 static void rx_cb(void *arg);
 static void tx_cb(void *arg);
 static void timer_cb(void *arg);
-static void maybe_finish(struct butler__link *l);
+static void maybe_finish(struct butler__link *l, bool *clear);
 static void start_read(struct butler__link *l);
 static void credit_locked(struct butler__link *l);
 
@@ -290,7 +290,7 @@ fail(struct butler__link *l, bool malformed, bool quiet, const char *why)
 	/* Aborts what is in flight; its callbacks finish the connection. */
 	if (s != NULL)
 		nng_stream_close(s);
-	maybe_finish(l);
+	maybe_finish(l, NULL);
 }
 
 void
@@ -306,13 +306,15 @@ butler__link_fail(struct butler__link *l, bool malformed, const char *fmt, ...)
 }
 
 /*
- * maybe_finish ends a CLOSING connection once nothing uses its stream: a
- * dialed link waits to redial, an accepted one ends (the bridge server is
- * told, unless it knows). May free an accepted link: the caller must not
- * touch l afterwards.
+ * maybe_finish clears *clear (may be NULL: the caller's rx_busy, tx_busy
+ * or rx_lent, in the same critical section, so that two callbacks going
+ * idle at once cannot both finish) and ends a CLOSING connection once
+ * nothing uses its stream: a dialed link waits to redial, an accepted one
+ * ends (the bridge server is told, unless it knows). May free an accepted
+ * link: a caller that holds no reference must not touch l afterwards.
  */
 static void
-maybe_finish(struct butler__link *l)
+maybe_finish(struct butler__link *l, bool *clear)
 {
 	struct butler_bridge *br = l->br;
 	bool notice = false;
@@ -320,6 +322,8 @@ maybe_finish(struct butler__link *l)
 	unsigned delay = 0;
 
 	pthread_mutex_lock(&l->mtx);
+	if (clear != NULL)
+		*clear = false;
 	if (l->state != BUTLER__L_CLOSING || l->rx_busy || l->tx_busy
 	    || l->rx_lent) {
 		pthread_mutex_unlock(&l->mtx);
@@ -365,6 +369,29 @@ maybe_finish(struct butler__link *l)
 }
 
 /*
+ * once returns level the first time `why` is given as the reason of a
+ * refusal in a row, and BUTLER_LOG_DEBUG after: a dialer refused at each
+ * redial, or a listener refusing each redial of a peer, says it once.
+ */
+static butler_log_level
+once(struct butler__link *l, const char *why, butler_log_level level)
+{
+	pthread_mutex_t *m = l->role == BUTLER__DIAL ? &l->mtx : &l->br->mtx;
+	char *last
+	    = l->role == BUTLER__DIAL ? l->last_refusal : l->br->last_refusal;
+	size_t cap = l->role == BUTLER__DIAL ? sizeof l->last_refusal
+	                                     : sizeof l->br->last_refusal;
+	bool same;
+
+	pthread_mutex_lock(m);
+	same = strcmp(last, why) == 0;
+	if (!same)
+		snprintf(last, cap, "%s", why);
+	pthread_mutex_unlock(m);
+	return same ? BUTLER_LOG_DEBUG : level;
+}
+
+/*
  * refuse writes an ERROR with the reason and closes the connection once it
  * is written (tx_cb); what else the peer sends meanwhile is ignored. A
  * dialer refusing for the reason it refused last time logs it quietly.
@@ -373,7 +400,6 @@ static void
 refuse(struct butler__link *l, int code, const char *fmt, ...)
 {
 	char why[BUTLER__ERROR_MAX];
-	int level = BUTLER_LOG_WARN;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -381,11 +407,6 @@ refuse(struct butler__link *l, int code, const char *fmt, ...)
 	va_end(ap);
 	butler__br_count(l->br, refused, 1);
 	pthread_mutex_lock(&l->mtx);
-	if (l->role == BUTLER__DIAL) {
-		if (strcmp(l->last_refusal, why) == 0)
-			level = BUTLER_LOG_DEBUG;
-		snprintf(l->last_refusal, sizeof l->last_refusal, "%s", why);
-	}
 	if (live(l) && !l->refusing) {
 		l->refusing = true;
 		l->out.len = 0;
@@ -393,7 +414,7 @@ refuse(struct butler__link *l, int code, const char *fmt, ...)
 			appended(l);
 	}
 	pthread_mutex_unlock(&l->mtx);
-	butler__br_log(l->br, (butler_log_level)level,
+	butler__br_log(l->br, once(l, why, BUTLER_LOG_WARN),
 	    "bridge: refused %s %s: %s",
 	    l->role == BUTLER__DIAL ? "the link to" : "a link from", l->url,
 	    why);
@@ -458,10 +479,9 @@ tx_cb(void *arg)
 		l->wbuf.len = 0;
 		l->woff = 0;
 		if (l->refusing && l->out.len == 0) {
-			l->tx_busy = false;
 			pthread_mutex_unlock(&l->mtx);
 			fail(l, false, true, "refused");
-			maybe_finish(l);
+			maybe_finish(l, &l->tx_busy);
 			return;
 		}
 		if (l->role == BUTLER__ACCEPT)
@@ -477,17 +497,15 @@ tx_cb(void *arg)
 			return;
 		}
 	}
-	l->tx_busy = false;
-	if (rv == 0 || !live(l)) {
-		bool closing = l->state == BUTLER__L_CLOSING;
-
+	if (rv == 0 && live(l)) {
+		l->tx_busy = false;
 		pthread_mutex_unlock(&l->mtx);
-		if (closing)
-			maybe_finish(l);
 		return;
 	}
 	pthread_mutex_unlock(&l->mtx);
-	butler__link_fail(l, false, "write: %s", nng_strerror(rv));
+	if (rv != 0)
+		butler__link_fail(l, false, "write: %s", nng_strerror(rv));
+	maybe_finish(l, &l->tx_busy);
 }
 
 /* ---- reading --------------------------------------------------------------
@@ -670,8 +688,8 @@ on_hello(struct butler__link *l, const struct butler__frame *f)
 	}
 	w->n_specs = h->n_specs;
 	if (l->refuse[0] != '\0')
-		butler__br_log(br, BUTLER_LOG_WARN, "bridge: link from %s: %s",
-		    l->url, l->refuse);
+		butler__br_log(br, once(l, l->refuse, BUTLER_LOG_WARN),
+		    "bridge: link from %s: %s", l->url, l->refuse);
 	l->n_targets = h->n_targets;
 	l->lt = calloc(h->n_targets ? h->n_targets : 1, sizeof *l->lt);
 	if (l->lt == NULL) {
@@ -876,22 +894,18 @@ on_error(struct butler__link *l, const struct butler__frame *f)
 {
 	char text[BUTLER__ERROR_MAX + 1];
 	bool hs;
-	int level = BUTLER_LOG_WARN;
 
 	memcpy(text, f->body, f->body_len);
 	text[f->body_len] = '\0';
 	pthread_mutex_lock(&l->mtx);
 	hs = l->state == BUTLER__L_HANDSHAKE;
-	if (l->role == BUTLER__DIAL) {
-		/* A dialer refused again for the same reason says so once. */
-		if (strcmp(l->last_refusal, text) == 0)
-			level = BUTLER_LOG_DEBUG;
-		snprintf(l->last_refusal, sizeof l->last_refusal, "%s", text);
-	}
 	pthread_mutex_unlock(&l->mtx);
 	if (hs)
 		butler__br_count(l->br, refused, 1);
-	butler__br_log(l->br, (butler_log_level)level,
+	/* A dialer refused says so; a listener's peer logs its own reason. */
+	butler__br_log(l->br,
+	    once(l, text,
+	        l->role == BUTLER__DIAL ? BUTLER_LOG_WARN : BUTLER_LOG_INFO),
 	    "bridge: %s %s refused: %s",
 	    l->role == BUTLER__DIAL ? "the link to" : "a link from", l->url,
 	    text);
@@ -1073,19 +1087,15 @@ read_on(struct butler__link *l, size_t used)
 		l->rlen -= used;
 	}
 	if (!live(l)) {
-		l->rx_busy = false;
 		pthread_mutex_unlock(&l->mtx);
-		maybe_finish(l);
+		maybe_finish(l, &l->rx_busy);
 		return;
 	}
 	need = frame_need(l->rbuf, l->rlen);
 	if (!read_room(l, need)) {
 		pthread_mutex_unlock(&l->mtx);
 		butler__link_fail(l, false, "out of memory");
-		pthread_mutex_lock(&l->mtx);
-		l->rx_busy = false;
-		pthread_mutex_unlock(&l->mtx);
-		maybe_finish(l);
+		maybe_finish(l, &l->rx_busy);
 		return;
 	}
 	pthread_mutex_unlock(&l->mtx);
@@ -1105,9 +1115,8 @@ rx_cb(void *arg)
 
 	pthread_mutex_lock(&l->mtx);
 	if (!live(l)) {
-		l->rx_busy = false;
 		pthread_mutex_unlock(&l->mtx);
-		maybe_finish(l);
+		maybe_finish(l, &l->rx_busy);
 		return;
 	}
 	if (rv == 0)
@@ -1204,13 +1213,13 @@ bool
 butler__link_give_back(struct butler__link *l, size_t used)
 {
 	pthread_mutex_lock(&l->mtx);
-	l->rx_lent = false;
 	if (l->state != BUTLER__L_UP) {
 		l->down_done = true;
 		pthread_mutex_unlock(&l->mtx);
-		maybe_finish(l);
+		maybe_finish(l, &l->rx_lent);
 		return false;
 	}
+	l->rx_lent = false;
 	l->rx_busy = true;
 	pthread_mutex_unlock(&l->mtx);
 	read_on(l, used);

@@ -94,7 +94,7 @@ log_has(const char *text)
 }
 
 /* Waits (up to ms) until cond(arg) holds, under rec.mtx. */
-static bool
+__attribute__((unused)) static bool
 wait_until(bool (*cond)(void *), void *arg, int ms)
 {
 	struct timespec ts;
@@ -176,11 +176,26 @@ on_slow(butler_server *self, void *user, struct bt_slow *msg)
 }
 
 struct later {
+	struct later *next, **prev; /* the answers a server owes */
 	butler_server *self;
 	struct bt_add_promise promise;
 	int64_t sum;
 	struct event *ev;
 };
+
+static struct later *owed;
+
+static void
+later_free(struct later *l)
+{
+	pthread_mutex_lock(&rec.mtx);
+	*l->prev = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	pthread_mutex_unlock(&rec.mtx);
+	event_free(l->ev);
+	free(l);
+}
 
 static void
 answer_later(evutil_socket_t fd, short what, void *arg)
@@ -190,8 +205,26 @@ answer_later(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)bt_answer_add(l->self, l->promise, &(struct bt_sum) { l->sum });
-	event_free(l->ev);
-	free(l);
+	later_free(l);
+}
+
+/* A server that stops frees the timers it still has (the promises end
+ * with BUTLER_ECLOSED by themselves). */
+static void
+worker_stop(butler_server *self, void *user)
+{
+	(void)user;
+	for (;;) {
+		struct later *l;
+
+		pthread_mutex_lock(&rec.mtx);
+		for (l = owed; l != NULL && l->self != self; l = l->next)
+			;
+		pthread_mutex_unlock(&rec.mtx);
+		if (l == NULL)
+			break;
+		later_free(l);
+	}
 }
 
 /* add: deferred, answered from a timer of the worker's loop. */
@@ -209,6 +242,13 @@ on_add(butler_server *self, void *user, struct bt_add *msg)
 	l->sum = msg->a + msg->b;
 	l->ev = evtimer_new(butler_server_base(self), answer_later, l);
 	evtimer_add(l->ev, &tv);
+	pthread_mutex_lock(&rec.mtx);
+	l->next = owed;
+	l->prev = &owed;
+	if (owed != NULL)
+		owed->prev = &l->next;
+	owed = l;
+	pthread_mutex_unlock(&rec.mtx);
 	return BUTLER_OK;
 }
 
@@ -319,7 +359,8 @@ static void
 register_all(butler_hub *hub)
 {
 	int rv = bt_worker_register(hub,
-	    &(struct bt_worker_handlers) { .echo = on_echo,
+	    &(struct bt_worker_handlers) { .on_stop = worker_stop,
+	        .echo = on_echo,
 	        .slow = on_slow,
 	        .add = on_add,
 	        .every = on_every },
@@ -331,6 +372,11 @@ register_all(butler_hub *hub)
 	if (rv == BUTLER_OK)
 		rv = bt_client_register(hub,
 		    &(struct bt_client_handlers) { .kick = on_kick }, NULL);
+	if (rv == BUTLER_OK)
+		rv = bt_blocker_register(hub,
+		    &(struct bt_blocker_handlers) {
+		        .on_stop = worker_stop, .add = on_add },
+		    NULL);
 	if (rv != BUTLER_OK) {
 		fprintf(stderr, "register: %s\n", butler_strerror(rv));
 		abort();
