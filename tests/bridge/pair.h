@@ -65,7 +65,7 @@ struct record {
 static struct record rec
     = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
-static void
+__attribute__((unused)) static void
 test_log(butler_log_level level, const char *msg, void *user)
 {
 	size_t n = strlen(msg);
@@ -82,7 +82,7 @@ test_log(butler_log_level level, const char *msg, void *user)
 		fprintf(stderr, "[%s] %s\n", (const char *)user, msg);
 }
 
-static bool
+__attribute__((unused)) static bool
 log_has(const char *text)
 {
 	bool has;
@@ -383,7 +383,7 @@ register_all(butler_hub *hub)
 	}
 }
 
-static butler_bridge_config
+__attribute__((unused)) static butler_bridge_config
 config(void)
 {
 	return (butler_bridge_config) { .secret = SECRET,
@@ -395,7 +395,7 @@ config(void)
 }
 
 /* Starts B listening on url, exposing `expose` (n of them). */
-static int
+__attribute__((unused)) static int
 side_expose(struct side *b, const char *url, const char *const *expose,
     unsigned n, butler_bridge_config cfg)
 {
@@ -416,7 +416,7 @@ side_expose(struct side *b, const char *url, const char *const *expose,
 }
 
 /* Starts A with worker and sink remote at url. */
-static int
+__attribute__((unused)) static int
 side_use(struct side *a, const char *url, butler_bridge_config cfg)
 {
 	butler_bridge_remote remote[] = { { "worker", url }, { "sink", url } };
