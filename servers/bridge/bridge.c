@@ -47,8 +47,7 @@ butler__br_log(const struct butler_bridge *br, butler_log_level level,
 		fprintf(stderr, "%s\n", msg);
 }
 
-/* ---- the I/O lifecycle
- * ------------------------------------------------------ */
+/* ---- the I/O lifecycle -------------------------------------------------- */
 
 void
 butler__br_member_start(struct butler_bridge *br)
@@ -80,8 +79,7 @@ butler__br_member_stop(struct butler_bridge *br)
 		butler__link_close_all(br);
 }
 
-/* ---- names
- * ------------------------------------------------------------------- */
+/* ---- names -------------------------------------------------------------- */
 
 /* Adds spec and, depth first, its imports (each once), as the hub does. */
 static void
@@ -189,8 +187,7 @@ answer_size(const butler_spec *sp, unsigned j)
 	return n;
 }
 
-/* ---- TLS
- * ----------------------------------------------------------------------- */
+/* ---- TLS ---------------------------------------------------------------- */
 
 static char *
 read_text(const char *path)
@@ -268,8 +265,7 @@ butler__br_tls(struct butler_bridge *br, bool listen, const char *url,
 	return BUTLER_OK;
 }
 
-/* ---- building
- * ------------------------------------------------------------------ */
+/* ---- building ----------------------------------------------------------- */
 
 static char *
 dup_or_null(const char *s, bool *failed)
@@ -728,8 +724,7 @@ butler_bridge_free(butler_bridge *br)
 	free(br);
 }
 
-/* ---- waiting, addresses, counters
- * ---------------------------------------------- */
+/* ---- waiting, addresses, counters --------------------------------------- */
 
 static bool
 all_up(struct butler_bridge *br)

@@ -25,8 +25,7 @@
 
 #include <cjson/cJSON.h>
 
-/* ---- URLs
- * -------------------------------------------------------------------- */
+/* ---- URLs --------------------------------------------------------------- */
 
 static bool
 loopback(const struct sockaddr *sa)
@@ -124,8 +123,7 @@ out:
 	return rv;
 }
 
-/* ---- the secret
- * ---------------------------------------------------------------- */
+/* ---- the secret --------------------------------------------------------- */
 
 int
 butler__secret_read(const char *path, unsigned char **out, size_t *len,
@@ -194,8 +192,7 @@ butler__secret_read(const char *path, unsigned char **out, size_t *len,
 	return BUTLER_OK;
 }
 
-/* ---- JSON
- * ------------------------------------------------------------------------ */
+/* ---- JSON --------------------------------------------------------------- */
 
 /* What a file's configuration needs besides butler_bridge_config. */
 struct cfgfile {

@@ -21,8 +21,10 @@
  *   butler_cancelled()); a call still waiting for room is dropped.
  *
  * A target whose inbox is full (BUTLER_EFULL) keeps its frames, in order,
- * in a pending list, retried on a timer (100 us, doubling to 8 ms while
- * nothing goes in), so the frames of other servers on the link go on.
+ * in a pending list, retried from a timer (on the next loop turn while
+ * retries get something in, then from 1 ms doubling to 8 ms) and before
+ * the link's next batch, so the frames of other servers on the link go
+ * on.
  * Each delivered frame is credited back to the peer (CREDIT, at the end
  * of a batch), so what waits here is bounded by the window the peer
  * was given, per link and server. (The runtime tells a sender nothing
@@ -41,14 +43,15 @@
 
 #include <event2/event.h>
 
-/* Retry delays for a full inbox, in microseconds. */
-#define RETRY_MIN_US 100u
+/* Retry delays for a full inbox, in microseconds: the next loop turn
+ * while the last retry got something in, then doubling from 1 ms (the
+ * loop's timer granularity) to 8 ms while nothing goes in. */
+#define RETRY_MIN_US 1000u
 #define RETRY_MAX_US 8000u
 
 enum { DELIVERED, FULL };
 
-/* ---- calls by the peer's id
- * --------------------------------------------------- */
+/* ---- calls by the peer's id --------------------------------------------- */
 
 static size_t
 chash(uint64_t id, size_t n)
@@ -115,8 +118,7 @@ calls_del(struct butler__calltab *t, struct butler__call *c)
 		}
 }
 
-/* ---- answers
- * ------------------------------------------------------------------- */
+/* ---- answers ------------------------------------------------------------ */
 
 static const butler_msg_desc *
 request_of(const struct butler__link *l, uint16_t target, uint16_t kind)
@@ -170,8 +172,7 @@ progress_thunk(
 		    c->id, &sp->messages[c->request->progress], progress, 0);
 }
 
-/* ---- delivering
- * ---------------------------------------------------------------- */
+/* ---- delivering --------------------------------------------------------- */
 
 /*
  * deliver hands one SEND or CALL frame to its server: DELIVERED (also when
@@ -278,7 +279,7 @@ keep(struct butler_bridge *br, struct butler__link *l, uint32_t gen,
 {
 	struct butler__ltarget *t = &l->lt[f->target];
 	struct butler__pending *p = malloc(sizeof *p + f->size);
-	struct timeval tv = { 0, RETRY_MIN_US };
+	struct timeval tv = { 0, 0 };
 
 	if (p == NULL) {
 		/* Out of memory: the peer hears of it as for a full hub. */
@@ -306,7 +307,7 @@ keep(struct butler_bridge *br, struct butler__link *l, uint32_t gen,
 		br->pend = l;
 	}
 	if (br->retry_ev != NULL && !evtimer_pending(br->retry_ev, NULL)) {
-		br->retry_us = RETRY_MIN_US;
+		br->retry_us = 0;
 		evtimer_add(br->retry_ev, &tv);
 	}
 }
@@ -473,6 +474,12 @@ batch(struct butler_bridge *br, struct butler__link *l, size_t len)
 
 	if (!butler__link_up(l, &gen))
 		return;
+	/* What waits for room goes first (order), and may go now. */
+	if (l->pend_listed) {
+		bool left;
+
+		(void)retry_link(br, l, &left);
+	}
 	while (off < len) {
 		struct butler__frame f;
 		const char *why;
@@ -610,8 +617,7 @@ butler__expose_free_link(struct butler__link *l)
 		}
 }
 
-/* ---- start, stop, install
- * -------------------------------------------------------- */
+/* ---- start, stop, install ----------------------------------------------- */
 
 static int
 on_start(butler_server *self, void *user)

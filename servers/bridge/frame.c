@@ -293,7 +293,7 @@ bad_spec:
 	return BUTLER__HELLO_BAD;
 }
 
-/* ---- writing ----------------------------------------------------------- */
+/* ---- writing ------------------------------------------------------------ */
 
 void
 butler__obuf_free(struct butler__obuf *ob)

@@ -65,8 +65,7 @@ static void credit_locked(struct butler__link *l);
 static const char *const label_listener = "butler-bridge 1 listener";
 static const char *const label_dialer = "butler-bridge 1 dialer";
 
-/* ---- references and allocation --------------------------------------------
- */
+/* ---- references and allocation ------------------------------------------ */
 
 static struct butler__link *
 link_alloc(struct butler_bridge *br, enum butler__role role)
@@ -149,8 +148,7 @@ butler__link_free(struct butler__link *l)
 		link_destroy(l, false);
 }
 
-/* ---- helpers --------------------------------------------------------------
- */
+/* ---- helpers ------------------------------------------------------------ */
 
 static bool
 live(const struct butler__link *l)
@@ -239,8 +237,7 @@ appended(struct butler__link *l)
 	butler__br_count(l->br, frames_out, 1);
 }
 
-/* ---- failing and finishing ------------------------------------------------
- */
+/* ---- failing and finishing ---------------------------------------------- */
 
 /* fail closes l's connection; logs why unless quiet (said already). */
 static void
@@ -421,8 +418,7 @@ refuse(struct butler__link *l, int code, const char *fmt, ...)
 	butler__link_kick(l);
 }
 
-/* ---- writing --------------------------------------------------------------
- */
+/* ---- writing ------------------------------------------------------------ */
 
 static void
 start_write(struct butler__link *l, nng_stream *s)
@@ -508,8 +504,7 @@ tx_cb(void *arg)
 	maybe_finish(l, &l->tx_busy);
 }
 
-/* ---- reading --------------------------------------------------------------
- */
+/* ---- reading ------------------------------------------------------------ */
 
 /* Makes room for need bytes in the read buffer; false: out of memory. */
 static bool
@@ -536,14 +531,20 @@ read_room(struct butler__link *l, size_t need)
 static void
 start_read(struct butler__link *l)
 {
-	nng_iov iov
-	    = { .iov_buf = l->rbuf + l->rlen, .iov_len = l->rcap - l->rlen };
-	bool hs = l->state == BUTLER__L_HANDSHAKE;
+	nng_iov iov;
+	nng_stream *s;
+	bool hs;
 
+	pthread_mutex_lock(&l->mtx);
+	iov.iov_buf = l->rbuf + l->rlen;
+	iov.iov_len = l->rcap - l->rlen;
+	hs = l->state == BUTLER__L_HANDSHAKE;
+	s = l->s; /* stays: it is freed only once this read is over */
+	pthread_mutex_unlock(&l->mtx);
 	nng_aio_set_iov(l->rx_aio, 1, &iov);
 	nng_aio_set_timeout(
 	    l->rx_aio, hs ? BUTLER__HANDSHAKE_MS : NNG_DURATION_INFINITE);
-	nng_stream_recv(l->s, l->rx_aio);
+	nng_stream_recv(s, l->rx_aio);
 }
 
 /* The frame length needed to go on after PARSE_MORE at p[0..n). */
@@ -558,8 +559,7 @@ frame_need(const unsigned char *p, size_t n)
 	return 4 + (size_t)butler_wire_get_u32(&r);
 }
 
-/* ---- the handshake --------------------------------------------------------
- */
+/* ---- the handshake ------------------------------------------------------ */
 
 /* A dialed link's HELLO: the specs of its targets, then the targets. */
 static int
@@ -941,8 +941,7 @@ handshake_frame(struct butler__link *l, const struct butler__frame *f)
 	return true;
 }
 
-/* ---- frames once up --------------------------------------------------------
- */
+/* ---- frames once up ----------------------------------------------------- */
 
 /* A dialed link's frame; false: the link failed. */
 static bool
@@ -1226,8 +1225,7 @@ butler__link_give_back(struct butler__link *l, size_t used)
 	return true;
 }
 
-/* ---- dialing
- * ---------------------------------------------------------------- */
+/* ---- dialing ------------------------------------------------------------ */
 
 static void
 connected(struct butler__link *l, nng_stream *s)
@@ -1355,8 +1353,7 @@ butler__link_start_dial(struct butler__link *l)
 	nng_stream_dialer_dial(l->dialer, l->timer_aio);
 }
 
-/* ---- listening ------------------------------------------------------------
- */
+/* ---- listening ---------------------------------------------------------- */
 
 static void
 accept_cb(void *arg)
@@ -1390,6 +1387,7 @@ accept_cb(void *arg)
 		    l == NULL ? "too many links" : "out of memory");
 		goto again;
 	}
+	l->url = peer_name(s);
 	l->next = br->accepted;
 	br->accepted = l;
 	br->n_accepted++;
@@ -1397,8 +1395,13 @@ accept_cb(void *arg)
 
 	(void)nng_stream_set_bool(s, NNG_OPT_TCP_NODELAY, true);
 	(void)nng_stream_set_bool(s, NNG_OPT_TCP_KEEPALIVE, true);
-	l->url = peer_name(s);
 	pthread_mutex_lock(&l->mtx);
+	if (l->state != BUTLER__L_IDLE) {
+		/* Closed for good meanwhile (the bridge's I/O closes). */
+		pthread_mutex_unlock(&l->mtx);
+		nng_stream_free(s);
+		return;
+	}
 	l->s = s;
 	l->state = BUTLER__L_HANDSHAKE;
 	l->deadline_ns
@@ -1473,8 +1476,7 @@ butler__listener_accept(struct butler__listener *lis)
 	}
 }
 
-/* ---- closing everything
- * ----------------------------------------------------- */
+/* ---- closing everything ------------------------------------------------- */
 
 static void
 close_link(struct butler__link *l)
@@ -1527,8 +1529,7 @@ butler__link_close_all(struct butler_bridge *br)
 	 * whatever still refers to them (frames the hub destroys). */
 }
 
-/* ---- what the proxies and the bridge server call
- * ----------------------------- */
+/* ---- what the proxies and the bridge server call ------------------------ */
 
 int
 butler__link_forward(struct butler__link *l, uint16_t target, uint16_t kind,

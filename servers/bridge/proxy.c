@@ -43,8 +43,7 @@
 /* A table slot whose request ended (so that probing goes on past it). */
 #define TOMB UINT64_MAX
 
-/* ---- the table of requests in flight
- * ---------------------------------------- */
+/* ---- the table of requests in flight ------------------------------------ */
 
 static size_t
 hash(uint64_t id, size_t cap)
@@ -121,8 +120,7 @@ tab_del(struct butler__reqtab *t, struct butler__req *r)
 	t->count--;
 }
 
-/* ---- helpers
- * ---------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------ */
 
 static struct butler__proxy *
 me(struct butler__pgroup *g, butler_server *self)
@@ -166,8 +164,7 @@ arm_tick(struct butler__proxy *p)
 	}
 }
 
-/* ---- the handler
- * -------------------------------------------------------------- */
+/* ---- the handler -------------------------------------------------------- */
 
 struct give_up {
 	butler_server *self;
@@ -237,8 +234,7 @@ on_message(butler_server *self, unsigned kind, const butler_msg_desc *msg,
 	return BUTLER_OK;
 }
 
-/* ---- answers from the link
- * ------------------------------------------------------ */
+/* ---- answers from the link ---------------------------------------------- */
 
 bool
 butler__proxy_route(struct butler_bridge *br, const unsigned char *frame,
@@ -448,8 +444,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		arm_tick(p);
 }
 
-/* ---- start, stop, install
- * --------------------------------------------------------- */
+/* ---- start, stop, install ----------------------------------------------- */
 
 static int
 on_start(butler_server *self, void *user)
