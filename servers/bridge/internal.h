@@ -39,7 +39,7 @@ struct butler__link;
 struct butler__pgroup;
 
 /* Defaults of butler_bridge_config. */
-#define BUTLER__DEFAULT_WINDOW 1024u
+#define BUTLER__DEFAULT_WINDOW 8192u
 #define BUTLER__DEFAULT_WINDOW_BYTES (1024u * 1024u)
 #define BUTLER__DEFAULT_MAX_FRAME (16u * 1024u * 1024u + 64u)
 #define BUTLER__DEFAULT_RECONNECT_MIN 100u

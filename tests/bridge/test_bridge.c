@@ -564,3 +564,67 @@ Test(bridge, lost_link_ends_requests_with_eclosed, .timeout = 60)
 	cr_expect_eq(butler_hub_pending(A.hub, NULL, NULL), 0);
 	pair_down();
 }
+
+/* ---- stops ---------------------------------------------------------------
+ */
+
+struct stopper {
+	pthread_t t;
+	butler_hub *hub;
+	int rv;
+};
+
+static void *
+stopper_main(void *arg)
+{
+	struct stopper *s = arg;
+
+	s->rv = butler_hub_stop(s->hub, BUTLER_STOP_DRAIN);
+	return NULL;
+}
+
+/* A's DRAIN finishes what went over the link before it returns. */
+Test(bridge, drain_here_waits_for_answers_from_there, .timeout = 60)
+{
+	struct waiter w = { .delay_ms = 300 };
+
+	tcp_up();
+	cr_assert_eq(pthread_create(&w.t, NULL, waiter_main, &w), 0);
+	for (int i = 0; i < 500 && butler_hub_pending(B.hub, NULL, NULL) == 0;
+	     i++)
+		usleep(10000);
+	cr_assert((butler_hub_pending(B.hub, NULL, NULL)) > (0));
+	cr_expect_eq(butler_hub_stop(A.hub, BUTLER_STOP_DRAIN), BUTLER_OK);
+	pthread_join(w.t, NULL);
+	cr_expect_eq(w.rv, BUTLER_OK, "%s", butler_strerror(w.rv));
+	pair_down();
+}
+
+/* B's DRAIN finishes what it accepted, and refuses what comes after. */
+Test(bridge, drain_there_refuses_new_requests, .timeout = 60)
+{
+	struct waiter w = { .delay_ms = 500 };
+	struct stopper st = { 0 };
+	struct bt_sum s;
+	int rv;
+
+	tcp_up();
+	cr_assert_eq(pthread_create(&w.t, NULL, waiter_main, &w), 0);
+	for (int i = 0; i < 500 && butler_hub_pending(B.hub, NULL, NULL) == 0;
+	     i++)
+		usleep(10000);
+	cr_assert((butler_hub_pending(B.hub, NULL, NULL)) > (0));
+	/* B stops while the call is deferred there. */
+	st.hub = B.hub;
+	cr_assert_eq(pthread_create(&st.t, NULL, stopper_main, &st), 0);
+	usleep(100000);
+	rv = bt_call_worker_add_wait(
+	    A.hub, &(struct bt_add) { .a = 1, .b = 2 }, 5000, &s);
+	cr_expect_eq(rv, BUTLER_ECLOSED, "%s", butler_strerror(rv));
+	pthread_join(w.t, NULL);
+	cr_expect_eq(
+	    w.rv, BUTLER_OK, "the accepted call: %s", butler_strerror(w.rv));
+	pthread_join(st.t, NULL);
+	cr_expect_eq(st.rv, BUTLER_OK);
+	pair_down();
+}

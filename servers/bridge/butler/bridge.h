@@ -84,8 +84,8 @@ typedef struct butler_bridge butler_bridge;
  * tls+tcp://host:7411).
  */
 typedef struct butler_bridge_remote {
-	const char *server;
-	const char *url;
+	const char *server; /**< the server's name */
+	const char *url;    /**< where it is exposed */
 } butler_bridge_remote;
 
 /**
@@ -102,31 +102,33 @@ typedef struct butler_bridge_remote {
  * all-local bridge.
  */
 typedef struct butler_bridge_config {
-	const char *const *listen; /**< URLs to listen on, n_listen */
-	unsigned n_listen;
-	const char *const *expose; /**< servers peers may use, n_expose */
-	unsigned n_expose;
-	const butler_bridge_remote *remote; /**< servers elsewhere */
-	unsigned n_remote;
-	const void *secret;          /**< the shared secret, secret_len bytes
-	                                (at least 16), or NULL: */
-	size_t secret_len;           /**< see secret */
-	const char *secret_file;     /**< read from this file (mode 0600 or
-	                                stricter; a final newline is dropped) */
-	const char *tls_ca_file;     /**< CA certificates (PEM) that verify the
-	                                peer: required to dial tls+tcp://; on a
-	                                listener, makes client certificates
-	                                required */
-	const char *tls_cert_file;   /**< own certificate chain (PEM): required
-	                                to listen on tls+tcp:// */
-	const char *tls_key_file;    /**< its private key (PEM) */
+	const char *const *listen; /**< URLs to listen on */
+	unsigned n_listen;         /**< length of listen */
+	const char *const *expose; /**< servers peers may use (names as in
+	                              butler_bridge_remote) */
+	unsigned n_expose;         /**< length of expose */
+	const butler_bridge_remote *remote; /**< servers that live elsewhere */
+	unsigned n_remote;                  /**< length of remote */
+	const void *secret;        /**< the shared secret, secret_len bytes (at
+	                              least 16), or NULL: then secret_file */
+	size_t secret_len;         /**< length of secret */
+	const char *secret_file;   /**< the secret, read from this file (mode
+	                              0600 or stricter; a final newline is
+	                              dropped); needed for tcp:// and ipc:// */
+	const char *tls_ca_file;   /**< CA certificates (PEM) that verify the
+	                              peer: required to dial tls+tcp://; on a
+	                              listener, makes client certificates
+	                              required */
+	const char *tls_cert_file; /**< own certificate chain (PEM): required
+	                              to listen on tls+tcp:// */
+	const char *tls_key_file;  /**< its private key (PEM) */
 	const char *tls_server_name; /**< name the listener's certificate must
 	                                carry; default: the URL's host */
 	unsigned flags;              /**< BUTLER_BRIDGE_* */
 	unsigned reconnect_min_ms;   /**< first redial delay; default 100 */
 	unsigned reconnect_max_ms;   /**< doubling up to this; default 5000 */
 	unsigned window;             /**< frames a peer may have in flight per
-	                                exposed server and link; default 1024 */
+	                                exposed server and link; default 8192 */
 	size_t window_bytes;         /**< bytes of them; default 1 MiB */
 	size_t max_frame;            /**< largest frame accepted; default
 	                                16 MiB + 64 */
