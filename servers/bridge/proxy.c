@@ -192,6 +192,9 @@ on_message(butler_server *self, unsigned kind, const butler_msg_desc *msg,
 	uint32_t gen;
 	int rv;
 
+	/* Failures are counted and answered here, and the handler returns
+	 * 0: the runtime would log each one, and a link that is down would
+	 * flood the log with a line per message. */
 	if (msg->reply < 0) {
 		rv = butler__link_forward(g->link, g->target, (uint16_t)kind,
 		    false, 0, 0, msg, payload, NULL, NULL, &gen);
@@ -203,29 +206,30 @@ on_message(butler_server *self, unsigned kind, const butler_msg_desc *msg,
 		butler__br_log(br, BUTLER_LOG_DEBUG,
 		    "bridge: message '%s' to '%s' not sent: %s", msg->name,
 		    g->name, butler_strerror(rv));
-		return rv;
+		return BUTLER_OK;
 	}
 	rv = butler_defer(self, msg, &r.promise);
 	if (rv != BUTLER_OK)
 		return rv;
 	left = butler_promise_time_left_ms(self, r.promise);
-	if (left == 0)
-		return BUTLER_ETIMEDOUT; /* its caller has given up already */
 	if (left > INT32_MAX)
 		left = INT32_MAX;
-	rv = tab_reserve(&p->tab);
-	if (rv != BUTLER_OK)
-		return rv;
-	r.id = (++p->seq << BUTLER__SLOT_BITS) | p->slot;
-	r.request = msg;
-	gu.self = self;
-	gu.promise = r.promise;
-	rv = butler__link_forward(g->link, g->target, (uint16_t)kind, true,
-	    r.id, (int32_t)left, msg, payload, gave_up, &gu, &gen);
+	rv = left == 0 ? BUTLER_ETIMEDOUT /* its caller has given up */
+	               : tab_reserve(&p->tab);
+	if (rv == BUTLER_OK) {
+		r.id = (++p->seq << BUTLER__SLOT_BITS) | p->slot;
+		r.request = msg;
+		gu.self = self;
+		gu.promise = r.promise;
+		rv = butler__link_forward(g->link, g->target, (uint16_t)kind,
+		    true, r.id, (int32_t)left, msg, payload, gave_up, &gu,
+		    &gen);
+	}
 	if (rv != BUTLER_OK) {
 		if (rv == BUTLER_ECLOSED)
 			butler__br_count(br, closed, 1);
-		return rv; /* fails the deferred request with rv */
+		(void)butler_fail(self, r.promise, msg, rv);
+		return BUTLER_OK;
 	}
 	r.gen = gen;
 	tab_put(&p->tab, &r);

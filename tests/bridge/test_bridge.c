@@ -539,6 +539,7 @@ Test(bridge, lost_link_ends_requests_with_eclosed, .timeout = 60)
 {
 	tcp_up();
 	struct waiter w = { .delay_ms = 20000 };
+	butler_bridge_counters st = { 0 };
 	struct bt_sum s;
 	int rv;
 
@@ -562,6 +563,19 @@ Test(bridge, lost_link_ends_requests_with_eclosed, .timeout = 60)
 	    A.hub, &(struct bt_add) { .a = 1, .b = 2 }, 5000, &s);
 	cr_expect_eq(rv, BUTLER_ECLOSED, "%s", butler_strerror(rv));
 	cr_expect_eq(butler_hub_pending(A.hub, NULL, NULL), 0);
+	/* A message is accepted here and counted as not delivered. */
+	cr_expect_eq(bt_send_sink_note(A.hub, &(struct bt_note) { .seq = 0 }),
+	    BUTLER_OK);
+	for (int i = 0; i < 200; i++) {
+		butler_bridge_stats(A.br, &st);
+		if (st.dropped > 0)
+			break;
+		usleep(10000);
+	}
+	cr_expect_eq(st.dropped, 1);
+	cr_expect_eq(st.lost, 1);
+	cr_expect((st.closed) >= (1), "%llu requests closed",
+	    (unsigned long long)st.closed);
 	pair_down();
 }
 

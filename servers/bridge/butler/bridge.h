@@ -41,9 +41,8 @@
  *   is thus reported to the sender, and nothing is buffered without bound.
  * - While a link is down (not yet connected, or lost and reconnecting with
  *   backoff), the proxy fails what it takes at once: a request ends with
- *   BUTLER_ECLOSED, a message is not delivered and counts as a failed
- *   handler of the proxy (butler_server_stats(): failed) and in
- *   butler_bridge_stats(): dropped. Requests in flight over a link that is
+ *   BUTLER_ECLOSED, a message is not delivered (counted in
+ *   butler_bridge_stats(): dropped). Requests in flight over a link that is
  *   lost end with BUTLER_ECLOSED (or their timeout, if sooner); messages in
  *   flight may or may not have been delivered.
  * - A request's deadline travels with it: the remote handler sees it in
