@@ -491,7 +491,8 @@ batch(struct butler_bridge *br, struct butler__link *l, size_t len)
 			break; /* cannot be: link I/O checked them */
 		if (f.type == BUTLER__F_CANCEL) {
 			cancel(br, l, f.id);
-		} else {
+		} else if (f.type == BUTLER__F_SEND
+		    || f.type == BUTLER__F_CALL) {
 			t = &l->lt[f.target];
 			if (t->head != NULL
 			    || deliver(br, l, gen, &f, now) == FULL)
@@ -584,8 +585,8 @@ butler__expose_refuse(
 			    NULL, NULL, BUTLER_ECLOSED);
 		else if (f.type == BUTLER__F_SEND)
 			butler__br_count(br, dropped, 1);
-		if (f.type != BUTLER__F_CANCEL)
-			butler__link_release(l, f.target, f.size);
+		if (f.type == BUTLER__F_SEND || f.type == BUTLER__F_CALL)
+			butler__link_release_now(l, f.target, f.size);
 		off += f.size;
 	}
 	butler__link_credit(l);

@@ -83,8 +83,11 @@ struct butler__ltarget {
 	uint64_t in_bytes;
 	uint32_t owed_frames;
 	uint64_t owed_bytes;
-	/* The bridge server's thread: frames waiting for room, in order. */
+	/* The bridge server's thread: frames waiting for room, in order;
+	 * what it delivered since it last gave credit. */
 	struct butler__pending *head, *tail;
+	uint32_t rel_frames;
+	uint64_t rel_bytes;
 };
 
 /* butler__call is a request the bridge server delivered for a link. */
@@ -143,8 +146,8 @@ struct butler__proxy {
 	butler_server *self;
 	unsigned slot; /* in the bridge's slots: the low bits of ids */
 	int efd;       /* eventfd: frames for it are queued */
-	struct event *efd_ev, *flush_ev, *tick_ev;
-	bool flush_pending, tick_armed, started;
+	struct event *efd_ev, *tick_ev;
+	bool tick_armed, started;
 	pthread_mutex_t qmtx; /* q: answers routed here by link I/O */
 	struct butler__obuf q;
 	struct butler__reqtab tab;
@@ -202,6 +205,7 @@ struct butler__link {
 	/* Writing: frames are appended to out; one write of wbuf at a time. */
 	struct butler__obuf out, wbuf;
 	size_t woff;
+	uint64_t out_frames, w_frames; /* frames in out, in wbuf */
 	bool tx_busy;
 	/* The handshake. */
 	unsigned char nonce[BUTLER__NONCE_LEN], peer_nonce[BUTLER__NONCE_LEN];
@@ -220,6 +224,7 @@ struct butler__link {
 	struct butler__calltab calls;
 	struct butler__link *pend_next;
 	bool pend_listed;
+	bool released; /* some lt[].rel_* not yet applied */
 	bool down_done;
 	struct butler__link *next; /* the bridge's accepted links */
 	char last_refusal[BUTLER__ERROR_MAX + 1]; /* dial: logged once */
@@ -360,13 +365,12 @@ void butler__link_unref(struct butler__link *l);
 void butler__link_kick(struct butler__link *l);
 
 /*
- * butler__link_forward appends a SEND (request NULL... id 0) or CALL frame
- * for target t of dialed link l, waiting for credit as needed: until
- * credit, the link is down (BUTLER_ECLOSED) or give_up(arg) says the
- * caller has gone (BUTLER_ECANCELED). *gen is the connection it went on.
- * Returns BUTLER_EINVAL when the message cannot be encoded or is larger
- * than the peer accepts, BUTLER_ENOMEM. Kicks the writer when its output
- * is large; otherwise the caller kicks it (at the end of its batch).
+ * butler__link_forward appends a SEND (call false) or CALL frame for
+ * target t of dialed link l, waiting for credit as needed: until credit,
+ * the link is down (BUTLER_ECLOSED) or give_up(arg) says the caller has
+ * gone (BUTLER_ECANCELED). *gen is the connection it went on. Returns
+ * BUTLER_EINVAL when the message cannot be encoded or is larger than the
+ * peer accepts, BUTLER_ENOMEM. An idle writer starts writing at once.
  */
 int butler__link_forward(struct butler__link *l, uint16_t t, uint16_t kind,
     bool call, uint64_t id, int32_t timeout_ms, const butler_msg_desc *desc,
@@ -386,8 +390,11 @@ void butler__link_fail(struct butler__link *l, bool malformed, const char *fmt,
 int butler__link_answer(struct butler__link *l, uint32_t gen, uint8_t type,
     uint64_t id, const butler_msg_desc *desc, const void *msg, int code);
 /* butler__link_release credits back one delivered frame of `size` bytes
- * for target t (sent with the next butler__link_credit()). */
+ * for target t (applied and sent by the next butler__link_credit()); the
+ * bridge server's thread only. butler__link_release_now does it at once,
+ * under the link's lock, from any thread. */
 void butler__link_release(struct butler__link *l, uint16_t t, size_t size);
+void butler__link_release_now(struct butler__link *l, uint16_t t, size_t size);
 /* butler__link_credit writes the credit owed, unless the output is over
  * its high water (then the writer does once it has drained). */
 void butler__link_credit(struct butler__link *l);

@@ -52,8 +52,6 @@
 
 /* Reads ask for at least this much room. */
 #define READ_MIN 65536u
-/* Output beyond this is written at once, not at the end of a batch. */
-#define KICK_NOW (256u * 1024u)
 
 static void rx_cb(void *arg);
 static void tx_cb(void *arg);
@@ -230,11 +228,12 @@ peer_name(nng_stream *s)
 	return strdup(buf);
 }
 
-/* count_frames counts the frames appended to out since `before` bytes. */
+/* appended counts a frame appended to out (l's mutex held); it counts
+ * in frames_out once written. */
 static void
 appended(struct butler__link *l)
 {
-	butler__br_count(l->br, frames_out, 1);
+	l->out_frames++;
 }
 
 /* ---- failing and finishing ---------------------------------------------- */
@@ -258,6 +257,7 @@ fail(struct butler__link *l, bool malformed, bool quiet, const char *why)
 	l->state = BUTLER__L_CLOSING;
 	l->gen++;
 	l->out.len = 0;
+	l->out_frames = 0;
 	s = l->s;
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->mtx);
@@ -407,6 +407,7 @@ refuse(struct butler__link *l, int code, const char *fmt, ...)
 	if (live(l) && !l->refusing) {
 		l->refusing = true;
 		l->out.len = 0;
+		l->out_frames = 0;
 		if (butler__put_error(&l->out, code, why) == BUTLER_OK)
 			appended(l);
 	}
@@ -431,26 +432,39 @@ start_write(struct butler__link *l, nng_stream *s)
 	nng_stream_send(s, l->tx_aio);
 }
 
-void
-butler__link_kick(struct butler__link *l)
+/*
+ * take_write starts the next write if none is in flight and there is
+ * something to write: swaps out and wbuf, marks the writer busy, and
+ * returns the stream to write on (NULL: nothing to do). l's mutex held.
+ */
+static nng_stream *
+take_write(struct butler__link *l)
 {
 	struct butler__obuf t;
-	nng_stream *s;
 
-	pthread_mutex_lock(&l->mtx);
-	if (l->tx_busy || !live(l) || l->out.len == 0) {
-		pthread_mutex_unlock(&l->mtx);
-		return;
-	}
+	if (l->tx_busy || !live(l) || l->out.len == 0)
+		return NULL;
 	t = l->wbuf;
 	l->wbuf = l->out;
 	l->out = t;
 	l->out.len = 0;
 	l->woff = 0;
+	l->w_frames = l->out_frames;
+	l->out_frames = 0;
 	l->tx_busy = true;
-	s = l->s;
+	return l->s;
+}
+
+void
+butler__link_kick(struct butler__link *l)
+{
+	nng_stream *s;
+
+	pthread_mutex_lock(&l->mtx);
+	s = take_write(l);
 	pthread_mutex_unlock(&l->mtx);
-	start_write(l, s);
+	if (s != NULL)
+		start_write(l, s);
 }
 
 static void
@@ -474,6 +488,8 @@ tx_cb(void *arg)
 		}
 		l->wbuf.len = 0;
 		l->woff = 0;
+		butler__br_count(l->br, frames_out, l->w_frames);
+		l->w_frames = 0;
 		if (l->refusing && l->out.len == 0) {
 			pthread_mutex_unlock(&l->mtx);
 			fail(l, false, true, "refused");
@@ -487,6 +503,8 @@ tx_cb(void *arg)
 			l->wbuf = l->out;
 			l->out = t;
 			l->out.len = 0;
+			l->w_frames = l->out_frames;
+			l->out_frames = 0;
 			s = l->s;
 			pthread_mutex_unlock(&l->mtx);
 			start_write(l, s);
@@ -1003,58 +1021,49 @@ fits(uint32_t frames, uint64_t bytes, size_t size, uint32_t wf, uint32_t wb)
 }
 
 /*
- * An accepted link's frame, checked before the bridge server sees it:
- * its type, target and kind, and that the peer stays within its credit.
- * false: the link failed.
+ * accept_check checks an accepted link's frame before the bridge server
+ * sees it: its type, target and kind, and that the peer stays within its
+ * credit (counted here). Returns NULL, or the reason to close the link
+ * (in why[]); "ERROR" for an ERROR frame. l's mutex held.
  */
-static bool
-accept_frame(struct butler__link *l, const struct butler__frame *f)
+static const char *
+accept_check(struct butler__link *l, const struct butler__frame *f, char *why,
+    size_t len)
 {
 	struct butler__ltarget *t;
 	const butler_server_desc *sd;
 	const butler_msg_desc *m;
-	bool ok;
 
 	switch ((enum butler__frame_type)f->type) {
 	case BUTLER__F_SEND:
 	case BUTLER__F_CALL:
-		if (f->target >= l->n_targets) {
-			butler__link_fail(l, true, "frame for no server");
-			return false;
-		}
+		if (f->target >= l->n_targets)
+			return "frame for no server";
 		t = &l->lt[f->target];
 		sd = &t->x->spec->servers[t->x->spec_server];
 		if (f->kind > sd->n_accepts) {
-			butler__link_fail(l, true, "unknown message kind %u",
+			snprintf(why, len, "unknown message kind %u",
 			    (unsigned)f->kind);
-			return false;
+			return why;
 		}
 		m = &t->x->spec->messages[sd->accepts[f->kind - 1]];
 		if ((m->reply >= 0) != (f->type == BUTLER__F_CALL)) {
-			butler__link_fail(l, true, "%s of '%s', which is %s",
+			snprintf(why, len, "%s of '%s', which is %s",
 			    f->type == BUTLER__F_CALL ? "call" : "send",
 			    m->name,
 			    m->reply >= 0 ? "a request" : "no request");
-			return false;
+			return why;
 		}
-		pthread_mutex_lock(&l->mtx);
-		ok = fits(t->in_frames, t->in_bytes, f->size, l->win_frames,
-		    l->win_bytes);
-		if (ok) {
-			t->in_frames++;
-			t->in_bytes += f->size;
-		}
-		pthread_mutex_unlock(&l->mtx);
-		if (!ok) {
-			butler__link_fail(l, true, "frame beyond its credit");
-			return false;
-		}
-		return true;
+		if (!fits(t->in_frames, t->in_bytes, f->size, l->win_frames,
+		        l->win_bytes))
+			return "frame beyond its credit";
+		t->in_frames++;
+		t->in_bytes += f->size;
+		return NULL;
 	case BUTLER__F_CANCEL:
-		return true;
+		return NULL;
 	case BUTLER__F_ERROR:
-		on_error(l, f);
-		return false;
+		return "ERROR";
 	case BUTLER__F_HELLO:
 	case BUTLER__F_WELCOME:
 	case BUTLER__F_AUTH:
@@ -1065,9 +1074,45 @@ accept_frame(struct butler__link *l, const struct butler__frame *f)
 	case BUTLER__F_CREDIT:
 		break;
 	}
-	butler__link_fail(
-	    l, true, "frame %u from a dialer", (unsigned)f->type);
-	return false;
+	snprintf(why, len, "frame %u from a dialer", (unsigned)f->type);
+	return why;
+}
+
+/*
+ * accept_scan takes the whole frames of an accepted link's buffer from
+ * *off, checked under one hold of the lock; returns their count and moves
+ * *off past them. A frame that fails its check closes the link (an ERROR
+ * frame is the peer's reason, logged).
+ */
+static size_t
+accept_scan(struct butler__link *l, size_t *off)
+{
+	struct butler__frame f;
+	const char *bad = NULL, *why;
+	char buf[160];
+	size_t n = 0;
+	int p = BUTLER__PARSE_MORE;
+
+	pthread_mutex_lock(&l->mtx);
+	for (;;) {
+		p = butler__frame_next(l->rbuf + *off, l->rlen - *off,
+		    l->br->max_frame, &f, &why);
+		if (p != BUTLER__PARSE_FRAME)
+			break;
+		if ((bad = accept_check(l, &f, buf, sizeof buf)) != NULL)
+			break;
+		*off += f.size;
+		n++;
+	}
+	pthread_mutex_unlock(&l->mtx);
+	butler__br_count(l->br, frames_in, n);
+	if (p == BUTLER__PARSE_BAD)
+		butler__link_fail(l, true, "malformed frame: %s", why);
+	else if (bad != NULL && strcmp(bad, "ERROR") == 0)
+		on_error(l, &f);
+	else if (bad != NULL)
+		butler__link_fail(l, true, "%s", bad);
+	return n;
 }
 
 /*
@@ -1139,8 +1184,8 @@ rx_cb(void *arg)
 		return;
 	}
 
+	/* The handshake, a frame at a time: each may change the state. */
 	for (;;) {
-		size_t max;
 		int p;
 
 		pthread_mutex_lock(&l->mtx);
@@ -1148,16 +1193,13 @@ rx_cb(void *arg)
 		if (l->refusing) {
 			/* Nothing more is read from a refused peer. */
 			off = l->rlen;
-			pthread_mutex_unlock(&l->mtx);
-			break;
+			st = BUTLER__L_CLOSING;
 		}
 		pthread_mutex_unlock(&l->mtx);
-		if (st != BUTLER__L_HANDSHAKE && st != BUTLER__L_UP)
+		if (st != BUTLER__L_HANDSHAKE)
 			break;
-		max = st == BUTLER__L_HANDSHAKE ? BUTLER__HANDSHAKE_MAX
-		                                : br->max_frame;
-		p = butler__frame_next(
-		    l->rbuf + off, l->rlen - off, max, &f, &why);
+		p = butler__frame_next(l->rbuf + off, l->rlen - off,
+		    BUTLER__HANDSHAKE_MAX, &f, &why);
 		if (p == BUTLER__PARSE_MORE)
 			break;
 		if (p == BUTLER__PARSE_BAD) {
@@ -1165,22 +1207,42 @@ rx_cb(void *arg)
 			break;
 		}
 		butler__br_count(br, frames_in, 1);
-		if (st == BUTLER__L_HANDSHAKE) {
-			off += f.size;
-			if (!handshake_frame(l, &f))
-				break;
-			continue;
+		off += f.size;
+		if (!handshake_frame(l, &f))
+			break;
+	}
+	/* Up: an accepted link's frames are checked and lent to the bridge
+	 * server; a dialed link's answers go to their proxies. */
+	if (st == BUTLER__L_UP && l->role == BUTLER__ACCEPT) {
+		/* The batch the bridge server gets starts at the buffer's
+		 * front: handshake frames read with it go first. */
+		if (off > 0) {
+			memmove(l->rbuf, l->rbuf + off, l->rlen - off);
+			l->rlen -= off;
+			off = 0;
 		}
-		if (l->role == BUTLER__DIAL) {
+		if (accept_scan(l, &off) > 0)
+			scanned = off;
+	} else if (st == BUTLER__L_UP) {
+		size_t frames = 0;
+
+		for (;;) {
+			int p = butler__frame_next(l->rbuf + off,
+			    l->rlen - off, br->max_frame, &f, &why);
+
+			if (p == BUTLER__PARSE_MORE)
+				break;
+			if (p == BUTLER__PARSE_BAD) {
+				butler__link_fail(
+				    l, true, "malformed frame: %s", why);
+				break;
+			}
+			frames++;
 			if (!dial_frame(l, &f, l->rbuf + off))
 				break;
 			off += f.size;
-			continue;
 		}
-		if (!accept_frame(l, &f))
-			break;
-		off += f.size;
-		scanned = off;
+		butler__br_count(br, frames_in, frames);
 	}
 	if (scanned > 0) {
 		/* Whole frames for the bridge server: lend it the buffer. */
@@ -1539,7 +1601,8 @@ butler__link_forward(struct butler__link *l, uint16_t target, uint16_t kind,
 	size_t n = desc->wire_size != NULL ? desc->wire_size(msg) : SIZE_MAX;
 	size_t size = n == SIZE_MAX ? SIZE_MAX : n + (call ? 21u : 9u);
 	struct butler__dtarget *t = &l->dt[target];
-	bool waited = false, kick;
+	bool waited = false;
+	nng_stream *s;
 	int rv;
 
 	if (size == SIZE_MAX || size > l->br->max_frame)
@@ -1590,21 +1653,29 @@ butler__link_forward(struct butler__link *l, uint16_t target, uint16_t kind,
 		appended(l);
 	}
 	*gen = l->gen;
-	kick = l->out.len >= KICK_NOW;
+	/* An idle writer writes at once (no frame waits for a batch to
+	 * end); a busy one takes what accumulated when its write is done,
+	 * so under load many frames share a write. */
+	s = take_write(l);
 	pthread_mutex_unlock(&l->mtx);
-	if (kick)
-		butler__link_kick(l);
+	if (s != NULL)
+		start_write(l, s);
 	return rv;
 }
 
 void
 butler__link_cancel(struct butler__link *l, uint32_t gen, uint64_t id)
 {
+	nng_stream *s;
+
 	pthread_mutex_lock(&l->mtx);
 	if (l->state == BUTLER__L_UP && l->gen == gen
 	    && butler__put_id(&l->out, BUTLER__F_CANCEL, id) == BUTLER_OK)
 		appended(l);
+	s = take_write(l);
 	pthread_mutex_unlock(&l->mtx);
+	if (s != NULL)
+		start_write(l, s);
 }
 
 bool
@@ -1624,6 +1695,7 @@ butler__link_answer(struct butler__link *l, uint32_t gen, uint8_t type,
     uint64_t id, const butler_msg_desc *desc, const void *msg, int code)
 {
 	int rv = BUTLER_ECLOSED;
+	nng_stream *s;
 
 	pthread_mutex_lock(&l->mtx);
 	if (l->state == BUTLER__L_UP && l->gen == gen) {
@@ -1637,13 +1709,27 @@ butler__link_answer(struct butler__link *l, uint32_t gen, uint8_t type,
 		if (rv == BUTLER_OK)
 			appended(l);
 	}
+	s = take_write(l);
 	pthread_mutex_unlock(&l->mtx);
-	butler__link_kick(l);
+	if (s != NULL)
+		start_write(l, s);
 	return rv;
 }
 
 void
 butler__link_release(struct butler__link *l, uint16_t target, size_t size)
+{
+	struct butler__ltarget *t = &l->lt[target];
+
+	/* The bridge server's own count, applied under the lock once a
+	 * batch is done (butler__link_credit()). */
+	t->rel_frames++;
+	t->rel_bytes += size;
+	l->released = true;
+}
+
+void
+butler__link_release_now(struct butler__link *l, uint16_t target, size_t size)
 {
 	struct butler__ltarget *t = &l->lt[target];
 
@@ -1679,8 +1765,25 @@ credit_locked(struct butler__link *l)
 void
 butler__link_credit(struct butler__link *l)
 {
+	nng_stream *s;
+
 	pthread_mutex_lock(&l->mtx);
+	if (l->released) {
+		l->released = false;
+		for (unsigned i = 0; i < l->n_targets; i++) {
+			struct butler__ltarget *t = &l->lt[i];
+
+			t->in_frames -= t->rel_frames;
+			t->in_bytes -= t->rel_bytes;
+			t->owed_frames += t->rel_frames;
+			t->owed_bytes += t->rel_bytes;
+			t->rel_frames = 0;
+			t->rel_bytes = 0;
+		}
+	}
 	credit_locked(l);
+	s = take_write(l);
 	pthread_mutex_unlock(&l->mtx);
-	butler__link_kick(l);
+	if (s != NULL)
+		start_write(l, s);
 }

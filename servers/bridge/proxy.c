@@ -24,9 +24,9 @@
  * - A link lost ends its requests with BUTLER_ECLOSED: link I/O queues a
  *   note with the lost connection's generation.
  *
- * Frames are batched: the handler appends, and the link is kicked once at
- * the end of the loop's batch (an active event), or at once when a lot is
- * waiting, so that many messages share one write.
+ * Frames are batched without a delay: a frame to an idle link is written
+ * at once, and those that come while a write is in flight go together in
+ * the next one (link.c), so under load many messages share one write.
  */
 #include "internal.h"
 
@@ -139,20 +139,6 @@ signal_fd(int fd)
 	while (n < 0 && errno == EINTR);
 }
 
-/* Kicks the link at the end of this loop turn (batching). */
-static void
-flush_later(struct butler__proxy *p)
-{
-	if (p->flush_ev == NULL) {
-		butler__link_kick(p->g->link);
-		return;
-	}
-	if (!p->flush_pending) {
-		p->flush_pending = true;
-		event_active(p->flush_ev, EV_TIMEOUT, 0);
-	}
-}
-
 static void
 arm_tick(struct butler__proxy *p)
 {
@@ -198,10 +184,8 @@ on_message(butler_server *self, unsigned kind, const butler_msg_desc *msg,
 	if (msg->reply < 0) {
 		rv = butler__link_forward(g->link, g->target, (uint16_t)kind,
 		    false, 0, 0, msg, payload, NULL, NULL, &gen);
-		if (rv == BUTLER_OK) {
-			flush_later(p);
+		if (rv == BUTLER_OK)
 			return BUTLER_OK;
-		}
 		butler__br_count(br, dropped, 1);
 		butler__br_log(br, BUTLER_LOG_DEBUG,
 		    "bridge: message '%s' to '%s' not sent: %s", msg->name,
@@ -234,7 +218,6 @@ on_message(butler_server *self, unsigned kind, const butler_msg_desc *msg,
 	r.gen = gen;
 	tab_put(&p->tab, &r);
 	arm_tick(p);
-	flush_later(p);
 	return BUTLER_OK;
 }
 
@@ -404,18 +387,6 @@ on_answers(evutil_socket_t fd, short what, void *arg)
 	}
 	pthread_mutex_unlock(&p->qmtx);
 	butler__obuf_free(&q);
-	butler__link_kick(p->g->link);
-}
-
-static void
-on_flush(evutil_socket_t fd, short what, void *arg)
-{
-	struct butler__proxy *p = arg;
-
-	(void)fd;
-	(void)what;
-	p->flush_pending = false;
-	butler__link_kick(p->g->link);
 }
 
 /* Every BUTLER__CANCEL_POLL_MS while requests are out: who gave up? */
@@ -424,7 +395,6 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct butler__proxy *p = arg;
 	struct butler__link *l = p->g->link;
-	bool any = false;
 
 	(void)fd;
 	(void)what;
@@ -440,10 +410,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		(void)butler_fail(
 		    p->self, r->promise, r->request, BUTLER_ECANCELED);
 		tab_del(&p->tab, r);
-		any = true;
 	}
-	if (any)
-		butler__link_kick(l);
 	if (p->tab.count > 0)
 		arm_tick(p);
 }
@@ -460,17 +427,14 @@ on_start(butler_server *self, void *user)
 	p->self = self;
 	p->efd_ev
 	    = event_new(base, p->efd, EV_READ | EV_PERSIST, on_answers, p);
-	p->flush_ev = event_new(base, -1, 0, on_flush, p);
 	p->tick_ev = evtimer_new(base, on_tick, p);
-	if (p->efd_ev == NULL || p->flush_ev == NULL || p->tick_ev == NULL
+	if (p->efd_ev == NULL || p->tick_ev == NULL
 	    || event_add(p->efd_ev, NULL) != 0) {
 		if (p->efd_ev != NULL)
 			event_free(p->efd_ev);
-		if (p->flush_ev != NULL)
-			event_free(p->flush_ev);
 		if (p->tick_ev != NULL)
 			event_free(p->tick_ev);
-		p->efd_ev = p->flush_ev = p->tick_ev = NULL;
+		p->efd_ev = p->tick_ev = NULL;
 		return BUTLER_ENOMEM;
 	}
 	p->started = true;
@@ -495,11 +459,9 @@ on_stop(butler_server *self, void *user)
 		}
 	}
 	event_free(p->efd_ev);
-	event_free(p->flush_ev);
 	event_free(p->tick_ev);
-	p->efd_ev = p->flush_ev = p->tick_ev = NULL;
-	p->flush_pending = p->tick_armed = false;
-	butler__link_kick(g->link);
+	p->efd_ev = p->tick_ev = NULL;
+	p->tick_armed = false;
 	butler__br_member_stop(g->br);
 }
 
