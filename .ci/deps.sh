@@ -25,20 +25,23 @@ need_packages() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
 }
 
-# What building the runtime, the generator and the examples needs.
+# What building the runtime, the generator, the first-party servers and the
+# examples needs (servers/bridge: nng for the bytes, mbedTLS for its HMAC).
 BUILD_PACKAGES=(ca-certificates gcc make cmake pkg-config libc6-dev
-                libevent-dev libcjson-dev libglib2.0-dev)
+                libevent-dev libcjson-dev libglib2.0-dev libnng-dev
+                libmbedtls-dev)
 # What the test suite adds: Criterion, the fuzzers' clang (and lld, which
 # links the wire decoders' fuzzer without the runtime), the GUI example's
 # GTK 4 and X server, the terminal demo's tmux, valgrind, the peers of the
 # quick benchmark (g++ for its two C++ peers, moodycamel's queue and CAF),
 # Doxygen for the API reference (built, with warnings as errors, whenever
 # it is installed), man for checking butler-gen(1) and spin for the
-# protocol models.
+# protocol models, openssl (the bridge's TLS test makes its certificates)
+# and iproute2 (its network-namespace test).
 TEST_PACKAGES=(libcriterion-dev clang libclang-rt-14-dev lld valgrind
                libgtk-4-dev xvfb xauth tmux libzmq3-dev libnng-dev libuv1-dev
                clang-format g++ liburcu-dev libconcurrentqueue-dev libcaf-dev
-               doxygen man-db spin)
+               doxygen man-db spin openssl iproute2)
 # What building the Debian packages and trying them in a fresh chroot adds
 # (tests/package/deb-fresh.sh): CPack's dpkg-shlibdeps and file, Doxygen
 # for the API reference they ship, debootstrap for the chroot.
