@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # .ci/deps.sh — sourced by the other scripts: installs the Debian packages a
 # step needs, only those missing, so a fresh Debian 12 machine (even a
 # minimal one with no compiler) works as root and a prepared one is not

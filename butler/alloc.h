@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/alloc.h — every allocation, fd and thread the runtime makes goes
  * through here, so that a test-only build (BUTLER_FAULT_INJECTION, never a

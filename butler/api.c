@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * api.c — the public messaging functions of butler/hub.h: each checks its
  * arguments and the calling thread, then hands the work to the unit that

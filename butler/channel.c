@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * channel.c — a server instance's inbox: its lanes, the wake-up token,
  * capacity and blocking senders, posted answers, closing, and the stop
@@ -445,7 +446,8 @@ mark_lane(struct butler__channel *ch, struct butler__lane *lane, unsigned kind,
 		upto = tail;
 	/* The record just popped ends where the lane's position starts. */
 	if (cur != NULL && lane->head_local > 0 && lane->head_local - 1 < upto
-	    && (unsigned char *)cur + cur->size == lane->rseg->data + lane->roff
+	    && (unsigned char *)cur + cur->size
+	        == lane->rseg->data + lane->roff
 	    && purgeable(cur, kind)) {
 		cur->flags |= BUTLER__REC_PURGED;
 		n++;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/channel.h — the inbox of one server instance: its lanes (one per
  * sending thread), the wake-up token and the pending flag that limits token

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/chaos.h — chaos points: in a test-only build (BUTLER_CHAOS, never
  * a release) each one yields or sleeps a few microseconds at random, so

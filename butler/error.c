@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * error.c — butler_strerror() and butler_errname(), both generated from
  * BUTLER_ERR_MAP so that a new code cannot be added without its text.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fault.c — the fault injector of test builds (butler/alloc.h). Process
  * global on purpose: a test arms it, runs one scenario, and reads how many

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * glib.c — the GLib main-context adapter: a GSource around an external-loop
  * server's fd. prepare() asks the hub when a request the server made will

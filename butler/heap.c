@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap.c — the binary min-heap of deadlines (heap.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/heap.h — a binary min-heap of deadlines, intrusive: each entry
  * embeds a butler__heap_node, so an entry can leave the heap from anywhere

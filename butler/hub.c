@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hub.c — the hub's lifecycle: building it from a spec and its imports,
  * handlers, start, the two-step stop with its deadline, free; statistics

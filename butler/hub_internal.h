@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/hub_internal.h — the hub: every server instance of a spec and of
  * the specs it imports, the handler tables, the lifecycle. The top of the

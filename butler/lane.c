@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lane.c — single-producer single-consumer record queues, and the identity
  * of sending threads.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/lane.h — records, and the single-producer single-consumer queue of
  * records (a lane) that every inbox is made of; the identity of a sending

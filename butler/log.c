@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c — the hub's log hook. Messages are formatted into a stack buffer and
  * handed to the application's callback; nothing here is on a send's fast

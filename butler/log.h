@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/log.h — the hub's log hook, as a small value every unit can carry:
  * nothing here is on a send's fast path.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * request.c — the request protocol, top to bottom: a call, its ticket, the
  * caller's table and deadlines, the server's hold and promises, answers,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/request.h — the request protocol, in one unit: tickets (what a
  * call reserves for its answer), each caller's table of pending calls with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * send.c — routes, the per-thread lane cache, and the push of one record.
  *

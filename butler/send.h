@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/send.h — how a message reaches an inbox: the routes of a hub (per
  * server: its instances' inboxes, the size of each kind, the full policy),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c — running one server instance: the thread and its libevent loop
  * for threaded servers, the drain for external-loop servers, what happens

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/server.h — one server instance: an inbox, its request state, and
  * either a thread running a libevent loop or an external owner that drains

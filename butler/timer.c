@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timer.c — timer objects and the hub's registry of them (timer.h). A timer
  * is created by its sender, armed and fired by its destination instance,

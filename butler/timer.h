@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler/timer.h — messages sent later, once or every period, and a
  * server's own tick: each timer lives on its destination instance's loop

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # ButlerGenerate.cmake — butler_generate(), C from butler specs at build time.
 #
 #   butler_generate(<target> <spec.json>... [OUT_DIR <dir>]

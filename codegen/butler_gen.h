@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/butler_gen.h — butler-gen as a library.
  *

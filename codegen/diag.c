@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* codegen/diag.c — collected, sorted diagnostics (see diag.h). */
 #include "diag.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/diag.h — butler-gen's diagnostics: `path:LINE:COL: error: text`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* codegen/emit.c — shared emitter pieces and the file writer (emit.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "emit.h"

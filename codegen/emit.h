@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/emit.h — turning a checked spec into C text, and writing files.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/emit_header.c — the generated header: types, the tagged union
  * and handler table of each server, and the prototypes of the typed send,

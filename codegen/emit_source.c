@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/emit_source.c — the generated source: destructors, the typed
  * send, call and reply functions, each server's dispatcher and handler

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/emit_wire.c — the wire format of generated messages: each
  * encodable message's wire_size, encode and decode functions (header

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* codegen/gen.c — the butler-gen library API (butler_gen.h). */
 #define _XOPEN_SOURCE 700 /* realpath(), fdopen(), O_CLOEXEC */
 #include "butler_gen.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* codegen/json.c — cJSON plus a position scanner (see json.h). */
 #include "json.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/main.c — the butler-gen command line: options in, exit status
  * out. Everything else is the library (butler_gen.h).

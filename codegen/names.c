@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/names.c — identifiers that a C11 or POSIX header may define as
  * a macro (see names.h, and SPEC.md for the policy).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/names.h — names a C11 or POSIX header may define as a macro.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* codegen/sbuf.c — growable string buffer (see sbuf.h). */
 #include "sbuf.h"
 

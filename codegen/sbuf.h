@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/sbuf.h — a growable string buffer for butler-gen.
  *

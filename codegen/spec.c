@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* codegen/spec.c — check a spec and build butler-gen's model (spec.h). */
 #include "spec.h"
 

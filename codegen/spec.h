@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * codegen/spec.h — a spec file checked and turned into butler-gen's model.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler-gtk-offload — a GTK 4 application that hashes a folder and never
  * freezes.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # selftest.sh BUTLER_GTK_OFFLOAD SCREENSHOT.png — runs the GTK example's
 # self-test under Xvfb on a tree of files made here: the application's id,
 # header bar and shortcuts, the folder chooser, one run to completion

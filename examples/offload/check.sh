@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check.sh BUTLER_OFFLOAD — runs the demo on a tree of files made here and
 # checks that its digests are exactly what sha256sum says about the same
 # files: on stdout when stdout is not a terminal (a pipe, a file), and in

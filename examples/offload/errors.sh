@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # errors.sh BUTLER_OFFLOAD CASE — the demo on a tree it cannot read, or not
 # all of it:
 #   missing     a directory that does not exist

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * butler-offload — the flagship demo: a GLib main loop that stays
  * responsive while thread servers do the heavy work.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # sigterm.sh BUTLER_OFFLOAD — SIGTERM in the middle of a run: the demo must
 # cancel what is in flight, print the cancel summary, leave no request
 # pending, exit with 128 + 15, and the digests it wrote must be right.

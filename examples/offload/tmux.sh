@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tmux.sh BUTLER_OFFLOAD — runs the demo in a real terminal, a detached
 # tmux session (which makes its own pty: no TTY needed, root is fine), and
 # reads the screen with capture-pane:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ping_pong — the smallest complete butler program.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file
  * butler/error.h — the one error vocabulary of butler.
@@ -39,8 +40,8 @@ extern "C" {
 	X(EHANDLER, "handler reported a failure")                             \
 	X(ENOTFOUND, "no such request")                                       \
 	X(EWIRE, "malformed or truncated wire data")                          \
-	X(ESTOPPED, "the hub stopped before the request was answered")       \
-	X(EDROPPED, "inbox full: the message was destroyed (drop_newest)")   \
+	X(ESTOPPED, "the hub stopped before the request was answered")        \
+	X(EDROPPED, "inbox full: the message was destroyed (drop_newest)")    \
 	X(EREPLACED, "queued in place of an older message of its kind")
 
 /**

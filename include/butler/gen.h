@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file
  * butler/gen.h — the contract between butler-gen's output and the runtime.

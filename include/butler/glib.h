@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file
  * butler/glib.h — run an external-loop butler server on a GLib main context

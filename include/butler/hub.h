@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /**
  * @file
  * butler/hub.h — the hub, its servers, and sending messages between threads.
@@ -97,18 +98,18 @@ typedef struct butler_stats {
 	uint64_t failed;   /**< handler calls that returned non-zero */
 	uint64_t dropped;  /**< taken, destroyed unhandled: a stop, or the
 	                      drop_newest / drop_oldest policies */
-	uint64_t abandoned;  /**< requests destroyed unhandled: caller gone */
-	uint64_t replies;    /**< answers received to requests it made */
-	uint64_t progress;   /**< progress messages received for them */
-	uint64_t depth;      /**< messages queued now */
-	uint64_t high_water; /**< largest depth of one instance seen by its
-	                        consumer (sampled every pass over the inbox
-	                        and after every slow handler) */
-	uint64_t wakeups;    /**< times the consumer was woken from sleep */
-	uint64_t handler_ns; /**< time spent handling messages */
-	uint64_t replaced;   /**< destroyed unhandled: a newer message of a
-	                        keep_last kind took their place */
-	uint64_t purged;     /**< destroyed unhandled by butler_purge() */
+	uint64_t abandoned;   /**< requests destroyed unhandled: caller gone */
+	uint64_t replies;     /**< answers received to requests it made */
+	uint64_t progress;    /**< progress messages received for them */
+	uint64_t depth;       /**< messages queued now */
+	uint64_t high_water;  /**< largest depth of one instance seen by its
+	                         consumer (sampled every pass over the inbox
+	                         and after every slow handler) */
+	uint64_t wakeups;     /**< times the consumer was woken from sleep */
+	uint64_t handler_ns;  /**< time spent handling messages */
+	uint64_t replaced;    /**< destroyed unhandled: a newer message of a
+	                         keep_last kind took their place */
+	uint64_t purged;      /**< destroyed unhandled by butler_purge() */
 	uint64_t reserved[8]; /**< zero: room for counters to come */
 } butler_stats;
 
@@ -124,21 +125,21 @@ typedef struct butler_stats {
  * the largest seen. Messages fired by timers are not counted per kind.
  */
 typedef struct butler_kind_stats {
-	const char *message; /**< the kind's message name */
-	bool metrics;        /**< whether the measured fields are measured */
-	uint64_t sent;       /**< taken for it (metrics on) */
-	uint64_t rejected;   /**< refused: BUTLER_EFULL or ETIMEDOUT */
-	uint64_t handled;    /**< handler returned 0 (metrics on) */
-	uint64_t failed;     /**< handler returned non-zero (metrics on) */
-	uint64_t dropped;    /**< destroyed unhandled: stop, drop_* policy */
-	uint64_t replaced;   /**< keep_last: a newer one took its place */
-	uint64_t purged;     /**< butler_purge() */
-	uint64_t abandoned;  /**< requests whose caller had gone */
-	uint64_t queued;     /**< waiting now (metrics on) */
-	uint64_t timed;      /**< messages measured (metrics on) */
-	uint64_t queue_ns_p50;   /**< median wait in the inbox, ns */
-	uint64_t queue_ns_p99;   /**< 99th percentile of that wait, ns */
-	uint64_t queue_ns_max;   /**< longest wait, ns */
+	const char *message;   /**< the kind's message name */
+	bool metrics;          /**< whether the measured fields are measured */
+	uint64_t sent;         /**< taken for it (metrics on) */
+	uint64_t rejected;     /**< refused: BUTLER_EFULL or ETIMEDOUT */
+	uint64_t handled;      /**< handler returned 0 (metrics on) */
+	uint64_t failed;       /**< handler returned non-zero (metrics on) */
+	uint64_t dropped;      /**< destroyed unhandled: stop, drop_* policy */
+	uint64_t replaced;     /**< keep_last: a newer one took its place */
+	uint64_t purged;       /**< butler_purge() */
+	uint64_t abandoned;    /**< requests whose caller had gone */
+	uint64_t queued;       /**< waiting now (metrics on) */
+	uint64_t timed;        /**< messages measured (metrics on) */
+	uint64_t queue_ns_p50; /**< median wait in the inbox, ns */
+	uint64_t queue_ns_p99; /**< 99th percentile of that wait, ns */
+	uint64_t queue_ns_max; /**< longest wait, ns */
 	uint64_t handler_ns_p50; /**< median handler run, ns */
 	uint64_t handler_ns_p99; /**< 99th percentile of a handler run, ns */
 	uint64_t handler_ns_max; /**< longest handler run, ns */

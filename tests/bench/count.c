@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/count.c — an LD_PRELOAD interposer counting allocations and
  * wake-up writes (see count.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/count.h — counters of the LD_PRELOAD interposer (count.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/harness.c — the workloads, written once for every peer.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/mutexq.c — the mutex-protected queue (see mutexq.h).
  */

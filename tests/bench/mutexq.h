@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/mutexq.h — the mutex-protected queue of the plain-loop peers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/peer_butler.c — butler itself, through its public API only.
  *
@@ -461,8 +462,8 @@ struct df_handlers {
 };
 
 static int
-df_dispatch(butler_server *self, const void *table, void *user,
-    unsigned kind, void *msg)
+df_dispatch(butler_server *self, const void *table, void *user, unsigned kind,
+    void *msg)
 {
 	const struct df_handlers *h = table;
 

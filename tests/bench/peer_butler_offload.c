@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/peer_butler_offload.c — butler's offload from a GLib main
  * loop: the loop owns an external-loop server attached with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/peer_floor.c — the machine's floors for a round trip between
  * two threads: what no channel built on these mechanisms can beat.

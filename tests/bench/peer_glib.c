@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/peer_glib.c — a GLib main loop fed from other threads.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/peer_libevent.c — a plain libevent loop fed by a
  * mutex-protected queue and an eventfd, the two baselines of issue 3:

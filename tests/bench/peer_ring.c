@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/peer_ring.c — lock-free single-producer rings, both sides
  * busy-polling: the practical ceiling, not a competitor.

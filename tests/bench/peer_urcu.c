@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/peer_urcu.c — liburcu's wait-free concurrent queue
  * (wfcqueue, Debian liburcu-dev) feeding a libevent loop.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/peer_uv.c — a libuv loop fed through uv_async_send().
  *

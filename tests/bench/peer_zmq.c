@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/bench/peer_zmq.c — ZeroMQ inproc PAIR sockets.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # consumer.cmake — the installed package works: install this build into a
 # scratch prefix, then configure, build and run examples/ping_pong against
 # it as an out-of-tree project would (find_package(butler) and

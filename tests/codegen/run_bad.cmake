@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # run_bad.cmake — one negative golden: run butler-gen on bad/<CASE>.json and
 # compare its stderr, in full, with bad/<CASE>.err.
 #

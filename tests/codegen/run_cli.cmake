@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # run_cli.cmake — butler-gen's command line: options, exit statuses, and
 # that --check writes nothing.
 #

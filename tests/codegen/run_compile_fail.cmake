@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # run_compile_fail.cmake — a mistake the generated API turns into a compile
 # error. compile_fail/<case>.c is valid C with its mistake under #ifdef
 # BREAK, and says on a line of its own which error it expects:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/runtime_pending.c — stand-ins for the runtime functions of
  * BUTLER_GEN_ABI 2 (and later) that the runtime does not define yet.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/test_api.c — butler-gen's library API in-process:
  * deterministic output, rewrite only on change, nothing written on error,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/test_e2e.c — generated code through a real hub.
  *

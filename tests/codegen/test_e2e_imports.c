@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/test_e2e_imports.c — one hub built from two specs.
  *

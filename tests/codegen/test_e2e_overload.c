@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/test_e2e_overload.c — the overload policies that destroy
  * or replace queued work, generated from a spec (ok/overload.json) and run

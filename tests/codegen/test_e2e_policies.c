@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/test_e2e_policies.c — pool and timer keys of a spec
  * through a real hub (ok/policies.json).

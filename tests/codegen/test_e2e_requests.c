@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/test_e2e_requests.c — composable requests through the
  * generated API (ok/requests.json) and a real hub.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/test_wire.c — the generated wire format (ok/wire.json).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fixture.h — a hand-filled descriptor table for the runtime tests, shaped
  * exactly like butler-gen's output (butler/gen.h), so the runtime can be

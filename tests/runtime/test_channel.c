@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_channel.c — the inbound channel: many producers, FIFO per producer,
  * nothing lost, full inboxes, blocking sends.

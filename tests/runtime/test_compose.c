@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_compose.c — requests that compose: deferred answers, blocking calls
  * from any thread, cancellation that reaches the work, a stop that finishes

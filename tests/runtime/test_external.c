@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_external.c — external-loop servers: a thread the application owns
  * polls the server's fd and drains it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_glib.c — the GLib adapter: an external-loop server on a GMainContext
  * wakes an idle loop, drains floods in bounded batches, and times requests

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_lifecycle.c — start, stop and free: stop policies, double stop,
  * stopping while producers send, on_start failure, many cycles without a
@@ -452,7 +453,8 @@ forward_num(butler_server *self, void *user, struct num *m)
 	(void)user;
 	if (m->seq == 0)
 		return 0;
-	rv = butler_send(butler_server_hub(self), to, K_NUM, &next, sizeof next);
+	rv = butler_send(
+	    butler_server_hub(self), to, K_NUM, &next, sizeof next);
 	if (rv != BUTLER_OK && (m->tag == 0 || rv != BUTLER_ECLOSED))
 		atomic_fetch_add(&forward_failures, 1);
 	return 0;
@@ -480,7 +482,8 @@ stop_while_forwarding(butler_stop_policy policy, unsigned rounds)
 			struct num m = { .seq = hops,
 				.tag = policy == BUTLER_STOP_DISCARD };
 
-			ASSERT_OK(butler_send(hub, i & 1, K_NUM, &m, sizeof m));
+			ASSERT_OK(
+			    butler_send(hub, i & 1, K_NUM, &m, sizeof m));
 		}
 		if (round & 1)
 			sched_yield();

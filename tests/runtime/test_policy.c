@@ -166,7 +166,8 @@ Test(policy, drop_newest_keeps_the_oldest_of_each_sender, .timeout = 120)
 			    "%s", butler_errname(p[i].rv[k]));
 			if (p[i].rv[k] == BUTLER_OK) {
 				/* Its lane's first CAP: a prefix. */
-				cr_assert_eq(k, kept, "sender %u: %u kept", i, k);
+				cr_assert_eq(
+				    k, kept, "sender %u: %u kept", i, k);
 				kept++;
 				cr_assert(was_handled(s));
 			} else {
@@ -211,8 +212,8 @@ Test(policy, drop_oldest_keeps_the_newest, .timeout = 120)
 				seen_kept = true;
 			else
 				cr_assert(!seen_kept,
-				    "sender %u: %u dropped after a kept one", i,
-				    k);
+				    "sender %u: %u dropped after a kept one",
+				    i, k);
 		}
 	}
 	/* Every eviction was told to the sender that caused it. */
@@ -257,8 +258,8 @@ Test(policy, fail_refuses_and_the_message_stays_the_senders, .timeout = 120)
 
 	for (unsigned i = 0; i < N_PRODUCERS; i++)
 		for (unsigned k = 0; k < PER_PRODUCER; k++)
-			cr_assert_eq(p[i].rv[k],
-			    k < CAP ? BUTLER_OK : BUTLER_EFULL);
+			cr_assert_eq(
+			    p[i].rv[k], k < CAP ? BUTLER_OK : BUTLER_EFULL);
 	cr_assert_eq(st.rejected, N_PRODUCERS * (PER_PRODUCER - CAP));
 	cr_assert_eq(st.dropped, 0);
 	butler_hub_free(hub);
@@ -430,8 +431,7 @@ count_num(butler_server *self, void *user, struct num *m)
 	return 0;
 }
 
-Test(policy, purge_destroys_what_waits_and_spares_later_sends,
-    .timeout = 60)
+Test(policy, purge_destroys_what_waits_and_spares_later_sends, .timeout = 60)
 {
 	struct fx f;
 	struct fx_handlers h = fx_handlers_default();
@@ -572,7 +572,8 @@ Test(policy, metrics_per_kind_match_what_was_sent, .timeout = 60)
 
 		ASSERT_OK(butler_send(hub, SRV, K_NUM, &n, sizeof n));
 		if (i < 10)
-			ASSERT_OK(butler_send(hub, SRV, K_OWNED, &m, sizeof m));
+			ASSERT_OK(
+			    butler_send(hub, SRV, K_OWNED, &m, sizeof m));
 		else
 			free(m.text);
 	}
@@ -638,8 +639,8 @@ tb_release(butler_binding *self)
 
 Test(policy, bound_messages_are_handled_only_while_alive, .timeout = 60)
 {
-	struct test_binding tb = { { tb_enter, tb_leave, tb_release }, 1, 0,
-		0, 0 };
+	struct test_binding tb
+	    = { { tb_enter, tb_leave, tb_release }, 1, 0, 0, 0 };
 	struct fx f;
 	struct fx_handlers h = fx_handlers_default();
 	struct owned first = fx_owned(0);
@@ -657,8 +658,8 @@ Test(policy, bound_messages_are_handled_only_while_alive, .timeout = 60)
 	for (unsigned i = 1; i <= 10; i++) {
 		struct owned m = fx_owned(i);
 
-		ASSERT_OK(butler_send_bound(
-		    hub, SRV, K_OWNED, &m, sizeof m, &tb.b));
+		ASSERT_OK(
+		    butler_send_bound(hub, SRV, K_OWNED, &m, sizeof m, &tb.b));
 	}
 	/* Gone before their turn: all ten destroyed unhandled. */
 	atomic_store(&tb.alive, 0);
@@ -683,15 +684,15 @@ Test(policy, bound_messages_are_handled_only_while_alive, .timeout = 60)
 	for (unsigned i = 1; i <= 10; i++) {
 		struct owned m = fx_owned(i);
 
-		ASSERT_OK(butler_send_bound(
-		    hub, SRV, K_OWNED, &m, sizeof m, &tb.b));
+		ASSERT_OK(
+		    butler_send_bound(hub, SRV, K_OWNED, &m, sizeof m, &tb.b));
 	}
 	ASSERT_OK(butler_hub_stop(hub, BUTLER_STOP_DRAIN));
 	cr_assert_eq(atomic_load(&tb.entered), 10);
 	cr_assert_eq(atomic_load(&tb.left), 10);
 	cr_assert_eq(atomic_load(&tb.released), 10);
-	ASSERT_ERR(butler_send_bound(hub, SRV, K_OWNED, &first, sizeof first,
-	               NULL),
+	ASSERT_ERR(
+	    butler_send_bound(hub, SRV, K_OWNED, &first, sizeof first, NULL),
 	    BUTLER_EINVAL);
 	butler_hub_free(hub);
 }
@@ -710,11 +711,10 @@ bound_answer(
 	atomic_fetch_add(&bound_answers, 1);
 }
 
-Test(policy, a_bound_call_stays_silent_once_its_binding_is_gone,
-    .timeout = 60)
+Test(policy, a_bound_call_stays_silent_once_its_binding_is_gone, .timeout = 60)
 {
-	struct test_binding tb = { { tb_enter, tb_leave, tb_release }, 1, 0,
-		0, 0 };
+	struct test_binding tb
+	    = { { tb_enter, tb_leave, tb_release }, 1, 0, 0, 0 };
 	struct fx f;
 	struct fx_handlers h = fx_handlers_default();
 	struct ask a = { 0, 0 };

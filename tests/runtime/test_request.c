@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_request.c — request/reply: answers arrive on the caller's own thread,
  * exactly once, as a reply, a timeout, a cancel, or ESTOPPED.

@@ -131,8 +131,8 @@ Test(route, threads_that_send_one_each_spread_over_the_pool, .timeout = 120)
 	per_instance(hub, handled, 4);
 	for (unsigned i = 0; i < 4; i++)
 		used += handled[i] > 0;
-	cr_assert_geq(used, 3, "16 one-message threads used %u instances",
-	    used);
+	cr_assert_geq(
+	    used, 3, "16 one-message threads used %u instances", used);
 	butler_hub_free(hub);
 }
 

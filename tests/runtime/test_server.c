@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_server.c — what a server does with its messages: handler errors,
  * fairness between a flood and the server's own timers, pools, and the

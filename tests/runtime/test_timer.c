@@ -30,7 +30,8 @@ static int
 on_start(butler_server *self, void *user)
 {
 	(void)user;
-	if (butler_server_id(self) == DEST && butler_server_instance(self) == 0)
+	if (butler_server_id(self) == DEST
+	    && butler_server_instance(self) == 0)
 		dest_thread = pthread_self();
 	return 0;
 }
@@ -110,11 +111,12 @@ Test(timer, a_periodic_one_repeats_until_cancelled, .timeout = 60)
 
 	ASSERT_OK(butler_hub_start(hub));
 	/* A message that owns fields cannot be delivered more than once. */
-	ASSERT_ERR(butler_send_after(hub, DEST, K_OWNED, &o, sizeof o, 10, 10,
-	               NULL),
+	ASSERT_ERR(
+	    butler_send_after(hub, DEST, K_OWNED, &o, sizeof o, 10, 10, NULL),
 	    BUTLER_EINVAL);
 	free(o.text);
-	ASSERT_OK(butler_send_after(hub, DEST, K_NUM, &m, sizeof m, 5, 5, &id));
+	ASSERT_OK(
+	    butler_send_after(hub, DEST, K_NUM, &m, sizeof m, 5, 5, &id));
 	while (atomic_load(&fired) < 5)
 		sleep_ms(2);
 	ASSERT_OK(butler_timer_cancel(hub, id));
@@ -141,10 +143,11 @@ Test(timer, a_cancelled_one_shot_never_fires_and_is_destroyed_once,
 
 	atomic_store(&fx_destroyed[42], 0);
 	ASSERT_OK(butler_hub_start(hub));
-	ASSERT_OK(butler_send_after(
-	    hub, DEST, K_OWNED, &o, sizeof o, 100, 0, &id));
+	ASSERT_OK(
+	    butler_send_after(hub, DEST, K_OWNED, &o, sizeof o, 100, 0, &id));
 	ASSERT_OK(butler_timer_cancel(hub, id));
-	ASSERT_OK(butler_send_after(hub, DEST, K_NUM, &m, sizeof m, 0, 0, &id2));
+	ASSERT_OK(
+	    butler_send_after(hub, DEST, K_NUM, &m, sizeof m, 0, 0, &id2));
 	while (atomic_load(&fired) < 1)
 		sleep_ms(2);
 	/* Fired: its one delivery is its end. */
@@ -171,7 +174,8 @@ Test(timer, nothing_fires_once_the_hub_stops, .timeout = 60)
 		ASSERT_OK(butler_send_after(
 		    hub, DEST, K_OWNED, &o, sizeof o, 200, 0, NULL));
 	}
-	ASSERT_OK(butler_send_after(hub, DEST, K_NUM, &m, sizeof m, 1, 1, NULL));
+	ASSERT_OK(
+	    butler_send_after(hub, DEST, K_NUM, &m, sizeof m, 1, 1, NULL));
 	sleep_ms(30);
 	ASSERT_OK(butler_hub_stop(hub, BUTLER_STOP_DRAIN));
 	{
@@ -182,7 +186,8 @@ Test(timer, nothing_fires_once_the_hub_stops, .timeout = 60)
 	}
 	/* The 20 owned messages never fired: destroyed, each once. */
 	cr_assert_eq(atomic_load(&fx_destroyed[43]), 20);
-	ASSERT_ERR(butler_send_after(hub, DEST, K_NUM, &m, sizeof m, 1, 0, NULL),
+	ASSERT_ERR(
+	    butler_send_after(hub, DEST, K_NUM, &m, sizeof m, 1, 0, NULL),
 	    BUTLER_ECLOSED);
 	butler_hub_free(hub);
 }
@@ -203,14 +208,15 @@ Test(timer, an_external_server_gets_its_deadline_and_fires_in_drain,
 	ASSERT_OK(fx_register(hub, OTHER, &h, NULL));
 	ASSERT_OK(butler_hub_start(hub));
 	dest_thread = pthread_self();
-	ASSERT_OK(butler_send_after(hub, DEST, K_NUM, &m, sizeof m, 50, 0, NULL));
+	ASSERT_OK(
+	    butler_send_after(hub, DEST, K_NUM, &m, sizeof m, 50, 0, NULL));
 	/* The arming record arrives first; then the deadline shows. */
 	ASSERT_OK(butler_server_drain(hub, DEST, 0, NULL));
 	timeout = butler_server_next_timeout(hub, DEST);
 	cr_assert(timeout > 0 && timeout <= 50, "next timeout %d", timeout);
 	while (atomic_load(&fired) == 0) {
-		struct pollfd p = { .fd = butler_server_fd(hub, DEST),
-			.events = POLLIN };
+		struct pollfd p
+		    = { .fd = butler_server_fd(hub, DEST), .events = POLLIN };
 
 		poll(&p, 1, butler_server_next_timeout(hub, DEST));
 		ASSERT_OK(butler_server_drain(hub, DEST, 0, NULL));

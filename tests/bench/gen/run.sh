@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/bench/gen/run.sh — how fast butler-gen is on a large spec.
 #
 #   tests/bench/gen/run.sh BUTLER_GEN [MESSAGES] [SERVERS] [RUNS]

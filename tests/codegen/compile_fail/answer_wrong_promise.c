@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Each request has its own promise type: answering one request's promise
  * with another request's answer function does not compile.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A handler left out of app_S_register_each() does not compile (with the
  * struct form it would compile and fail at butler_hub_start()).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * NULL is fine for on_start and on_stop but not for a message's handler:
  * every message needs one.

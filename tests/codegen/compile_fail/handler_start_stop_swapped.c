@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * on_start and on_stop have types of their own too: one in the other's
  * place does not compile.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Two handlers given in each other's place do not compile: each argument
  * of app_S_register_each() is checked against its own type with _Generic,

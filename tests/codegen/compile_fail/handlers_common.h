@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/compile_fail/handlers_common.h — handlers of server
  * 'sink' (ok/all_types.json) for the register_each cases.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The generated source checks every message's sizeof against
  * BUTLER_MAX_MESSAGE_SIZE: with a smaller limit, the same source does not

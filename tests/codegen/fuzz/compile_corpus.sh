@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/codegen/fuzz/compile_corpus.sh — the other half of the fuzz
 # contract: every spec butler-gen accepts generates C that compiles with
 # -Wall -Wextra -Werror. Runs butler-gen on each file of the given corpus

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/fuzz/fuzz_spec.c — libFuzzer target for butler-gen's spec
  * reader: parse, check, render the diagnostics and, for a valid spec, emit

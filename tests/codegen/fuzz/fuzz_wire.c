@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/fuzz/fuzz_wire.c — libFuzzer target for the generated
  * decoders (tests/codegen/ok/wire.json: every field type, nested twice),

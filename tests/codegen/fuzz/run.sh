@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tests/codegen/fuzz/run.sh — build the fuzz targets with clang's libFuzzer,
 # ASan and UBSan, and run each for a bounded time on a seed corpus:
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/codegen/macros/all_headers.h — every header of C11 and of
  * POSIX.1-2017 that this system has, for the tests that check butler-gen's

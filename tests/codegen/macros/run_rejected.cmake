@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # run_rejected.cmake — every object-like macro that this system's C11 and
 # POSIX headers define (all_headers.h, in one compiler mode), outside the
 # name space C reserves (_X, __x), is refused by butler-gen as a field name.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A stand-in for <criterion/criterion.h>, used only by the ThreadSanitizer
  * build: Criterion cannot start under TSan (its BoxFort arena maps memory
