@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct num {
 	uint64_t seq;
@@ -294,6 +295,28 @@ fx_server_threads(void)
 		fclose(f);
 	}
 	closedir(d);
+	return n;
+}
+
+/*
+ * fx_server_threads_gone counts them once they have had time to go: a
+ * joined thread can still be listed in /proc/self/task for a moment (the
+ * kernel wakes pthread_join when the thread lets go of its memory, before
+ * it removes the task), so a count taken right after a join can see one
+ * that has ended. A thread that has not ended stays listed: waiting up to
+ * 2 s does not hide a leak.
+ */
+static inline int
+fx_server_threads_gone(void)
+{
+	int n = fx_server_threads();
+
+	for (int i = 0; i < 2000 && n > 0; i++) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+		n = fx_server_threads();
+	}
 	return n;
 }
 

@@ -213,7 +213,7 @@ sweep(int site, const char *what)
 			/* Every owned message accepted was destroyed once. */
 			cr_assert_eq(atomic_load(&fx_destroyed_total) - before,
 			    owned_ok, "%s %lu: owned messages", what, n);
-			cr_assert_eq(fx_server_threads(), 0,
+			cr_assert_eq(fx_server_threads_gone(), 0,
 			    "%s %lu: a server thread is left", what, n);
 			cr_assert_eq(fx_count_dir("/proc/self/fd"), fds,
 			    "%s %lu: an fd is left", what, n);
@@ -264,5 +264,5 @@ Test(fault, running_out_of_fds_returns_esys, .timeout = 120)
 	setrlimit(RLIMIT_NOFILE, &old);
 	ASSERT_ERR(rv, BUTLER_ESYS);
 	butler_hub_free(hub);
-	cr_assert_eq(fx_server_threads(), 0);
+	cr_assert_eq(fx_server_threads_gone(), 0);
 }

@@ -309,7 +309,7 @@ Test(lifecycle, on_start_failure_fails_start_and_leaves_nothing, .timeout = 30)
 	/* No handler saw a message; nothing is left running. */
 	cr_assert_eq(atomic_load(&handled_owned), 0);
 	assert_each_destroyed_once(10);
-	cr_assert_eq(fx_server_threads(), 0);
+	cr_assert_eq(fx_server_threads_gone(), 0);
 	cr_assert_gt(atomic_load(&fx_log_count), 0);
 	ASSERT_ERR(butler_hub_start(hub), BUTLER_ESTATE);
 	butler_hub_free(hub);
@@ -364,7 +364,7 @@ Test(lifecycle, two_hundred_cycles_leave_no_fd_or_thread, .timeout = 240)
 		    hub, cycle % 2 ? BUTLER_STOP_DRAIN : BUTLER_STOP_DISCARD));
 		butler_hub_free(hub);
 	}
-	cr_assert_eq(fx_server_threads(), 0);
+	cr_assert_eq(fx_server_threads_gone(), 0);
 	cr_assert_eq(fx_count_dir("/proc/self/fd"), fds_before);
 }
 
