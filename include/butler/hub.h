@@ -26,6 +26,14 @@
  * them, the root spec's servers first (so for the root spec the generated
  * APP_SERVER_S constants are the indexes). butler_hub_server() converts an
  * imported spec's own index; generated functions do it for you.
+ *
+ * Environment: BUTLER_METRICS=1 turns metrics on for every server of
+ * every hub created while it is set (butler_hub_enable_metrics());
+ * BUTLER_MEMBARRIER=1, read once per process, makes senders publish with
+ * a release store and a consumer going idle call membarrier() instead (by
+ * default the publish is a seq_cst store): cheaper per send, dearer per
+ * idle transition, so a win only for servers that rarely idle
+ * (docs/ARCHITECTURE.md, "The wake-up protocol").
  */
 #ifndef BUTLER_HUB_H
 #define BUTLER_HUB_H
