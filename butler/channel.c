@@ -33,10 +33,11 @@
  * consumer's clearing store, and it rings. That moves the cost to the idle
  * transition, one syscall and an IPI to every CPU running the process: a
  * win for a server that rarely idles, a loss for pools that idle between
- * small jobs (servers/tasks ran 3.5x slower with it on a 2-vCPU VM, where
- * each IPI is a VM exit), so it is opt-in (docs/ARCHITECTURE.md). While the
- * consumer is busy the flags stay set, so a loaded server costs its
- * senders no syscall and no write to a shared cache line.
+ * small jobs (servers/tasks ran 227 k tasks/s with it against 999 k
+ * without, same run, on a 2-vCPU VM, where each IPI is a VM exit), so it
+ * is opt-in (docs/ARCHITECTURE.md). While the consumer is busy the flags
+ * stay set, so a loaded server costs its senders no syscall and no write
+ * to a shared cache line.
  *
  * Closing is one word per hub (the stop group's `open`), so every inbox of
  * a hub refuses from the same instant: there is no window in which one

@@ -275,7 +275,11 @@ typedef struct butler_server_desc {
 	const butler_kind_desc *kinds; /**< [n_accepts], or NULL: every kind
 	                                  as the server says */
 	unsigned max_queued;     /**< bound on what one instance holds queued
-	                            from all senders together; 0: none */
+	                            from all senders together; 0: none. Kept
+	                            by per-sender allowances of credits taken
+	                            in batches from one pool, not by a shared
+	                            counter per send (butler_send() in
+	                            butler/hub.h says how) */
 	unsigned max_handler_ms; /**< watchdog: a handler running longer is
 	                            reported once; 0: never */
 	unsigned tick_kind; /**< kind (1-based) delivered to every instance

@@ -26,6 +26,14 @@
  * them, the root spec's servers first (so for the root spec the generated
  * APP_SERVER_S constants are the indexes). butler_hub_server() converts an
  * imported spec's own index; generated functions do it for you.
+ *
+ * Environment: BUTLER_METRICS=1 turns metrics on for every server of
+ * every hub created while it is set (butler_hub_enable_metrics());
+ * BUTLER_MEMBARRIER=1, read once per process, makes senders publish with
+ * a release store and a consumer going idle call membarrier() instead (by
+ * default the publish is a seq_cst store): cheaper per send, dearer per
+ * idle transition, so a win only for servers that rarely idle
+ * (docs/ARCHITECTURE.md, "The wake-up protocol").
  */
 #ifndef BUTLER_HUB_H
 #define BUTLER_HUB_H
@@ -313,14 +321,30 @@ BUTLER_API int butler_hub_stop_timeout(butler_hub *hub,
  * (the oldest waiting message of the kind is destroyed for it:
  * BUTLER_EREPLACED), keep_last (a kind never has more than one waiting:
  * a newer one takes the queued one's place, which is destroyed:
- * BUTLER_EREPLACED, whether or not the inbox is full). A server with a
- * total bound (max_queued) counts every sender's messages against it.
- * Returns those, BUTLER_OK, BUTLER_EFULL also when the caller is the full
- * server itself, BUTLER_ECLOSED (stopped), BUTLER_EINVAL (bad server, kind
- * or size) or BUTLER_ENOMEM. butler_taken(rv) says whether the hub took
- * the message (its owned fields are no longer the caller's); otherwise the
- * caller still owns it. A destroyed message is destroyed through its
- * destructor and counted (butler_stats, butler_kind_stats). Generated
+ * BUTLER_EREPLACED, whether or not the inbox is full). A drop_oldest kind
+ * keeps at most `capacity` of its messages waiting per instance, from all
+ * senders together.
+ *
+ * When an inbox is full: `capacity` bounds what each sending thread has
+ * queued at one instance (each thread writes a lane of its own, so senders
+ * share no counter). A server's `max_queued` (butler_server_desc) also
+ * bounds what one instance holds from all senders together, still without
+ * one contended counter: the bound is a pool of credits, and each sender's
+ * lane takes them a batch at a time (about 1/64 of the bound, at most 32)
+ * into an allowance of its own, spends one per message, and the consumer
+ * gives the credits of what it took back to the pool once per batch. So
+ * senders meet on the pool only when an allowance runs out; a sender that
+ * finds the pool empty takes back the unused allowances of the other lanes
+ * before it calls the inbox full. No more than max_queued messages ever
+ * wait, and a send is refused (its kind's policy applies) only when about
+ * that many do. Sends to such a server leave the inline fast path.
+ *
+ * Returns the codes above, BUTLER_OK, BUTLER_EFULL also when the caller
+ * is the full server itself, BUTLER_ECLOSED (stopped), BUTLER_EINVAL (bad
+ * server, kind or size) or BUTLER_ENOMEM. butler_taken(rv) says whether
+ * the hub took the message (its owned fields are no longer the caller's);
+ * otherwise the caller still owns it. A destroyed message is destroyed through
+ * its destructor and counted (butler_stats, butler_kind_stats). Generated
  * app_send_S_M() functions call this. Any thread; lock-free but for the
  * BLOCK wait and the drop_oldest / keep_last queue (a short mutex).
  */
@@ -718,8 +742,8 @@ BUTLER_API int butler_server_kind_stats(butler_hub *hub, unsigned server,
  * (BUTLER_NO_SERVER: every server): each send stamps its message with the
  * time (one clock read) and counts it per kind, and the consumer times
  * each message's wait and its handler (two clock reads) into per-kind
- * histograms (butler_kind_stats). Such sends leave the inline fast path;
- * tests/bench measures what that costs (`metrics` case). Before
+ * histograms (butler_kind_stats). Such sends leave the inline fast path
+ * (tests/bench has no case measuring that cost yet). Before
  * butler_hub_start(): BUTLER_ESTATE after; BUTLER_EINVAL for a bad index;
  * BUTLER_ENOMEM. Setting BUTLER_METRICS=1 in the environment does it for
  * every server of every hub.
