@@ -801,9 +801,11 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 
 		doc(out,
 		    "%s_send_%s_%s sends *msg (copied) to server '%s'. On "
-		    "BUTLER_OK the hub owns its owned fields; on failure "
-		    "(BUTLER_EFULL, BUTLER_ECLOSED, ...) you still do. Any "
-		    "thread.",
+		    "BUTLER_OK the hub owns its owned fields, and on "
+		    "BUTLER_EDROPPED or BUTLER_EREPLACED too (the kind's "
+		    "overload policy destroyed it: butler_taken(rv) is "
+		    "true); on other failures (BUTLER_EFULL, BUTLER_ECLOSED, "
+		    "...) you still do. Any thread.",
 		    a, S, m->name, S);
 		snprintf(name, sizeof name, "%s_send_%s_%s", a, S, m->name);
 		snprintf(params, sizeof params,
