@@ -188,7 +188,8 @@ dump(struct butler_hub *hub)
 				continue;
 			mon->seen[mon->slot[g] + k] = moved;
 			butler__log(&mon->log, BUTLER_LOG_INFO,
-			    "metrics: server '%s' kind '%s': sent %llu handled "
+			    "metrics: server '%s' kind '%s': sent %llu "
+			    "handled "
 			    "%llu failed %llu rejected %llu dropped %llu "
 			    "replaced %llu purged %llu abandoned %llu queued "
 			    "%llu; queue p50 %s us p99 %s us; handler p50 %s "
@@ -229,9 +230,9 @@ monitor_main(void *arg)
 	uint64_t next_watch = watch_ns ? now + watch_ns : UINT64_MAX;
 	uint64_t next_dump = dump_ns ? now + dump_ns : UINT64_MAX;
 
-	(void)pthread_setname_np(pthread_self(), "butler-monitor");
 	for (;;) {
-		uint64_t wake = next_watch < next_dump ? next_watch : next_dump;
+		uint64_t wake
+		    = next_watch < next_dump ? next_watch : next_dump;
 		struct timespec ts = abs_time(wake);
 		bool stop;
 
@@ -339,7 +340,7 @@ butler__monitor_start(struct butler_hub *hub)
 		return BUTLER_ENOMEM;
 	}
 	least = fill_limits(hub);
-	mon->period_ms = least == 0 ? 0
+	mon->period_ms = least == 0    ? 0
 	    : least / 4 < WATCH_MIN_MS ? WATCH_MIN_MS
 	    : least / 4 > WATCH_MAX_MS ? WATCH_MAX_MS
 	                               : least / 4;
@@ -370,6 +371,8 @@ butler__monitor_start(struct butler_hub *hub)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 		goto out_cond;
+	/* Named here, so that it has its name once start returns. */
+	(void)pthread_setname_np(mon->thread, "butler-monitor");
 	mon->running = true;
 	return BUTLER_OK;
 

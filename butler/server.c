@@ -1128,8 +1128,8 @@ butler__server_release(struct butler_server *srv)
 void
 butler__server_stuck(struct butler_server *srv, butler_stuck_info *info)
 {
-	unsigned kind = (unsigned)(atomic_load(&srv->busy)
-	    & BUTLER__BUSY_KIND_MASK);
+	unsigned kind
+	    = (unsigned)(atomic_load(&srv->busy) & BUTLER__BUSY_KIND_MASK);
 	uint64_t since = atomic_load(&srv->ch.clock_ns), now;
 
 	memset(info, 0, sizeof *info);

@@ -758,9 +758,9 @@ BUTLER_API int butler_hub_enable_metrics(butler_hub *hub, unsigned server);
  * reported is at least the limit and at most one such period short of the
  * true run time (precision: one period), the report comes at most about
  * two periods after the limit was passed, and a run that outlasts its
- * limit by less than that may end unreported. The monitor thread ("butler-monitor") exists only
- * while the hub runs with a limit or a dump period set; butler_hub_start()
- * starts it, the stop joins it.
+ * limit by less than that may end unreported. The monitor thread
+ * ("butler-monitor") exists only while the hub runs with a limit or a dump
+ * period set; butler_hub_start() starts it, the stop joins it.
  */
 BUTLER_API int butler_hub_set_metrics_log(butler_hub *hub, unsigned period_ms);
 
