@@ -21,7 +21,7 @@ enum butler__hub_state {
 
 /* What the watchdog knows of one instance (the monitor thread's only). */
 struct butler__watch {
-	uint64_t word;     /* its busy word at the last sample (0: idle) */
+	uint64_t word;     /* its busy word at the last sample */
 	uint64_t since_ns; /* when that run was first seen */
 	bool reported;     /* that run has been reported */
 };

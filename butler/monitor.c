@@ -133,8 +133,7 @@ sample(struct butler_hub *hub, uint64_t now)
 			w->reported = false;
 			continue;
 		}
-		if (word == 0 || w->reported || kind == 0
-		    || kind > srv->n_kinds)
+		if (w->reported || kind == 0 || kind > srv->n_kinds)
 			continue;
 		limit = mon->limit_ms[mon->slot[srv->id] + kind];
 		ran_ms = (now - w->since_ns) / 1000000u;

@@ -188,13 +188,17 @@ failed(struct butler_server *srv, const butler_msg_desc *msg, int rv)
 static inline int
 dispatch(struct butler_server *srv, struct butler__rec *rec, void *payload)
 {
+	/* The word holds the run's number whether busy or not (only the
+	 * consumer writes it), so no separate counter is kept. */
+	uint64_t run = (atomic_load_explicit(&srv->busy, memory_order_relaxed)
+	                   & ~(uint64_t)BUTLER__BUSY_KIND_MASK)
+	    + BUTLER__BUSY_ONE;
 	int rv;
 
-	atomic_store_explicit(&srv->busy,
-	    (++srv->dispatch_seq << BUTLER__BUSY_KIND_BITS) | rec->kind,
-	    memory_order_relaxed);
+	atomic_store_explicit(
+	    &srv->busy, run | rec->kind, memory_order_relaxed);
 	rv = srv->dispatch(srv, srv->table, srv->user, rec->kind, payload);
-	atomic_store_explicit(&srv->busy, 0, memory_order_relaxed);
+	atomic_store_explicit(&srv->busy, run, memory_order_relaxed);
 	return rv;
 }
 

@@ -93,17 +93,19 @@ struct butler_server {
 	                           its inbox are destroyed as orphans */
 
 	/* What its handler runs now, for the watchdog (butler/monitor.c)
-	 * and stuck reports (since about the channel's clock_ns): 0 between
-	 * handlers, else (dispatch_seq << BUTLER__BUSY_KIND_BITS) | kind of
-	 * the run under way, so that one run is told from the next without
-	 * a clock reading. One relaxed store before and after a handler. */
+	 * and stuck reports (since about the channel's clock_ns):
+	 * (runs << BUTLER__BUSY_KIND_BITS) | kind, where runs counts the
+	 * handler runs begun and kind is that of the run under way, 0
+	 * between runs; so one run is told from the next without a clock
+	 * reading. Only the consumer writes it: one relaxed store before
+	 * and one after each handler. */
 	atomic_uint_fast64_t busy;
-	uint64_t dispatch_seq; /* handler runs so far; the consumer's only */
 };
 
 /* The low bits of butler_server.busy: the kind (rec->kind is 16 bits). */
 #define BUTLER__BUSY_KIND_BITS 16u
 #define BUTLER__BUSY_KIND_MASK ((1u << BUTLER__BUSY_KIND_BITS) - 1u)
+#define BUTLER__BUSY_ONE ((uint64_t)1 << BUTLER__BUSY_KIND_BITS)
 
 /*
  * butler__server_init makes instance `instance` (hub-wide inbox `index`) of
