@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "alloc.h"
 
@@ -217,6 +218,11 @@ sweep(int site, const char *what)
 			    owned_ok, "%s %lu: owned messages", what, n);
 			cr_assert_eq(fx_server_threads(), 0,
 			    "%s %lu: a server thread is left", what, n);
+			/* A joined thread may stay listed for a moment. */
+			for (int i = 0; i < 1000
+			     && fx_threads_named("butler-monitor") != 0;
+			     i++)
+				usleep(1000);
 			cr_assert_eq(fx_threads_named("butler-monitor"), 0,
 			    "%s %lu: the monitor thread is left", what, n);
 			cr_assert_eq(fx_count_dir("/proc/self/fd"), fds,
