@@ -572,3 +572,48 @@ Test(watchdog, a_failed_start_joins_the_monitor, .timeout = 60)
 	cr_assert_eq(settles(task_threads, threads), threads);
 	butler_hub_free(hub);
 }
+
+/* The default log (stderr, warnings only) prints the dump all the same. */
+Test(watchdog, the_default_log_prints_the_metrics_log, .timeout = 60)
+{
+	struct fx_handlers h = fx_handlers_default();
+	struct fx f;
+	butler_hub *hub;
+	FILE *tmp = tmpfile();
+	char buf[4096];
+	size_t n;
+	int saved = dup(2);
+	bool seen = false;
+
+	cr_assert_not_null(tmp);
+	cr_assert_geq(saved, 0);
+	fx_init(&f, 1, 64);
+	h.num = num_sleeps;
+	atomic_store(&handled, 0);
+	ASSERT_OK(butler_hub_new(&hub, &f.spec));
+	ASSERT_OK(fx_register(hub, 0, &h, NULL));
+	ASSERT_OK(butler_hub_enable_metrics(hub, 0));
+	ASSERT_OK(butler_hub_set_metrics_log(hub, 10));
+	fflush(stderr);
+	cr_assert_geq(dup2(fileno(tmp), 2), 0);
+	ASSERT_OK(butler_hub_start(hub));
+	send_num(hub, 0, 0);
+	wait_handled(1);
+	for (int i = 0; i < 2000 && !seen; i++) {
+		sleep_ms(5);
+		fflush(stderr);
+		rewind(tmp);
+		n = fread(buf, 1, sizeof buf - 1, tmp);
+		buf[n] = '\0';
+		seen = strstr(buf,
+		           "butler: info: metrics: server 's0' kind "
+		           "'num': sent 1 handled 1")
+		    != NULL;
+	}
+	butler_hub_free(hub);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	fclose(tmp);
+	cr_assert(seen);
+}
