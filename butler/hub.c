@@ -159,6 +159,7 @@ online_cpus(void)
 static void
 destroy(struct butler_hub *hub)
 {
+	butler__monitor_stop(hub);
 	if (hub->inst != NULL)
 		for (unsigned i = 0; i < hub->n_inst; i++)
 			if (hub->inst[i] != NULL) {
@@ -202,6 +203,23 @@ metrics_from_env(void)
 	const char *v = getenv("BUTLER_METRICS");
 
 	return v != NULL && strcmp(v, "1") == 0;
+}
+
+/*
+ * metrics_log_from_env returns the dump period BUTLER_METRICS_LOG_MS asks
+ * for (a number of milliseconds, > 0), or 0.
+ */
+static unsigned
+metrics_log_from_env(void)
+{
+	const char *v = getenv("BUTLER_METRICS_LOG_MS");
+	char *end;
+	unsigned long ms;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	ms = strtoul(v, &end, 10);
+	return *end == '\0' && ms <= 86400000u ? (unsigned)ms : 0;
 }
 
 /* Builds the route of every server; counts instances, sizes records. */
@@ -393,7 +411,9 @@ butler_hub_new(butler_hub **out, const butler_spec *spec)
 			hub->inbox[at] = &srv->ch;
 		}
 	}
-	if (metrics_from_env()) {
+	/* BUTLER_METRICS_LOG_MS: metrics on every server, and their dump. */
+	hub->mon.dump_ms = metrics_log_from_env();
+	if (metrics_from_env() || hub->mon.dump_ms != 0) {
 		rv = butler_hub_enable_metrics(hub, BUTLER_NO_SERVER);
 		if (rv != BUTLER_OK)
 			goto out_destroy;
@@ -585,6 +605,11 @@ butler_hub_start(butler_hub *hub)
 	rv = check_handlers(hub);
 	if (rv != BUTLER_OK)
 		goto out;
+	/* Before any server runs, so that it watches them all; nothing has
+	 * run if it cannot start. */
+	rv = butler__monitor_start(hub);
+	if (rv != BUTLER_OK)
+		goto out;
 	atomic_store(&hub->state, BUTLER__HUB_STARTING);
 	hub->env.gate = BUTLER__GATE_WAIT;
 
@@ -639,6 +664,7 @@ butler_hub_start(butler_hub *hub)
 			butler__server_finish_external(srv);
 		butler__server_join(srv);
 	}
+	butler__monitor_stop(hub);
 	sweep(hub);
 	atomic_store(&hub->state, BUTLER__HUB_STOPPED);
 	rv = first_failure;
@@ -817,6 +843,7 @@ butler_hub_stop_timeout(butler_hub *hub, butler_stop_policy policy,
 	}
 	for (unsigned i = 0; i < hub->n_inst; i++)
 		butler__server_join(hub->inst[i]);
+	butler__monitor_stop(hub);
 out_swept:
 	sweep(hub);
 	atomic_store(&hub->state, BUTLER__HUB_STOPPED);

@@ -28,6 +28,12 @@ butler__logger_init(struct butler__logger *log)
 	log->user = NULL;
 }
 
+bool
+butler__logger_is_default(const struct butler__logger *log)
+{
+	return log->fn == log_stderr;
+}
+
 void
 butler__log(const struct butler__logger *log, butler_log_level level,
     const char *fmt, ...)

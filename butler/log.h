@@ -17,6 +17,9 @@ struct butler__logger {
 /* butler__logger_init sets the default: warnings and errors to stderr. */
 void butler__logger_init(struct butler__logger *log);
 
+/* butler__logger_is_default says whether log is still the default. */
+bool butler__logger_is_default(const struct butler__logger *log);
+
 /* butler__log formats a message and hands it to log->fn if level allows. */
 void butler__log(const struct butler__logger *log, butler_log_level level,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -106,7 +106,7 @@ butler__server_init(struct butler_server *srv, struct butler__serverenv *env,
 	srv->index = index;
 	atomic_init(&srv->finished, false);
 	atomic_init(&srv->owner, 0);
-	atomic_init(&srv->busy_kind, 0);
+	atomic_init(&srv->busy, 0);
 	/* Thread names are at most 15 bytes: keep the server's name and,
 	 * for a pool, the instance number. */
 	if (route->n > 1)
@@ -179,16 +179,26 @@ failed(struct butler_server *srv, const butler_msg_desc *msg, int rv)
 	    msg->name, butler_strerror(rv), rv);
 }
 
-/* Runs the handler of a message (or request) record. */
+/*
+ * Runs the handler of a message (or request, or timer) record. The busy
+ * word it publishes is all the watchdog needs: the monitor thread samples
+ * it and times a run it sees twice (butler/monitor.c), so the consumer
+ * reads no clock and makes no read-modify-write for it.
+ */
 static inline int
 dispatch(struct butler_server *srv, struct butler__rec *rec, void *payload)
 {
+	/* The word holds the run's number whether busy or not (only the
+	 * consumer writes it), so no separate counter is kept. */
+	uint64_t run = (atomic_load_explicit(&srv->busy, memory_order_relaxed)
+	                   & ~(uint64_t)BUTLER__BUSY_KIND_MASK)
+	    + BUTLER__BUSY_ONE;
 	int rv;
 
 	atomic_store_explicit(
-	    &srv->busy_kind, rec->kind, memory_order_relaxed);
+	    &srv->busy, run | rec->kind, memory_order_relaxed);
 	rv = srv->dispatch(srv, srv->table, srv->user, rec->kind, payload);
-	atomic_store_explicit(&srv->busy_kind, 0, memory_order_relaxed);
+	atomic_store_explicit(&srv->busy, run, memory_order_relaxed);
 	return rv;
 }
 
@@ -1122,7 +1132,8 @@ butler__server_release(struct butler_server *srv)
 void
 butler__server_stuck(struct butler_server *srv, butler_stuck_info *info)
 {
-	unsigned kind = atomic_load(&srv->busy_kind);
+	unsigned kind
+	    = (unsigned)(atomic_load(&srv->busy) & BUTLER__BUSY_KIND_MASK);
 	uint64_t since = atomic_load(&srv->ch.clock_ns), now;
 
 	memset(info, 0, sizeof *info);

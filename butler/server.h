@@ -92,10 +92,20 @@ struct butler_server {
 	bool calls_done;        /* its calls have all ended: late records of
 	                           its inbox are destroyed as orphans */
 
-	/* What its handler runs now, for stuck reports (since about the
-	 * channel's clock_ns). */
-	atomic_uint busy_kind; /* 0: none */
+	/* What its handler runs now, for the watchdog (butler/monitor.c)
+	 * and stuck reports (since about the channel's clock_ns):
+	 * (runs << BUTLER__BUSY_KIND_BITS) | kind, where runs counts the
+	 * handler runs begun and kind is that of the run under way, 0
+	 * between runs; so one run is told from the next without a clock
+	 * reading. Only the consumer writes it: one relaxed store before
+	 * and one after each handler. */
+	atomic_uint_fast64_t busy;
 };
+
+/* The low bits of butler_server.busy: the kind (rec->kind is 16 bits). */
+#define BUTLER__BUSY_KIND_BITS 16u
+#define BUTLER__BUSY_KIND_MASK ((1u << BUTLER__BUSY_KIND_BITS) - 1u)
+#define BUTLER__BUSY_ONE ((uint64_t)1 << BUTLER__BUSY_KIND_BITS)
 
 /*
  * butler__server_init makes instance `instance` (hub-wide inbox `index`) of

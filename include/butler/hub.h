@@ -249,8 +249,11 @@ BUTLER_API int butler_hub_set_spin(
  * succeeded), queued messages are destroyed, and the first failure in spec
  * order is returned; the hub is then stopped for good. Returns
  * BUTLER_ENOHANDLER if a server has no complete handler table, BUTLER_ESTATE
- * if the hub was started before. Call it from the thread that will drain the
- * external-loop servers.
+ * if the hub was started before, BUTLER_ESYS or BUTLER_ENOMEM if the hub's
+ * monitor thread (the watchdog and the metrics log, see
+ * butler_hub_set_metrics_log()) is wanted and cannot start: then nothing
+ * has run and the hub is still unstarted. Call it from the thread that
+ * will drain the external-loop servers.
  */
 BUTLER_API int butler_hub_start(butler_hub *hub);
 
@@ -742,13 +745,48 @@ BUTLER_API int butler_server_kind_stats(butler_hub *hub, unsigned server,
  * (BUTLER_NO_SERVER: every server): each send stamps its message with the
  * time (one clock read) and counts it per kind, and the consumer times
  * each message's wait and its handler (two clock reads) into per-kind
- * histograms (butler_kind_stats). Such sends leave the inline fast path
- * (tests/bench has no case measuring that cost yet). Before
+ * histograms (butler_kind_stats). Such sends leave the inline fast path;
+ * tests/bench measures what that costs (peer `butler_metrics`). Before
  * butler_hub_start(): BUTLER_ESTATE after; BUTLER_EINVAL for a bad index;
  * BUTLER_ENOMEM. Setting BUTLER_METRICS=1 in the environment does it for
  * every server of every hub.
  */
 BUTLER_API int butler_hub_enable_metrics(butler_hub *hub, unsigned server);
+
+/**
+ * butler_hub_set_metrics_log makes the hub's monitor thread write, every
+ * period_ms milliseconds, one BUTLER_LOG_INFO line through the log
+ * callback per message kind of each server with metrics on
+ * (butler_hub_enable_metrics()) whose counts moved since the last line:
+ * sent, handled, failed, rejected, dropped, replaced, purged, abandoned,
+ * queued, and the queue and handler p50 and p99 in microseconds (see
+ * butler_kind_stats). 0 turns it off (the default). The hub's default log
+ * (stderr, warnings only) writes these lines too; a callback set with
+ * butler_hub_set_log() gets them if its max_level is BUTLER_LOG_INFO or
+ * more. The numbers are read as butler_server_kind_stats() reads them, on
+ * the monitor thread: senders and handlers pay nothing more for the dump.
+ * BUTLER_METRICS_LOG_MS=N in the environment turns metrics on for every
+ * server (as BUTLER_METRICS=1) and sets the period of every hub to N.
+ * Before butler_hub_start() (BUTLER_ESTATE after); BUTLER_EINVAL for a
+ * NULL hub or a period above a day (86,400,000 ms). Any thread.
+ *
+ * The same thread is the hub's watchdog: a handler (a message's, a
+ * request's, a timer's or tick's) that runs longer than the spec's
+ * max_handler_ms of its kind, or else of its server, is reported once per
+ * run, as a BUTLER_LOG_WARN line naming the server, the instance, the
+ * message and how long it has run so far ("watchdog: server 'S' instance
+ * I: handler for 'M' has run for N ms (limit L ms)"); for an external-loop
+ * server the line adds that it stalls the loop that drains it. The thread
+ * samples what each instance runs every quarter of the smallest limit
+ * (between 5 and 250 ms), and a handler sends it nothing: so the time
+ * reported is at least the limit and at most one such period short of the
+ * true run time (precision: one period), the report comes at most about
+ * two periods after the limit was passed, and a run that outlasts its
+ * limit by less than that may end unreported. The monitor thread
+ * ("butler-monitor") exists only while the hub runs with a limit or a dump
+ * period set; butler_hub_start() starts it, the stop joins it.
+ */
+BUTLER_API int butler_hub_set_metrics_log(butler_hub *hub, unsigned period_ms);
 
 /**
  * butler_purge destroys, unhandled, every message (and request) of kind

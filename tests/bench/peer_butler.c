@@ -14,7 +14,11 @@
  *   butler_spin  butler_hub_set_spin(): after handling messages a server
  *                watches its inbox for BENCH_SPIN_US microseconds (50; the
  *                environment variable of that name overrides it) before
- *                it sleeps, so a reply is taken without a wake-up.
+ *                it sleeps, so a reply is taken without a wake-up;
+ *   butler_metrics  `butler` with butler_hub_enable_metrics(): every send
+ *                stamps and counts its message per kind, the consumer
+ *                times its wait and its handler. Run beside `butler`, the
+ *                ratio is what metrics cost (run's targets table).
  *
  * The GLib offload case (the GLib-attached external server calling a pool
  * of threaded servers) is in peer_butler_offload.c, built when butler::glib
@@ -102,8 +106,8 @@ on_msg(butler_server *self, void *user, const struct bench_msg *m)
 static const struct bench_handlers handlers = { .on_msg = on_msg };
 
 static int
-chan_new(
-    struct bench_chan **out, const struct bench_chan_cfg *cfg, unsigned spin)
+chan_new(struct bench_chan **out, const struct bench_chan_cfg *cfg,
+    unsigned spin, bool metrics)
 {
 	struct bench_chan *c = bench_xcalloc(1, sizeof *c);
 
@@ -132,7 +136,8 @@ chan_new(
 	if (butler_hub_new(&c->hub, &c->spec)
 	    || butler_hub_set_handlers(
 	        c->hub, 0, &handlers, sizeof handlers, NULL, NULL, c)
-	    || (spin && butler_hub_set_spin(c->hub, 0, spin))) {
+	    || (spin && butler_hub_set_spin(c->hub, 0, spin))
+	    || (metrics && butler_hub_enable_metrics(c->hub, 0))) {
 		butler_hub_free(c->hub);
 		free(c);
 		return -1;
@@ -144,13 +149,19 @@ chan_new(
 static int
 chan_new_sleep(struct bench_chan **out, const struct bench_chan_cfg *cfg)
 {
-	return chan_new(out, cfg, 0);
+	return chan_new(out, cfg, 0, false);
 }
 
 static int
 chan_new_spin(struct bench_chan **out, const struct bench_chan_cfg *cfg)
 {
-	return chan_new(out, cfg, spin_us());
+	return chan_new(out, cfg, spin_us(), false);
+}
+
+static int
+chan_new_metrics(struct bench_chan **out, const struct bench_chan_cfg *cfg)
+{
+	return chan_new(out, cfg, 0, true);
 }
 
 static int
@@ -660,4 +671,17 @@ static const struct bench_peer butler_spin = {
 	.workloads = "thru1 pingpong pingpong_load reqrep",
 };
 
-const struct bench_peer *const bench_peers[] = { &butler, &butler_spin, NULL };
+static const struct bench_peer butler_metrics = {
+	.name = "butler_metrics",
+	.consumer = "butler with butler_hub_enable_metrics(): sends stamped "
+	            "and counted per kind, wait and handler timed",
+	.native_pool = true,
+	.chan_new = chan_new_metrics,
+	.chan_start = chan_start,
+	.send = chan_send,
+	.chan_free = chan_free,
+	.workloads = "thru1 thru4",
+};
+
+const struct bench_peer *const bench_peers[]
+    = { &butler, &butler_spin, &butler_metrics, NULL };

@@ -320,6 +320,37 @@ fx_server_threads_gone(void)
 	return n;
 }
 
+/* fx_threads_named counts the process's threads named exactly `name`
+ * ("butler-monitor": the hub's monitor thread). */
+static inline int
+fx_threads_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL) {
+		char path[300], comm[32] = "";
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(
+		    path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue; /* the thread just exited */
+		if (fgets(comm, sizeof comm, f) != NULL) {
+			comm[strcspn(comm, "\n")] = '\0';
+			n += strcmp(comm, name) == 0;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
 /* fx_quiet is a log callback that counts messages instead of printing. */
 static atomic_int fx_log_count;
 

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "alloc.h"
 
@@ -132,6 +133,8 @@ scenario(void)
 	fx_init(&F, 3, 64);
 	F.servers[GATE].instances = 2;
 	F.servers[CLIENT].loop = BUTLER_LOOP_EXTERNAL;
+	/* A watchdog limit: the hub's monitor thread runs too. */
+	F.servers[BACK].max_handler_ms = 60000;
 	gate.ask = gate_ask;
 	back.ask = back_ask;
 	rv = butler_hub_new(&hub, &F.spec);
@@ -215,6 +218,13 @@ sweep(int site, const char *what)
 			    owned_ok, "%s %lu: owned messages", what, n);
 			cr_assert_eq(fx_server_threads_gone(), 0,
 			    "%s %lu: a server thread is left", what, n);
+			/* A joined thread may stay listed for a moment. */
+			for (int i = 0; i < 1000
+			     && fx_threads_named("butler-monitor") != 0;
+			     i++)
+				usleep(1000);
+			cr_assert_eq(fx_threads_named("butler-monitor"), 0,
+			    "%s %lu: the monitor thread is left", what, n);
 			cr_assert_eq(fx_count_dir("/proc/self/fd"), fds,
 			    "%s %lu: an fd is left", what, n);
 			swept++;
