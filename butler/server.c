@@ -551,12 +551,20 @@ drain_shared(
 	unsigned done = 0, handled = 0;
 
 	*more = false;
-	while (done < max && take_shared(srv)) {
+	/* Closed is looked at before every take: a sibling's queue is taken
+	 * from only while the hub is open (what it holds at a stop is its own
+	 * finish's, handled or destroyed as the stop says), and a long handler
+	 * may have run through the close. */
+	while (done < max) {
+		if (butler__channel_state(&srv->ch) == BUTLER__CLOSED) {
+			*more = true;
+			break;
+		}
+		if (!take_shared(srv))
+			break;
 		handled += consume(srv, srv->take_buf) == BUTLER__TOOK_HANDLED;
 		if ((++done & 31) == 0
-		    && (butler__now_ns() - start >= budget_ns
-		        || butler__channel_state(&srv->ch)
-		            == BUTLER__CLOSED)) {
+		    && butler__now_ns() - start >= budget_ns) {
 			*more = true;
 			break;
 		}
