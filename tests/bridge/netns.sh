@@ -30,6 +30,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Runs a command in namespace $1's network only: nsenter, not `ip netns
+# exec`, which also makes a mount namespace with "/" a slave, and that
+# fails where "/" is not a mount point (a chroot).
+in_ns() {
+	local ns=$1
+	shift
+	nsenter --net="/run/netns/$ns" "$@"
+}
+
 ip netns add "$na" 2>/dev/null || skip "cannot create network namespaces here"
 ip netns add "$nb"
 ip link add "$va" netns "$na" type veth peer name "$vb" netns "$nb"
@@ -42,8 +51,10 @@ ip -n "$nb" link set "$vb" up
 head -c 32 /dev/urandom | base64 >"$work/secret"
 chmod 600 "$work/secret"
 
-# The worker in namespace b, on its own address.
-ip netns exec "$nb" "$peer" worker tcp://10.213.0.2:7411 "$work/secret" \
+# The worker in namespace b, on its own address (nsenter itself, not
+# in_ns: a function run in the background is a subshell, and the kill
+# below would reach that, not the worker).
+nsenter --net="/run/netns/$nb" "$peer" worker tcp://10.213.0.2:7411 "$work/secret" \
 	remote >"$work/worker.out" 2>"$work/worker.err" &
 worker_pid=$!
 for _ in $(seq 100); do
@@ -56,7 +67,7 @@ grep -q '^ready tcp://10.213.0.2:7411' "$work/worker.out" || {
 }
 
 # Not loopback: refused unless allowed.
-if ip netns exec "$na" "$peer" client tcp://10.213.0.2:7411 "$work/secret" \
+if in_ns "$na" "$peer" client tcp://10.213.0.2:7411 "$work/secret" \
 	1 >"$work/refused.out" 2>&1; then
 	echo "client used a non-loopback address without allow-remote"
 	exit 1
@@ -66,7 +77,7 @@ grep -q "is not a loopback address" "$work/refused.out" || {
 }
 
 # The client in namespace a: messages and requests, all answered.
-ip netns exec "$na" "$peer" client tcp://10.213.0.2:7411 "$work/secret" \
+in_ns "$na" "$peer" client tcp://10.213.0.2:7411 "$work/secret" \
 	2000 remote | tee "$work/client.out"
 grep -q '^client: 2000 notes, 2000 calls answered$' "$work/client.out"
 
