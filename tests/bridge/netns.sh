@@ -8,7 +8,8 @@
 #
 #   tests/bridge/netns.sh BRIDGE_PEER
 #
-# Needs root and iproute2 (ip netns); exits 77 (skipped) without them.
+# Needs root, iproute2 and util-linux (unshare, nsenter); exits 77
+# (skipped) without them.
 set -euo pipefail
 
 peer=$1
@@ -17,44 +18,58 @@ skip() { echo "SKIP: $*"; exit 77; }
 command -v ip >/dev/null || skip "no ip (iproute2)"
 
 tag=$$
-na=butler-bridge-a-$tag nb=butler-bridge-b-$tag
 va=bta$tag vb=btb$tag
 work=$(mktemp -d /tmp/butler-bridge-netns.XXXXXX)
-worker_pid=
+worker_pid= holder_a= holder_b=
 
+# Each namespace is held by a sleeping process of its own (unshare --net)
+# and entered through /proc/PID/ns/net: no named namespaces, so nothing is
+# mounted under /run/netns (`ip netns add` mounts there, and `ip netns
+# exec` makes "/" a slave, which fails where "/" is no mount point: a
+# chroot). The namespaces go when their holders do.
 cleanup() {
 	[ -n "$worker_pid" ] && kill "$worker_pid" 2>/dev/null || true
-	ip netns del "$na" 2>/dev/null || true
-	ip netns del "$nb" 2>/dev/null || true
+	[ -n "$holder_a" ] && kill "$holder_a" 2>/dev/null || true
+	[ -n "$holder_b" ] && kill "$holder_b" 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
 
-# Runs a command in namespace $1's network only: nsenter, not `ip netns
-# exec`, which also makes a mount namespace with "/" a slave, and that
-# fails where "/" is not a mount point (a chroot).
-in_ns() {
-	local ns=$1
-	shift
-	nsenter --net="/run/netns/$ns" "$@"
-}
+command -v unshare >/dev/null && command -v nsenter >/dev/null \
+	|| skip "no unshare/nsenter (util-linux)"
+unshare --net sleep 600 &
+holder_a=$!
+unshare --net sleep 600 &
+holder_b=$!
+# Wait until both have entered their namespace.
+for _ in $(seq 100); do
+	[ "$(readlink /proc/$holder_a/ns/net 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] \
+		&& [ "$(readlink /proc/$holder_b/ns/net 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] \
+		&& break
+	sleep 0.05
+done
+kill -0 "$holder_a" 2>/dev/null && kill -0 "$holder_b" 2>/dev/null \
+	|| skip "cannot create network namespaces here"
+ns_a=/proc/$holder_a/ns/net ns_b=/proc/$holder_b/ns/net
+# Runs a command in a namespace's network only.
+in_a() { nsenter --net="$ns_a" "$@"; }
+in_b() { nsenter --net="$ns_b" "$@"; }
 
-ip netns add "$na" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns add "$nb"
-ip link add "$va" netns "$na" type veth peer name "$vb" netns "$nb"
-ip -n "$na" addr add 10.213.0.1/24 dev "$va"
-ip -n "$nb" addr add 10.213.0.2/24 dev "$vb"
-for ns in "$na" "$nb"; do ip -n "$ns" link set lo up; done
-ip -n "$na" link set "$va" up
-ip -n "$nb" link set "$vb" up
+ip link add "$va" netns "$holder_a" type veth peer name "$vb" netns "$holder_b"
+in_a ip addr add 10.213.0.1/24 dev "$va"
+in_b ip addr add 10.213.0.2/24 dev "$vb"
+in_a ip link set lo up
+in_b ip link set lo up
+in_a ip link set "$va" up
+in_b ip link set "$vb" up
 
 head -c 32 /dev/urandom | base64 >"$work/secret"
 chmod 600 "$work/secret"
 
 # The worker in namespace b, on its own address (nsenter itself, not
-# in_ns: a function run in the background is a subshell, and the kill
+# in_b: a function run in the background is a subshell, and the kill
 # below would reach that, not the worker).
-nsenter --net="/run/netns/$nb" "$peer" worker tcp://10.213.0.2:7411 "$work/secret" \
+nsenter --net="$ns_b" "$peer" worker tcp://10.213.0.2:7411 "$work/secret" \
 	remote >"$work/worker.out" 2>"$work/worker.err" &
 worker_pid=$!
 for _ in $(seq 100); do
@@ -67,7 +82,7 @@ grep -q '^ready tcp://10.213.0.2:7411' "$work/worker.out" || {
 }
 
 # Not loopback: refused unless allowed.
-if in_ns "$na" "$peer" client tcp://10.213.0.2:7411 "$work/secret" \
+if in_a "$peer" client tcp://10.213.0.2:7411 "$work/secret" \
 	1 >"$work/refused.out" 2>&1; then
 	echo "client used a non-loopback address without allow-remote"
 	exit 1
@@ -77,7 +92,7 @@ grep -q "is not a loopback address" "$work/refused.out" || {
 }
 
 # The client in namespace a: messages and requests, all answered.
-in_ns "$na" "$peer" client tcp://10.213.0.2:7411 "$work/secret" \
+in_a "$peer" client tcp://10.213.0.2:7411 "$work/secret" \
 	2000 remote | tee "$work/client.out"
 grep -q '^client: 2000 notes, 2000 calls answered$' "$work/client.out"
 
