@@ -152,9 +152,6 @@ Test(unknown_kind, counted_failed_logged_not_dispatched, .timeout = 60)
 	cr_assert_eq(atomic_load(&U.err_all), 1);
 	cr_assert_eq(last_kind(), N_KINDS + 1);
 	cr_assert_eq(atomic_load(&U.nums), 1);
-	ASSERT_OK(butler_server_stats(hub, 0, &st));
-	cr_assert_eq(st.failed, 1);
-	cr_assert_eq(st.handled, 1);
 
 	/* Kind 0 without the flags of a progress or timer record. */
 	bad_then_good(hub, 0);
@@ -163,6 +160,7 @@ Test(unknown_kind, counted_failed_logged_not_dispatched, .timeout = 60)
 	cr_assert_eq(last_kind(), 0);
 	cr_assert_eq(atomic_load(&U.nums), 2);
 
+	/* The counters are exact once the hub has stopped (hub.h). */
 	ASSERT_OK(butler_hub_stop(hub, BUTLER_STOP_DRAIN));
 	ASSERT_OK(butler_server_stats(hub, 0, &st));
 	cr_assert_eq(atomic_load(&U.others), 0);
