@@ -20,10 +20,32 @@
 
 #include "alloc.h"
 
-enum { GATE = 0, BACK = 1, CLIENT = 2 };
+enum { GATE = 0, BACK = 1, CLIENT = 2, LATE = 3 };
+
+/* Beyond the fixture's four messages: two requests whose progress is an
+ * `owned` message (destruction counted), one plain, one "latest". The
+ * back end and LATE accept them, as their kinds 5 and 6. The client asks
+ * the back end for plain progress and LATE for latest: two threads, so
+ * each progress flow makes its own lane into the client's inbox, and the
+ * sweep fails each flow's first push (where the lane is made), not only
+ * the copies. */
+enum { M_PASK = 4, M_LASK = 5, N_MSGS = 6 };
+enum { K_PASK = 5, K_LASK = 6 };
+
+static const unsigned back_accepts[]
+    = { M_NUM, M_OWNED, M_ASK, M_ANSWER, M_PASK, M_LASK };
+
+struct back_handlers {
+	struct fx_handlers fx;
+	fx_ask_fn pask, lask;
+};
 
 static struct fx F;
+static butler_msg_desc MSGS[N_MSGS]; /* the scenario's messages */
 static unsigned long answers, calls_ok, owned_ok;
+/* Progress messages the hub took (butler_progress() returned OK): each is
+ * then destroyed by it exactly once. Posted on the back end's thread. */
+static atomic_ulong progress_ok;
 
 typedef void (*ask_reply_fn)(
     butler_server *self, int status, struct answer *reply, void *user);
@@ -62,13 +84,75 @@ on_back(butler_server *self, int status, struct answer *reply, void *user)
 		struct answer a = { .y = reply->y + 1, .note = strdup("g") };
 
 		cr_assert_eq(
-		    butler_answer(self, promise, &F.msgs[M_ASK], &a, sizeof a),
+		    butler_answer(self, promise, &MSGS[M_ASK], &a, sizeof a),
 		    BUTLER_OK);
 	} else {
-		cr_assert_eq(
-		    butler_fail(self, promise, &F.msgs[M_ASK], status),
+		cr_assert_eq(butler_fail(self, promise, &MSGS[M_ASK], status),
 		    BUTLER_OK);
 	}
+}
+
+/* Posts `steps` progress messages, each with an owned field, then
+ * answers. What butler_progress() refuses is still ours to free. */
+static int
+back_progress(butler_server *self, struct ask *m, unsigned steps)
+{
+	struct answer a = { .y = m->x * 2, .note = strdup("p") };
+
+	for (unsigned i = 0; i < steps; i++) {
+		struct owned o = fx_owned(0);
+		int rv = butler_progress(self, &o, sizeof o);
+
+		cr_assert(is_code(rv));
+		if (rv == BUTLER_OK)
+			atomic_fetch_add(&progress_ok, 1);
+		else
+			free(o.text);
+	}
+	cr_assert_eq(butler_reply(self, &a, sizeof a), BUTLER_OK);
+	return 0;
+}
+
+static int
+back_pask(butler_server *self, void *user, struct ask *m)
+{
+	(void)user;
+	return back_progress(self, m, 2);
+}
+
+/* Three in a row: the second and third may replace an undelivered one. */
+static int
+back_lask(butler_server *self, void *user, struct ask *m)
+{
+	(void)user;
+	return back_progress(self, m, 3);
+}
+
+static int
+back_dispatch(butler_server *self, const void *handlers, void *user,
+    unsigned kind, void *msg)
+{
+	const struct back_handlers *h = handlers;
+
+	switch (kind) {
+	case K_PASK:
+		return h->pask(self, user, msg);
+	case K_LASK:
+		return h->lask(self, user, msg);
+	}
+	return fx_dispatch(self, &h->fx, user, kind, msg);
+}
+
+static void
+progress_thunk(
+    butler_server *self, void *progress, void (*cb)(void), void *user)
+{
+	struct owned *o = progress;
+
+	(void)self;
+	(void)cb;
+	(void)user;
+	cr_assert_str_eq(o->text, "msg-0");
 }
 
 /* The gateway defers and asks the back end; a failed call fails it. */
@@ -80,14 +164,14 @@ gate_ask(butler_server *self, void *user, struct ask *m)
 	int rv;
 
 	(void)user;
-	cr_assert_eq(butler_defer(self, &F.msgs[M_ASK], &promise), BUTLER_OK);
+	cr_assert_eq(butler_defer(self, &MSGS[M_ASK], &promise), BUTLER_OK);
 	rv = butler_call(butler_server_hub(self), BACK, K_ASK, &a, sizeof a,
 	    5000, ask_thunk, (void (*)(void))on_back,
 	    (void *)(uintptr_t)promise, NULL);
 	cr_assert(is_code(rv));
 	if (rv != BUTLER_OK)
 		cr_assert_eq(
-		    butler_fail(self, promise, &F.msgs[M_ASK], rv), BUTLER_OK);
+		    butler_fail(self, promise, &MSGS[M_ASK], rv), BUTLER_OK);
 	return 0;
 }
 
@@ -116,6 +200,17 @@ waiter(void *arg)
 		if (rv == BUTLER_OK)
 			free(r.note);
 	}
+	/* A caller that does not listen for progress: the hub destroys it. */
+	for (unsigned k = K_PASK; k <= K_LASK; k++) {
+		struct ask a = { 9, 0 };
+		struct answer r;
+		int rv = butler_call_wait(
+		    hub, BACK, k, &a, sizeof a, 5000, &r, sizeof r);
+
+		cr_assert(is_code(rv));
+		if (rv == BUTLER_OK)
+			free(r.note);
+	}
 	return NULL;
 }
 
@@ -123,27 +218,47 @@ waiter(void *arg)
 static void
 scenario(void)
 {
-	struct fx_handlers gate = fx_handlers_default(), back = gate,
-	                   client = gate;
+	struct fx_handlers gate = fx_handlers_default(), client = gate;
+	struct back_handlers back = { gate, back_pask, back_lask };
 	butler_hub *hub;
 	pthread_t th;
 	int rv;
 
 	answers = calls_ok = owned_ok = 0;
-	fx_init(&F, 3, 64);
+	atomic_store(&progress_ok, 0);
+	fx_init(&F, 4, 64);
+	memcpy(MSGS, F.msgs, sizeof F.msgs);
+	MSGS[M_PASK] = (butler_msg_desc) { "pask", sizeof(struct ask), NULL,
+		M_ANSWER, M_OWNED, 0, NULL, NULL, NULL };
+	MSGS[M_LASK] = MSGS[M_PASK];
+	MSGS[M_LASK].name = "lask";
+	MSGS[M_LASK].flags = BUTLER_MSG_PROGRESS_LATEST;
+	F.spec.messages = MSGS;
+	F.spec.n_messages = N_MSGS;
+	F.servers[BACK].accepts = back_accepts;
+	F.servers[BACK].n_accepts = N_MSGS;
+	F.servers[BACK].dispatch = back_dispatch;
+	F.servers[BACK].handlers_size = sizeof(struct back_handlers);
+	F.servers[LATE] = F.servers[BACK];
+	F.servers[LATE].name = "s3";
 	F.servers[GATE].instances = 2;
 	F.servers[CLIENT].loop = BUTLER_LOOP_EXTERNAL;
 	/* A watchdog limit: the hub's monitor thread runs too. */
 	F.servers[BACK].max_handler_ms = 60000;
 	gate.ask = gate_ask;
-	back.ask = back_ask;
+	back.fx.ask = back_ask;
 	rv = butler_hub_new(&hub, &F.spec);
 	cr_assert(is_code(rv));
 	if (rv != BUTLER_OK)
 		return;
 	butler_hub_set_log(hub, fx_quiet, BUTLER_LOG_DEBUG, NULL);
 	if (fx_register(hub, GATE, &gate, NULL) != BUTLER_OK
-	    || fx_register(hub, BACK, &back, NULL) != BUTLER_OK
+	    || butler_hub_set_handlers(
+	           hub, BACK, &back, sizeof back, NULL, NULL, NULL)
+	        != BUTLER_OK
+	    || butler_hub_set_handlers(
+	           hub, LATE, &back, sizeof back, NULL, NULL, NULL)
+	        != BUTLER_OK
 	    || fx_register(hub, CLIENT, &client, NULL) != BUTLER_OK) {
 		butler_hub_free(hub);
 		return;
@@ -170,6 +285,17 @@ scenario(void)
 
 		rv = butler_call(hub, GATE, K_ASK, &a, sizeof a, 5000,
 		    ask_thunk, (void (*)(void))on_answer, NULL, NULL);
+		cr_assert(is_code(rv));
+		if (rv == BUTLER_OK)
+			calls_ok++;
+	}
+	/* Progress to this (external) server, plain and "latest". */
+	for (unsigned k = K_PASK; k <= K_LASK; k++) {
+		struct ask a = { k, 0 };
+
+		rv = butler_call_progress(hub, k == K_PASK ? BACK : LATE, k,
+		    &a, sizeof a, 5000, ask_thunk, (void (*)(void))on_answer,
+		    progress_thunk, NULL, NULL, NULL);
 		cr_assert(is_code(rv));
 		if (rv == BUTLER_OK)
 			calls_ok++;
@@ -213,9 +339,11 @@ sweep(int site, const char *what)
 			butler__fault_arm(site, n, sticky != 0);
 			scenario();
 			butler__fault_arm(site, 0, false);
-			/* Every owned message accepted was destroyed once. */
+			/* Every owned message accepted (sent, or posted as
+			 * progress) was destroyed once. */
 			cr_assert_eq(atomic_load(&fx_destroyed_total) - before,
-			    owned_ok, "%s %lu: owned messages", what, n);
+			    owned_ok + atomic_load(&progress_ok),
+			    "%s %lu: owned messages", what, n);
 			cr_assert_eq(fx_server_threads_gone(), 0,
 			    "%s %lu: a server thread is left", what, n);
 			/* A joined thread may stay listed for a moment. */
