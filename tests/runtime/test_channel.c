@@ -226,6 +226,7 @@ gated_num(butler_server *self, void *user, struct num *m)
 struct blocked {
 	butler_hub *hub;
 	int rv;
+	atomic_int filled; /* its lane is full: the next send blocks */
 	atomic_int returned;
 	bool gate_first; /* first message holds the handler at the gate */
 };
@@ -243,6 +244,7 @@ blocked_sender(void *arg)
 		ASSERT_OK(butler_send(b->hub, 0, K_NUM, &m, sizeof m));
 		m.tag = 0;
 	}
+	atomic_store(&b->filled, 1);
 	b->rv = butler_send(b->hub, 0, K_NUM, &m, sizeof m);
 	atomic_store(&b->returned, 1);
 	return NULL;
@@ -290,6 +292,10 @@ Test(channel, stop_wakes_blocked_sender_with_eclosed, .timeout = 30)
 	f.servers[0].full = BUTLER_FULL_BLOCK;
 	ASSERT_OK(butler_hub_new(&b.hub, &f.spec));
 	pthread_create(&th, NULL, blocked_sender, &b);
+	/* Its lane must be full before the stop (a slow thread start would
+	 * see the stop first and be refused at its first send). */
+	while (!atomic_load(&b.filled))
+		nanosleep(&ts, NULL);
 	nanosleep(&ts, NULL);
 	cr_assert_eq(atomic_load(&b.returned), 0, "sender did not block");
 	ASSERT_OK(butler_hub_stop(b.hub, BUTLER_STOP_DISCARD));
