@@ -546,8 +546,8 @@ small_disk(const char *dir)
 	 * is not a mount point (a chroot), dir bound on itself is made
 	 * private instead: what is mounted on it stays here too. */
 	if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0
-	    && (mount(dir, dir, NULL, MS_BIND, NULL) != 0
-	        || mount("none", dir, NULL, MS_PRIVATE, NULL) != 0))
+	    && (mount(dir, dir, "none", MS_BIND, NULL) != 0
+	        || mount("none", dir, "none", MS_PRIVATE, NULL) != 0))
 		return false;
 	return mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k")
 	    == 0;
