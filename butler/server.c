@@ -626,13 +626,57 @@ drop(void *ctx, struct butler__rec *rec)
 	return BUTLER__TOOK_OTHER;
 }
 
-/* Takes and delivers the answers posted to srv's inbox. */
+/* Takes and delivers the answers posted to srv's inbox, after those a
+ * bounded dispatch left. */
 static void
 take_answers(struct butler_server *srv)
 {
+	struct butler__node *left = srv->answers_left;
+
+	if (left != NULL) {
+		srv->answers_left = srv->answers_last = NULL;
+		butler__requests_take_answers(&srv->rq, left);
+	}
 	if (atomic_load_explicit(&srv->ch.nodes, memory_order_relaxed) != NULL)
 		butler__requests_take_answers(
 		    &srv->rq, butler__channel_take(&srv->ch));
+}
+
+/*
+ * take_answers_max is take_answers() for an external loop's dispatch: it
+ * delivers at most max answers, oldest first, and keeps the rest for the
+ * next dispatch, so that a flood of replies holds the owner's loop no
+ * longer than a flood of messages does. Returns whether some are left.
+ */
+static bool
+take_answers_max(struct butler_server *srv, unsigned max)
+{
+	struct butler__node *list, *cut;
+
+	if (atomic_load_explicit(&srv->ch.nodes, memory_order_relaxed)
+	    != NULL) {
+		struct butler__node *fresh = butler__channel_take(&srv->ch);
+
+		if (srv->answers_left == NULL)
+			srv->answers_left = fresh;
+		else
+			srv->answers_last->next = fresh;
+		for (srv->answers_last = fresh;
+		     srv->answers_last->next != NULL;)
+			srv->answers_last = srv->answers_last->next;
+	}
+	list = cut = srv->answers_left;
+	if (list == NULL)
+		return false;
+	for (unsigned i = 1; i < max && cut->next != NULL; i++)
+		cut = cut->next;
+	/* The rest is put aside before any callback runs. */
+	srv->answers_left = cut->next;
+	if (srv->answers_left == NULL)
+		srv->answers_last = NULL;
+	cut->next = NULL;
+	butler__requests_take_answers(&srv->rq, list);
+	return srv->answers_left != NULL;
 }
 
 /* Carries out the purges other threads asked for, if any wait: a waiter
@@ -681,6 +725,8 @@ finish(struct butler_server *srv)
 	/* A purge asked before the end still purges; later ones are refused.
 	 */
 	butler__channel_apply_purges(&srv->ch, true, NULL);
+	/* Answers that arrived are delivered, not ended by the stop. */
+	take_answers(srv);
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, fn, srv, &more);
 	butler__channel_close_pq(&srv->ch, fn, srv);
@@ -1055,7 +1101,7 @@ butler__server_drain_external(
 	struct butler_server *outer;
 	unsigned n = 0;
 	int rv = BUTLER_OK;
-	bool more;
+	bool more, left = false;
 
 	*handled = 0;
 	if (!butler__channel_try_consume(&srv->ch))
@@ -1072,14 +1118,17 @@ butler__server_drain_external(
 	do {
 		butler__requests_expire(&srv->rq, butler__now_ns());
 		fire_timers(srv);
-		take_answers(srv);
+		if (all)
+			take_answers(srv);
+		else
+			left = take_answers_max(srv, max);
 		apply_purges(srv);
 		n += drain(srv, all ? UINT32_MAX : max,
 		    all ? UINT64_MAX : env->batch_budget_ns, &more);
 	} while (all && (more || !butler__channel_empty(&srv->ch)));
 	/* Work left (or a sender that slipped in while we went idle): keep
 	 * the fd readable so the owner's loop comes back. */
-	if (more || !butler__channel_idle(&srv->ch))
+	if (more || left || !butler__channel_idle(&srv->ch))
 		butler__channel_ring(&srv->ch);
 	else
 		try_quiet(srv);
@@ -1115,6 +1164,8 @@ butler__server_sweep(struct butler_server *srv)
 	(void)butler__channel_drain(
 	    &srv->ch, UINT32_MAX, UINT64_MAX, 0, drop, srv, &more);
 	butler__channel_close_pq(&srv->ch, drop, srv);
+	butler__requests_drop_answers(srv->answers_left);
+	srv->answers_left = srv->answers_last = NULL;
 	butler__requests_drop_answers(butler__channel_take(&srv->ch));
 	butler__channel_retire(&srv->ch);
 	butler__channel_leave_consumer(&srv->ch);
@@ -1129,6 +1180,8 @@ butler__server_release(struct butler_server *srv)
 {
 	srv->calls_done = true;
 	butler__channel_release(&srv->ch, drop, srv);
+	butler__requests_drop_answers(srv->answers_left);
+	srv->answers_left = srv->answers_last = NULL;
 	butler__requests_drop_answers(butler__channel_take(&srv->ch));
 	butler__requests_release(&srv->rq);
 	drop_timers(srv);

@@ -62,6 +62,10 @@ struct butler_server {
 	struct butler__rec *take_buf;      /* a sharing pool's: the record
 	                                      being handled, copied out */
 	size_t take_cap;
+	/* Answers an external loop's bounded dispatch took from the inbox
+	 * and has not delivered yet, oldest first: delivered before newer
+	 * ones, and before the requests end at a stop. Consumer. */
+	struct butler__node *answers_left, *answers_last;
 	unsigned id;          /* hub-wide server index */
 	unsigned instance;    /* instance in its pool */
 	unsigned index;       /* hub-wide inbox index */

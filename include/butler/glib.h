@@ -9,12 +9,11 @@
  * drains the server in bounded batches, so a flood of messages or progress
  * messages cannot starve the GUI: each dispatch handles at most `batch` of
  * them and at most about a millisecond of handler time, then lets GLib run
- * its other sources (drawing, input) before coming back. Not bounded (yet):
- * the answers to the context's own calls that have arrived when a dispatch
- * begins (replies, and calls that time out then) are all delivered in that
- * dispatch, because butler_server_drain() takes them all at once; as many
- * as the context has calls in flight (tests/runtime/test_glib.c,
- * replies_bounded_per_dispatch, disabled until the runtime bounds them).
+ * its other sources (drawing, input) before coming back. The replies to
+ * the context's own calls are bounded the same way: at most `batch` per
+ * dispatch, oldest first, the rest in the next ones. Not bounded: calls
+ * that time out together, whose callbacks all run in the dispatch that
+ * sees their deadline pass (as many as the context has calls in flight).
  *
  * Bindings tie deliveries to the life of a GObject (a widget): a message
  * sent with butler_glib_send_for() or a call bound with

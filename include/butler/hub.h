@@ -699,11 +699,14 @@ BUTLER_API int butler_server_fd(butler_hub *hub, unsigned server);
 
 /**
  * butler_server_drain handles up to `max` queued messages of external-loop
- * server `server` on the calling thread (0 means a default batch) and, if
- * work remains, leaves its fd readable. *handled (may be NULL) receives the
- * number of messages handled. Returns BUTLER_EINVAL for a threaded server,
- * BUTLER_EBUSY if another thread is draining it, BUTLER_ESTATE before
- * butler_hub_start(). Call it from the one thread that owns the server.
+ * server `server` on the calling thread (0 means a default batch), and
+ * delivers up to `max` of the answers that have arrived for its calls
+ * (oldest first; the rest wait for the next drain, or for a stop, which
+ * delivers them), and, if work remains, leaves its fd readable. *handled (may
+ * be NULL) receives the number of messages handled. Returns BUTLER_EINVAL for
+ * a threaded server, BUTLER_EBUSY if another thread is draining it,
+ * BUTLER_ESTATE before butler_hub_start(). Call it from the one thread that
+ * owns the server.
  */
 BUTLER_API int butler_server_drain(butler_hub *hub, unsigned server,
     unsigned max, unsigned *handled /* OUT: may be NULL */);

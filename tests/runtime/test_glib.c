@@ -984,13 +984,11 @@ Test(glib, slow_progress_bounded_by_time_per_dispatch, .timeout = 60)
 }
 
 /*
- * Replies are not bounded per dispatch: butler_server_drain() delivers
- * every answer that has arrived (take_answers(), before the bounded drain
- * of the inbox), so a thousand replies that arrive together run a thousand
- * callbacks in one dispatch. Disabled until the runtime bounds them; it
- * fails today with 1000 callbacks in the first dispatch.
+ * Replies are bounded per dispatch like messages: a thousand replies that
+ * arrive together run at most a batch of callbacks in one dispatch, the
+ * rest in the next ones (oldest first).
  */
-Test(glib, replies_bounded_per_dispatch, .timeout = 60, .disabled = true)
+Test(glib, replies_bounded_per_dispatch, .timeout = 60)
 {
 	enum { N = 1000 };
 	struct env e = { 0 };
@@ -1012,6 +1010,51 @@ Test(glib, replies_bounded_per_dispatch, .timeout = 60, .disabled = true)
 	}
 	env_stop(&e, BUTLER_STOP_DRAIN);
 	cr_assert_leq(most, 64, "%lu replies in one dispatch", most);
+}
+
+/* Makes n calls whose replies all arrive, runs one dispatch (which must
+ * leave some of them), then stops the hub with `policy`. */
+static void
+stop_with_replies_left(struct life *l, butler_stop_policy policy)
+{
+	enum { N = 1000 };
+	struct env e = { 0 };
+
+	atomic_store(&e.bench.free_runs, N);
+	env_start(&e, NULL, NULL, NULL, false);
+	for (uint64_t i = 0; i < N; i++)
+		(void)call_for(&e, i, l);
+	while (atomic_load(&replies_made) < N)
+		sleep_us(1000);
+	while (atomic_load(&l->runs) == 0)
+		g_main_context_iteration(e.ctx, TRUE);
+	cr_assert_lt(atomic_load(&l->runs), N, "one dispatch delivered all");
+	env_stop(&e, policy);
+	/* Each call ended once (env_stop checked each reply destroyed once).
+	 */
+	cr_assert_eq(atomic_load(&l->runs), N);
+}
+
+/* Replies a bounded dispatch left for later are delivered by a stop, each
+ * once and with its answer: not ended by the stop, whether it drains or
+ * discards (the answers had arrived). One stop per test: the reply
+ * counters are the process's. */
+Test(glib, replies_left_by_a_dispatch_reach_their_callers_at_a_drain,
+    .timeout = 60)
+{
+	struct life l = { 0 };
+
+	stop_with_replies_left(&l, BUTLER_STOP_DRAIN);
+	cr_assert_eq(atomic_load(&l.ok), 1000, "a reply was lost");
+}
+
+Test(glib, replies_left_by_a_dispatch_reach_their_callers_at_a_discard,
+    .timeout = 60)
+{
+	struct life l = { 0 };
+
+	stop_with_replies_left(&l, BUTLER_STOP_DISCARD);
+	cr_assert_eq(atomic_load(&l.ok), 1000, "a reply was lost");
 }
 
 /* g_object_run_dispose() (GTK 3's gtk_widget_destroy()) disposes an object
