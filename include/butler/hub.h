@@ -266,6 +266,9 @@ BUTLER_API int butler_hub_stop(butler_hub *hub, butler_stop_policy policy);
 /**
  * butler_stuck_info describes one server instance that kept a stop from
  * finishing in time. Strings are the spec's names, valid as long as the hub.
+ * It counts the requests it owes and awaits; butler_hub_pending(), called
+ * from the report function or after it, lists each of them (caller,
+ * kind, since when, deferred by whom).
  */
 typedef struct butler_stuck_info {
 	const char *server;     /**< spec name of the server */
