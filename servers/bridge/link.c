@@ -455,16 +455,23 @@ take_write(struct butler__link *l)
 	return l->s;
 }
 
-void
-butler__link_kick(struct butler__link *l)
+/* Lets go of l's mutex, held, and writes what take_write() took, if
+ * anything: the write starts outside the lock. */
+static void
+unlock_and_write(struct butler__link *l)
 {
-	nng_stream *s;
+	nng_stream *s = take_write(l);
 
-	pthread_mutex_lock(&l->mtx);
-	s = take_write(l);
 	pthread_mutex_unlock(&l->mtx);
 	if (s != NULL)
 		start_write(l, s);
+}
+
+void
+butler__link_kick(struct butler__link *l)
+{
+	pthread_mutex_lock(&l->mtx);
+	unlock_and_write(l);
 }
 
 static void
@@ -1602,7 +1609,6 @@ butler__link_forward(struct butler__link *l, uint16_t target, uint16_t kind,
 	size_t size = n == SIZE_MAX ? SIZE_MAX : n + (call ? 21u : 9u);
 	struct butler__dtarget *t = &l->dt[target];
 	bool waited = false;
-	nng_stream *s;
 	int rv;
 
 	if (size == SIZE_MAX || size > l->br->max_frame)
@@ -1656,26 +1662,18 @@ butler__link_forward(struct butler__link *l, uint16_t target, uint16_t kind,
 	/* An idle writer writes at once (no frame waits for a batch to
 	 * end); a busy one takes what accumulated when its write is done,
 	 * so under load many frames share a write. */
-	s = take_write(l);
-	pthread_mutex_unlock(&l->mtx);
-	if (s != NULL)
-		start_write(l, s);
+	unlock_and_write(l);
 	return rv;
 }
 
 void
 butler__link_cancel(struct butler__link *l, uint32_t gen, uint64_t id)
 {
-	nng_stream *s;
-
 	pthread_mutex_lock(&l->mtx);
 	if (l->state == BUTLER__L_UP && l->gen == gen
 	    && butler__put_id(&l->out, BUTLER__F_CANCEL, id) == BUTLER_OK)
 		appended(l);
-	s = take_write(l);
-	pthread_mutex_unlock(&l->mtx);
-	if (s != NULL)
-		start_write(l, s);
+	unlock_and_write(l);
 }
 
 bool
@@ -1695,7 +1693,6 @@ butler__link_answer(struct butler__link *l, uint32_t gen, uint8_t type,
     uint64_t id, const butler_msg_desc *desc, const void *msg, int code)
 {
 	int rv = BUTLER_ECLOSED;
-	nng_stream *s;
 
 	pthread_mutex_lock(&l->mtx);
 	if (l->state == BUTLER__L_UP && l->gen == gen) {
@@ -1709,10 +1706,7 @@ butler__link_answer(struct butler__link *l, uint32_t gen, uint8_t type,
 		if (rv == BUTLER_OK)
 			appended(l);
 	}
-	s = take_write(l);
-	pthread_mutex_unlock(&l->mtx);
-	if (s != NULL)
-		start_write(l, s);
+	unlock_and_write(l);
 	return rv;
 }
 
@@ -1765,8 +1759,6 @@ credit_locked(struct butler__link *l)
 void
 butler__link_credit(struct butler__link *l)
 {
-	nng_stream *s;
-
 	pthread_mutex_lock(&l->mtx);
 	if (l->released) {
 		l->released = false;
@@ -1782,8 +1774,5 @@ butler__link_credit(struct butler__link *l)
 		}
 	}
 	credit_locked(l);
-	s = take_write(l);
-	pthread_mutex_unlock(&l->mtx);
-	if (s != NULL)
-		start_write(l, s);
+	unlock_and_write(l);
 }

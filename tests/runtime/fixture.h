@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,12 +267,12 @@ fx_count_dir(const char *path)
 }
 
 /*
- * fx_server_threads counts the process's threads named like the fixture's
- * servers (s0..s3, s1/0, ...). The test runner starts threads of its own, so
- * counting every thread would measure Criterion, not butler.
+ * fx_count_threads counts the process's threads whose name (comm, without
+ * its newline) `match` accepts.
  */
 static inline int
-fx_server_threads(void)
+fx_count_threads(
+    bool (*match)(const char *comm, const char *arg), const char *arg)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
@@ -289,13 +290,38 @@ fx_server_threads(void)
 		f = fopen(path, "r");
 		if (f == NULL)
 			continue; /* the thread just exited */
-		if (fgets(comm, sizeof comm, f) != NULL && comm[0] == 's'
-		    && comm[1] >= '0' && comm[1] <= '9')
-			n++;
+		if (fgets(comm, sizeof comm, f) != NULL) {
+			comm[strcspn(comm, "\n")] = '\0';
+			n += match(comm, arg);
+		}
 		fclose(f);
 	}
 	closedir(d);
 	return n;
+}
+
+static inline bool
+fx_is_server_name(const char *comm, const char *arg)
+{
+	(void)arg;
+	return comm[0] == 's' && comm[1] >= '0' && comm[1] <= '9';
+}
+
+static inline bool
+fx_is_named(const char *comm, const char *name)
+{
+	return strcmp(comm, name) == 0;
+}
+
+/*
+ * fx_server_threads counts the process's threads named like the fixture's
+ * servers (s0..s3, s1/0, ...). The test runner starts threads of its own, so
+ * counting every thread would measure Criterion, not butler.
+ */
+static inline int
+fx_server_threads(void)
+{
+	return fx_count_threads(fx_is_server_name, NULL);
 }
 
 /*
@@ -325,30 +351,7 @@ fx_server_threads_gone(void)
 static inline int
 fx_threads_named(const char *name)
 {
-	DIR *d = opendir("/proc/self/task");
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)) != NULL) {
-		char path[300], comm[32] = "";
-		FILE *f;
-
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(
-		    path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-		f = fopen(path, "r");
-		if (f == NULL)
-			continue; /* the thread just exited */
-		if (fgets(comm, sizeof comm, f) != NULL) {
-			comm[strcspn(comm, "\n")] = '\0';
-			n += strcmp(comm, name) == 0;
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return n;
+	return fx_count_threads(fx_is_named, name);
 }
 
 /* fx_quiet is a log callback that counts messages instead of printing. */
