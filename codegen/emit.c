@@ -357,3 +357,52 @@ butler__gen_emit_cstr(struct sbuf *out, const char *s)
 			butler__gen_sb_putn(out, s, 1);
 	}
 }
+
+void
+butler__gen_doc(struct sbuf *out, const char *fmt, ...)
+{
+	struct sbuf text = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	butler__gen_sb_vprintf(&text, fmt, ap);
+	va_end(ap);
+	if (text.oom)
+		out->oom = true;
+	else
+		butler__gen_emit_comment(out, 0, butler__gen_sb_cstr(&text));
+	butler__gen_sb_release(&text);
+}
+
+void
+butler__gen_call(struct sbuf *out, const char *head, const char *fmt, ...)
+{
+	char args[4 * GEN_NAME_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof args, fmt, ap);
+	va_end(ap);
+	butler__gen_emit_call(out, 1, head, args, ");\n");
+}
+
+void
+butler__gen_vsig(struct sbuf *out, bool definition, const char *ret,
+    const char *name, const char *fmt, va_list ap)
+{
+	char params[4 * GEN_NAME_MAX];
+
+	vsnprintf(params, sizeof params, fmt, ap);
+	butler__gen_emit_sig(out, definition, ret, name, params);
+}
+
+void
+butler__gen_sig(struct sbuf *out, bool definition, const char *ret,
+    const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	butler__gen_vsig(out, definition, ret, name, fmt, ap);
+	va_end(ap);
+}

@@ -12,6 +12,12 @@
 #include "sbuf.h"
 #include "spec.h"
 
+#include <stdarg.h>
+
+/* GEN_NAME_MAX is enough for any generated identifier: three names of at
+ * most SPEC_NAME_MAX characters and a fixed part. */
+#define GEN_NAME_MAX (4 * SPEC_NAME_MAX)
+
 /* struct emit_import is a spec the emitted one imports. */
 struct emit_import {
 	const char *path;        /* as written in "imports" */
@@ -109,6 +115,26 @@ void butler__gen_emit_call(struct sbuf *out, unsigned indent, const char *head,
  */
 void butler__gen_emit_comment(
     struct sbuf *out, unsigned indent, const char *text);
+
+/* butler__gen_doc appends a printf-formatted paragraph as a filled
+ * comment (butler__gen_emit_comment). */
+void butler__gen_doc(struct sbuf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* butler__gen_call appends \`head\`, printf-formatted arguments and ");\n"
+ * as one wrapped statement, one tab in (butler__gen_emit_call). */
+void butler__gen_call(struct sbuf *out, const char *head, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* butler__gen_vsig appends a signature (butler__gen_emit_sig) whose
+ * parameters are formatted from fmt and ap; butler__gen_sig is its
+ * variadic form. */
+void butler__gen_vsig(struct sbuf *out, bool definition, const char *ret,
+    const char *name, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+void butler__gen_sig(struct sbuf *out, bool definition, const char *ret,
+    const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* butler__gen_emit_cstr appends s escaped for a C string literal. */
 void butler__gen_emit_cstr(struct sbuf *out, const char *s);

@@ -14,30 +14,6 @@
 
 #include "butler_gen.h"
 
-/* GEN_NAME_MAX is enough for any generated identifier: three names of at
- * most SPEC_NAME_MAX characters and a fixed part. */
-#define GEN_NAME_MAX (4 * SPEC_NAME_MAX)
-
-/* doc appends a printf-formatted paragraph as a filled comment. */
-static void doc(struct sbuf *out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-doc(struct sbuf *out, const char *fmt, ...)
-{
-	struct sbuf text = { 0 };
-	va_list ap;
-
-	va_start(ap, fmt);
-	butler__gen_sb_vprintf(&text, fmt, ap);
-	va_end(ap);
-	if (text.oom)
-		out->oom = true;
-	else
-		butler__gen_emit_comment(out, 0, butler__gen_sb_cstr(&text));
-	butler__gen_sb_release(&text);
-}
-
 static void
 guard(const struct emit_in *in, struct sbuf *out)
 {
@@ -90,14 +66,15 @@ id_enum(const struct emit_in *in, const char *what, const char *what_upper,
 {
 	const char *a = in->spec->app, *A = in->spec->app_upper;
 
-	doc(out, "%s_%s_id numbers the %ss in spec order: %s.", a, what, noun,
-	    role);
+	butler__gen_doc(out, "%s_%s_id numbers the %ss in spec order: %s.", a,
+	    what, noun, role);
 	butler__gen_sb_printf(out, "enum %s_%s_id {\n", a, what);
 	for (unsigned i = 0; i < n; i++)
 		butler__gen_sb_printf(out, "\t%s_%s_%s = %u,\n", A, what_upper,
 		    upper(in->spec, i), i);
 	butler__gen_sb_puts(out, "};\n\n");
-	doc(out, "%s_%s_COUNT is the number of %ss.", A, what_upper, noun);
+	butler__gen_doc(
+	    out, "%s_%s_COUNT is the number of %ss.", A, what_upper, noun);
 	butler__gen_sb_printf(
 	    out, "#define %s_%s_COUNT %u\n\n", A, what_upper, n);
 }
@@ -139,7 +116,7 @@ shared_types(const struct emit_in *in, struct sbuf *out)
 	const char *a = in->spec->app;
 
 	if (in->spec->uses_bytes) {
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_bytes is an owned byte string: `data` comes from "
 		    "malloc() (or is NULL) and is freed with free() when the "
 		    "message is destroyed.",
@@ -150,7 +127,7 @@ shared_types(const struct emit_in *in, struct sbuf *out)
 		    a);
 	}
 	if (in->spec->uses_buf) {
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_buf is a buffer handed over without copying. "
 		    "Destroying the message calls free_fn(data, ctx) once, "
 		    "when free_fn is not NULL: a sender that shares the "
@@ -187,7 +164,7 @@ message(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	butler__gen_sb_puts(out, "};\n\n");
 
 	if (m->owned)
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_%s_destroy frees the owned fields of *msg, nested "
 		    "messages included, and sets them to NULL; *msg itself is "
 		    "not freed. NULL is a no-op. The hub calls it for the "
@@ -195,7 +172,7 @@ message(const struct emit_in *in, const struct message *m, struct sbuf *out)
 		    "failed send.",
 		    s->app, m->name);
 	else
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_%s_destroy does nothing: '%s' owns no fields. It "
 		    "exists so that every message is destroyed the same way.",
 		    s->app, m->name, m->name);
@@ -225,13 +202,11 @@ static void
 proto(
     struct sbuf *out, const char *ret, const char *name, const char *fmt, ...)
 {
-	char params[4 * GEN_NAME_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(params, sizeof params, fmt, ap);
+	butler__gen_vsig(out, false, ret, name, fmt, ap);
 	va_end(ap);
-	butler__gen_emit_sig(out, false, ret, name, params);
 	butler__gen_sb_puts(out, "\n");
 }
 
@@ -248,7 +223,7 @@ deferred(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	const char *a = s->app, *M = m->name;
 	char name[GEN_NAME_MAX], ret[GEN_NAME_MAX];
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_%s_promise names a deferred '%s' request: %s_defer_%s() takes "
 	    "the request a handler is handling out of the handler, and the "
 	    "promise is answered exactly once, later, on the thread of the "
@@ -260,7 +235,7 @@ deferred(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	butler__gen_sb_printf(
 	    out, "struct %s_%s_promise {\n\tuint64_t id_bt_;\n};\n\n", a, M);
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_defer_%s defers the '%s' request that `self` is handling now: "
 	    "the handler may return 0 without answering, and the request is "
 	    "answered later on this server's thread, from anything that runs "
@@ -279,7 +254,7 @@ deferred(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	snprintf(ret, sizeof ret, "struct %s_%s_promise", a, M);
 	proto(out, ret, name, "butler_server *self");
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_answer_%s answers deferred request `promise` with *reply "
 	    "(copied), exactly once. On BUTLER_OK the hub owns the reply's "
 	    "owned fields; on failure you still do. Returns BUTLER_ESTATE if "
@@ -294,7 +269,7 @@ deferred(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	    "%s_%s *reply",
 	    a, M, a, s->msgs[m->reply].name);
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_fail_%s ends deferred request `promise` with failure `code` "
 	    "(non-zero: a butler_err or a positive code of your own), exactly "
 	    "once: its caller gets `code` as the status. Errors as "
@@ -307,7 +282,7 @@ deferred(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	    M);
 
 	if (m->progress >= 0) {
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_progress_%s_promise posts *progress (copied) to the "
 		    "caller of deferred request `promise`, as "
 		    "%s_progress_%s() "
@@ -325,7 +300,7 @@ deferred(const struct emit_in *in, const struct message *m, struct sbuf *out)
 		    a, M, a, s->msgs[m->progress].name);
 	}
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_%s_promise_cancelled says whether the caller of deferred "
 	    "request `promise` has given up on it (cancelled, timed out, "
 	    "stopped, or the hub's stop discards), so that the work for it "
@@ -337,7 +312,7 @@ deferred(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	proto(out, "bool", name,
 	    "const butler_server *self, struct %s_%s_promise promise", a, M);
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_%s_promise_time_left_ms returns how long the caller of "
 	    "deferred request `promise` will still wait for its answer: -1 "
 	    "for "
@@ -357,7 +332,7 @@ request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	const struct message *r = &s->msgs[m->reply];
 	char name[GEN_NAME_MAX], params[2 * GEN_NAME_MAX];
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_%s_reply_fn receives the one answer to a call of '%s', on the "
 	    "calling server's thread: status BUTLER_OK with the reply, or, "
 	    "with reply NULL, the handler's failure (its non-zero result, or "
@@ -373,7 +348,7 @@ request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	    a, r->name);
 	typedef_fn(out, name, params);
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_reply_%s answers the '%s' request that `self` is handling now "
 	    "with *reply (copied). A handler answers before it returns, or "
 	    "defers (%s_defer_%s()) and answers later; one that returns "
@@ -388,7 +363,7 @@ request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 	butler__gen_emit_sig(out, false, "int", name, params);
 	butler__gen_sb_puts(out, "\n");
 	if (m->progress >= 0) {
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_%s_progress_fn receives each progress message of a "
 		    "call of '%s' before its answer, on the calling server's "
 		    "thread%s. The message is destroyed when the callback "
@@ -402,7 +377,7 @@ request(const struct emit_in *in, const struct message *m, struct sbuf *out)
 		    a, s->msgs[m->progress].name);
 		typedef_fn(out, name, params);
 
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_progress_%s posts *progress (copied) to the caller of "
 		    "the '%s' request that `self` is handling now. On "
 		    "BUTLER_OK the hub owns its owned fields; on failure you "
@@ -480,7 +455,7 @@ register_each(
 	char name[GEN_NAME_MAX], item[2 * GEN_NAME_MAX + 64];
 	size_t col;
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_%s_register_each installs the handlers of server '%s' as "
 	    "%s_%s_register() does, given one by one: on_start and on_stop "
 	    "(either may be NULL), then one handler per message it accepts, "
@@ -554,7 +529,7 @@ timers(const struct emit_in *in, const struct server *sv,
 		    " '%s' owns fields, so it cannot repeat: it has no "
 		    "%s_send_%s_%s_every().",
 		    M, a, S, M);
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_send_%s_%s_after sends *msg (copied now) to server '%s' once, "
 	    "delay_ms from now, from a timer on the loop of the instance it "
 	    "goes to. On BUTLER_OK the hub owns its owned fields (destroyed "
@@ -569,7 +544,7 @@ timers(const struct emit_in *in, const struct server *sv,
 	    "uint64_t *timer",
 	    a, M);
 	if (!m->owned) {
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_send_%s_%s_every sends a copy of *msg to server '%s' "
 		    "every period_ms, the first period_ms from now, until "
 		    "butler_timer_cancel(hub, *timer) or the hub begins to "
@@ -584,7 +559,7 @@ timers(const struct emit_in *in, const struct server *sv,
 		    "period_ms, uint64_t *timer",
 		    a, M);
 	}
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_purge_%s_%s removes every '%s' message queued for "
 	    "server '%s', on each of its instances, unhandled: each "
 	    "is destroyed (its owned fields freed) and counted in "
@@ -705,13 +680,13 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	else if (sv->doc != NULL)
 		butler__gen_emit_doc(out, 0, title, sv->doc);
 	else
-		doc(out, "%s%s", title, butler__gen_sb_cstr(&pol));
+		butler__gen_doc(out, "%s%s", title, butler__gen_sb_cstr(&pol));
 	if (sv->doc != NULL && pol.len > 0)
-		doc(out, "%s", butler__gen_sb_cstr(&pol) + 1);
+		butler__gen_doc(out, "%s", butler__gen_sb_cstr(&pol) + 1);
 	butler__gen_sb_release(&pol);
 	butler__gen_sb_puts(out, "\n");
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_%s_kind says which message a %s_%s_msg holds; NONE (0) is "
 	    "none, so a zeroed message is invalid.",
 	    a, S, a, S);
@@ -722,7 +697,8 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		    s->msgs[sv->accepts[k]].upper, k + 1);
 	butler__gen_sb_puts(out, "};\n\n");
 
-	doc(out, "%s_%s_msg is any message server '%s' accepts.", a, S, S);
+	butler__gen_doc(
+	    out, "%s_%s_msg is any message server '%s' accepts.", a, S, S);
 	butler__gen_sb_printf(
 	    out, "struct %s_%s_msg {\n\tenum %s_%s_kind kind;\n", a, S, a, S);
 	/* C has no empty union: a server that accepts nothing has a kind
@@ -740,7 +716,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	butler__gen_sb_puts(out, "};\n\n");
 
 	if (sv->n_accepts > 0) {
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_%s_M_fn is the type of the handler of message M in "
 		    "server '%s', one type per message it accepts (so that "
 		    "%s_%s_register_each() can tell them apart). A handler "
@@ -762,7 +738,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		butler__gen_sb_puts(out, "\n");
 	}
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_%s_handlers is the handler table of server '%s'. on_start and "
 	    "on_stop may be NULL; every message needs a handler, or "
 	    "butler_hub_start() fails with BUTLER_ENOHANDLER: "
@@ -782,7 +758,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	}
 	butler__gen_sb_puts(out, "};\n\n");
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_%s_register installs handler table *h (copied) for server "
 	    "'%s', with `user` passed to every handler. Before "
 	    "butler_hub_start() only.",
@@ -799,7 +775,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	for (unsigned k = 0; k < sv->n_accepts; k++) {
 		const struct message *m = &s->msgs[sv->accepts[k]];
 
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_send_%s_%s sends *msg (copied) to server '%s'. On "
 		    "BUTLER_OK the hub owns its owned fields, and on "
 		    "BUTLER_EDROPPED or BUTLER_EREPLACED too (the kind's "
@@ -815,7 +791,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		timers(in, sv, m, out);
 		if (!m->request)
 			continue;
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_call_%s_%s sends request *msg to server '%s'. Its "
 		    "answer comes back once, to cb on the calling server's "
 		    "thread, within timeout_ms (-1: no timeout)%s. *id (may "
@@ -846,7 +822,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		butler__gen_emit_sig(out, false, "int", name, params);
 		butler__gen_sb_puts(out, "\n");
 
-		doc(out,
+		butler__gen_doc(out,
 		    "%s_call_%s_%s_wait sends request *msg to server '%s' and "
 		    "blocks the calling thread until its answer: BUTLER_OK "
 		    "with the reply in *reply (you then own its owned "
@@ -873,7 +849,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 		    a, m->name, a, s->msgs[m->reply].name);
 	}
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_send_%s sends the message *msg holds, as the matching "
 	    "%s_send_%s_...() does; BUTLER_EKIND for kind NONE. Any thread.",
 	    a, S, a, S);
@@ -883,7 +859,7 @@ server(const struct emit_in *in, const struct server *sv, struct sbuf *out)
 	butler__gen_emit_sig(out, false, "int", name, params);
 	butler__gen_sb_puts(out, "\n");
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_%s_msg_destroy destroys the message *msg holds. NULL is a "
 	    "no-op.",
 	    a, S);
@@ -924,7 +900,7 @@ butler__gen_emit_header(const struct emit_in *in, struct sbuf *out)
 	    "BUTLER_GEN_ABI %d)\"\n#endif\n\n",
 	    BUTLER_GEN_OUTPUT_ABI);
 	if (s->n_imports > 0) {
-		doc(out,
+		butler__gen_doc(out,
 		    "The specs %s imports. Each is generated once, in the "
 		    "library built from it (link that library: it provides "
 		    "these headers and the specs' tables).",
@@ -946,7 +922,7 @@ butler__gen_emit_header(const struct emit_in *in, struct sbuf *out)
 			request(in, &s->msgs[i], out);
 	for (unsigned i = 0; i < s->n_srvs; i++)
 		server(in, &s->srvs[i], out);
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_spec is the descriptor table of app '%s': create a hub with "
 	    "butler_hub_new(&hub, &%s_spec).",
 	    s->app, s->app, s->app);

@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define GEN_NAME_MAX (4 * SPEC_NAME_MAX)
-
 static void
 destroy_field(
     const struct emit_in *in, const struct field *f, struct sbuf *out)
@@ -76,40 +74,6 @@ destructors(const struct emit_in *in, struct sbuf *out)
 	}
 }
 
-/* sig formats a signature's name and parameters and appends it. */
-static void sig(struct sbuf *out, bool definition, const char *ret,
-    const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static void
-sig(struct sbuf *out, bool definition, const char *ret, const char *name,
-    const char *fmt, ...)
-{
-	char params[4 * GEN_NAME_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(params, sizeof params, fmt, ap);
-	va_end(ap);
-	butler__gen_emit_sig(out, definition, ret, name, params);
-}
-
-/* call appends `head` and formatted arguments as one wrapped statement. */
-static void call(struct sbuf *out, const char *head, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-call(struct sbuf *out, const char *head, const char *fmt, ...)
-{
-	char args[4 * GEN_NAME_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof args, fmt, ap);
-	va_end(ap);
-	butler__gen_emit_call(out, 1, head, args, ");\n");
-}
-
 /*
  * promise_fns emits app_defer_M() and the functions that answer its
  * promise. The runtime identifies the request's message by its descriptor
@@ -126,45 +90,45 @@ promise_fns(
 
 	snprintf(name, sizeof name, "%s_defer_%s", a, M);
 	snprintf(ret, sizeof ret, "struct %s_%s_promise", a, M);
-	sig(out, true, ret, name, "butler_server *self");
+	butler__gen_sig(out, true, ret, name, "butler_server *self");
 	butler__gen_sb_printf(out, "{\n\t%s p = { 0 };\n\n", ret);
-	call(out, "(void)butler_defer(",
+	butler__gen_call(out, "(void)butler_defer(",
 	    "self, &%s_spec.messages[%s_MSG_%s], &p.id_bt_", a, A, MU);
 	butler__gen_sb_puts(out, "\treturn p;\n}\n\n");
 
 	snprintf(name, sizeof name, "%s_answer_%s", a, M);
-	sig(out, true, "int", name,
+	butler__gen_sig(out, true, "int", name,
 	    "butler_server *self, struct %s_%s_promise promise, const struct "
 	    "%s_%s *reply",
 	    a, M, a, in->spec->msgs[m->reply].name);
 	butler__gen_sb_puts(
 	    out, "{\n\tif (reply == NULL)\n\t\treturn BUTLER_EINVAL;\n");
-	call(out, "return butler_answer(",
+	butler__gen_call(out, "return butler_answer(",
 	    "self, promise.id_bt_, &%s_spec.messages[%s_MSG_%s], reply, "
 	    "sizeof *reply",
 	    a, A, MU);
 	butler__gen_sb_puts(out, "}\n\n");
 
 	snprintf(name, sizeof name, "%s_fail_%s", a, M);
-	sig(out, true, "int", name,
+	butler__gen_sig(out, true, "int", name,
 	    "butler_server *self, struct %s_%s_promise promise, int code", a,
 	    M);
 	butler__gen_sb_puts(out, "{\n");
-	call(out, "return butler_fail(",
+	butler__gen_call(out, "return butler_fail(",
 	    "self, promise.id_bt_, &%s_spec.messages[%s_MSG_%s], code", a, A,
 	    MU);
 	butler__gen_sb_puts(out, "}\n\n");
 
 	if (m->progress >= 0) {
 		snprintf(name, sizeof name, "%s_progress_%s_promise", a, M);
-		sig(out, true, "int", name,
+		butler__gen_sig(out, true, "int", name,
 		    "butler_server *self, struct %s_%s_promise promise, const "
 		    "struct %s_%s *progress",
 		    a, M, a, in->spec->msgs[m->progress].name);
 		butler__gen_sb_puts(out,
 		    "{\n\tif (progress == NULL)\n\t\treturn "
 		    "BUTLER_EINVAL;\n");
-		call(out, "return butler_progress_promise(",
+		butler__gen_call(out, "return butler_progress_promise(",
 		    "self, promise.id_bt_, &%s_spec.messages[%s_MSG_%s], "
 		    "progress, sizeof *progress",
 		    a, A, MU);
@@ -172,14 +136,14 @@ promise_fns(
 	}
 
 	snprintf(name, sizeof name, "%s_%s_promise_cancelled", a, M);
-	sig(out, true, "bool", name,
+	butler__gen_sig(out, true, "bool", name,
 	    "const butler_server *self, struct %s_%s_promise promise", a, M);
 	butler__gen_sb_puts(out,
 	    "{\n\treturn butler_promise_cancelled(self, "
 	    "promise.id_bt_);\n}\n\n");
 
 	snprintf(name, sizeof name, "%s_%s_promise_time_left_ms", a, M);
-	sig(out, true, "int64_t", name,
+	butler__gen_sig(out, true, "int64_t", name,
 	    "const butler_server *self, struct %s_%s_promise promise", a, M);
 	butler__gen_sb_puts(out,
 	    "{\n\treturn butler_promise_time_left_ms(self, "
@@ -199,7 +163,7 @@ requests(const struct emit_in *in, struct sbuf *out)
 		if (!m->request)
 			continue;
 		snprintf(name, sizeof name, "%s_reply_%s", a, m->name);
-		sig(out, true, "int", name,
+		butler__gen_sig(out, true, "int", name,
 		    "butler_server *self, const struct %s_%s *reply", a,
 		    s->msgs[m->reply].name);
 		butler__gen_sb_puts(out,
@@ -209,7 +173,7 @@ requests(const struct emit_in *in, struct sbuf *out)
 		if (m->progress >= 0) {
 			snprintf(
 			    name, sizeof name, "%s_progress_%s", a, m->name);
-			sig(out, true, "int", name,
+			butler__gen_sig(out, true, "int", name,
 			    "butler_server *self, const struct %s_%s "
 			    "*progress",
 			    a, s->msgs[m->progress].name);
@@ -227,7 +191,7 @@ requests(const struct emit_in *in, struct sbuf *out)
 		    "the call defined.\n */\n");
 		snprintf(
 		    name, sizeof name, "%s_%s_reply_thunk_bt_", a, m->name);
-		sig(out, true, "static void", name,
+		butler__gen_sig(out, true, "static void", name,
 		    "butler_server *self, int status, void *reply, void "
 		    "(*cb)(void), void *user");
 		butler__gen_sb_printf(out,
@@ -238,7 +202,7 @@ requests(const struct emit_in *in, struct sbuf *out)
 			continue;
 		snprintf(
 		    name, sizeof name, "%s_%s_progress_thunk_bt_", a, m->name);
-		sig(out, true, "static void", name,
+		butler__gen_sig(out, true, "static void", name,
 		    "butler_server *self, void *progress, void (*cb)(void), "
 		    "void *user");
 		butler__gen_sb_printf(out,
@@ -264,14 +228,14 @@ timers(const struct emit_in *in, const struct server *sv,
 
 	snprintf(
 	    name, sizeof name, "%s_send_%s_%s_after", a, sv->name, m->name);
-	sig(out, true, "int", name,
+	butler__gen_sig(out, true, "int", name,
 	    "butler_hub *hub, const struct %s_%s *msg, unsigned delay_ms, "
 	    "uint64_t *timer",
 	    a, m->name);
 	butler__gen_sb_puts(out,
 	    "{\n\tif (msg == NULL)\n\t\treturn "
 	    "BUTLER_EINVAL;\n");
-	call(out, "return butler_send_after(",
+	butler__gen_call(out, "return butler_send_after(",
 	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), %s_%s_%s, "
 	    "msg, sizeof *msg, delay_ms, 0, timer",
 	    a, A, S, A, S, M);
@@ -279,23 +243,24 @@ timers(const struct emit_in *in, const struct server *sv,
 	if (!m->owned) {
 		snprintf(name, sizeof name, "%s_send_%s_%s_every", a, sv->name,
 		    m->name);
-		sig(out, true, "int", name,
+		butler__gen_sig(out, true, "int", name,
 		    "butler_hub *hub, const struct %s_%s *msg, unsigned "
 		    "period_ms, uint64_t *timer",
 		    a, m->name);
 		butler__gen_sb_puts(out,
 		    "{\n\tif (msg == NULL || period_ms == 0)\n\t\treturn "
 		    "BUTLER_EINVAL;\n");
-		call(out, "return butler_send_after(",
+		butler__gen_call(out, "return butler_send_after(",
 		    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
 		    "%s_%s_%s, msg, sizeof *msg, period_ms, period_ms, timer",
 		    a, A, S, A, S, M);
 		butler__gen_sb_puts(out, "}\n\n");
 	}
 	snprintf(name, sizeof name, "%s_purge_%s_%s", a, sv->name, m->name);
-	sig(out, true, "int", name, "butler_hub *hub, uint64_t *purged");
+	butler__gen_sig(
+	    out, true, "int", name, "butler_hub *hub, uint64_t *purged");
 	butler__gen_sb_puts(out, "{\n");
-	call(out, "return butler_purge(",
+	butler__gen_call(out, "return butler_purge(",
 	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
 	    "%s_%s_%s, purged",
 	    a, A, S, A, S, M);
@@ -313,12 +278,12 @@ send_call(const struct emit_in *in, const struct server *sv,
 	char name[GEN_NAME_MAX];
 
 	snprintf(name, sizeof name, "%s_send_%s_%s", a, sv->name, m->name);
-	sig(out, true, "int", name, "butler_hub *hub, const struct %s_%s *msg",
-	    a, m->name);
+	butler__gen_sig(out, true, "int", name,
+	    "butler_hub *hub, const struct %s_%s *msg", a, m->name);
 	butler__gen_sb_puts(out,
 	    "{\n\tif (msg == NULL)\n\t\treturn "
 	    "BUTLER_EINVAL;\n");
-	call(out, "return butler_send_spec(",
+	butler__gen_call(out, "return butler_send_spec(",
 	    "hub, &%s_spec, %s_SERVER_%s, %s_%s_%s, msg, sizeof *msg", a, A, S,
 	    A, S, M);
 	butler__gen_sb_puts(out, "}\n\n");
@@ -328,14 +293,14 @@ send_call(const struct emit_in *in, const struct server *sv,
 
 	snprintf(name, sizeof name, "%s_call_%s_%s", a, sv->name, m->name);
 	if (m->progress >= 0)
-		sig(out, true, "int", name,
+		butler__gen_sig(out, true, "int", name,
 		    "butler_hub *hub, const struct %s_%s *msg, int "
 		    "timeout_ms, "
 		    "%s_%s_reply_fn cb, %s_%s_progress_fn progress_cb, void "
 		    "*user, uint64_t *id",
 		    a, m->name, a, m->name, a, m->name);
 	else
-		sig(out, true, "int", name,
+		butler__gen_sig(out, true, "int", name,
 		    "butler_hub *hub, const struct %s_%s *msg, int "
 		    "timeout_ms, "
 		    "%s_%s_reply_fn cb, void *user, uint64_t *id",
@@ -344,7 +309,7 @@ send_call(const struct emit_in *in, const struct server *sv,
 	    "{\n\tif (msg == NULL || cb == NULL)\n"
 	    "\t\treturn BUTLER_EINVAL;\n");
 	if (m->progress >= 0)
-		call(out, "return butler_call_progress(",
+		butler__gen_call(out, "return butler_call_progress(",
 		    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
 		    "%s_%s_%s, msg, sizeof *msg, timeout_ms, "
 		    "%s_%s_reply_thunk_bt_, (void (*)(void))cb, "
@@ -352,7 +317,7 @@ send_call(const struct emit_in *in, const struct server *sv,
 		    "user, id",
 		    a, A, S, A, S, M, a, m->name, a, m->name);
 	else
-		call(out, "return butler_call(",
+		butler__gen_call(out, "return butler_call(",
 		    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), "
 		    "%s_%s_%s, msg, sizeof *msg, timeout_ms, "
 		    "%s_%s_reply_thunk_bt_, (void (*)(void))cb, user, id",
@@ -361,14 +326,14 @@ send_call(const struct emit_in *in, const struct server *sv,
 
 	snprintf(
 	    name, sizeof name, "%s_call_%s_%s_wait", a, sv->name, m->name);
-	sig(out, true, "int", name,
+	butler__gen_sig(out, true, "int", name,
 	    "butler_hub *hub, const struct %s_%s *msg, int timeout_ms, struct "
 	    "%s_%s *reply",
 	    a, m->name, a, in->spec->msgs[m->reply].name);
 	butler__gen_sb_puts(out,
 	    "{\n\tif (msg == NULL || reply == NULL)\n"
 	    "\t\treturn BUTLER_EINVAL;\n");
-	call(out, "return butler_call_wait(",
+	butler__gen_call(out, "return butler_call_wait(",
 	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), %s_%s_%s, "
 	    "msg, sizeof *msg, timeout_ms, reply, sizeof *reply",
 	    a, A, S, A, S, M);
@@ -534,12 +499,12 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 
 	butler__gen_sb_printf(out, "/* Server '%s'. */\n\n", sv->name);
 	snprintf(name, sizeof name, "%s_%s_register", a, sv->name);
-	sig(out, true, "int", name,
+	butler__gen_sig(out, true, "int", name,
 	    "butler_hub *hub, const struct %s_%s_handlers *h, void *user", a,
 	    sv->name);
 	butler__gen_sb_puts(
 	    out, "{\n\tif (h == NULL)\n\t\treturn BUTLER_EINVAL;\n");
-	call(out, "return butler_hub_set_handlers(",
+	butler__gen_call(out, "return butler_hub_set_handlers(",
 	    "hub, butler_hub_server(hub, &%s_spec, %s_SERVER_%s), h, "
 	    "sizeof *h, h->on_start, h->on_stop, user",
 	    a, A, S);
@@ -550,7 +515,7 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 		send_call(in, sv, &s->msgs[sv->accepts[k]], out);
 
 	snprintf(name, sizeof name, "%s_send_%s", a, sv->name);
-	sig(out, true, "int", name,
+	butler__gen_sig(out, true, "int", name,
 	    "butler_hub *hub, const struct %s_%s_msg *msg", a, sv->name);
 	butler__gen_sb_printf(out,
 	    "{\n%s\tif (msg == NULL)\n\t\treturn BUTLER_EINVAL;\n"
@@ -570,7 +535,8 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	butler__gen_sb_puts(out, "\t}\n\treturn BUTLER_EKIND;\n}\n\n");
 
 	snprintf(name, sizeof name, "%s_%s_msg_destroy", a, sv->name);
-	sig(out, true, "void", name, "struct %s_%s_msg *msg", a, sv->name);
+	butler__gen_sig(
+	    out, true, "void", name, "struct %s_%s_msg *msg", a, sv->name);
 	butler__gen_sb_printf(out,
 	    "{\n\tif (msg == NULL)\n\t\treturn;\n"
 	    "\tswitch (msg->kind) {\n\tcase %s_%s_NONE:\n\t\tbreak;\n",
@@ -589,7 +555,7 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	 * a case; a kind outside the enum falls out of the switch. (h->M)
 	 * keeps a function-like macro named M from expanding. */
 	snprintf(name, sizeof name, "%s_%s_dispatch_bt_", a, sv->name);
-	sig(out, true, "static int", name,
+	butler__gen_sig(out, true, "static int", name,
 	    "butler_server *self, const void *handlers, void *user, unsigned "
 	    "kind, void *msg");
 	if (sv->n_accepts > 0)
@@ -614,7 +580,8 @@ server(const struct emit_in *in, unsigned id, struct sbuf *out)
 	butler__gen_sb_puts(out, "\t}\n\treturn BUTLER_EKIND;\n}\n\n");
 
 	snprintf(name, sizeof name, "%s_%s_check_bt_", a, sv->name);
-	sig(out, true, "static const char *", name, "const void *handlers");
+	butler__gen_sig(
+	    out, true, "static const char *", name, "const void *handlers");
 	if (sv->n_accepts > 0)
 		butler__gen_sb_printf(out,
 		    "{\n\tconst struct %s_%s_handlers *h = handlers;\n\n", a,

@@ -16,8 +16,6 @@
 
 #include <butler/wire.h>
 
-#define GEN_NAME_MAX (4 * SPEC_NAME_MAX)
-
 /* Bytes each fixed-width type takes on the wire (0: variable or nested). */
 static const unsigned char wire_bytes[] = {
 	[FT_BOOL] = 1,
@@ -112,33 +110,13 @@ butler__gen_wire_hash(const struct spec *s, bool *oom)
 	return h;
 }
 
-/* doc appends a printf-formatted paragraph as a filled comment. */
-static void doc(struct sbuf *out, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-doc(struct sbuf *out, const char *fmt, ...)
-{
-	struct sbuf text = { 0 };
-	va_list ap;
-
-	va_start(ap, fmt);
-	butler__gen_sb_vprintf(&text, fmt, ap);
-	va_end(ap);
-	if (text.oom)
-		out->oom = true;
-	else
-		butler__gen_emit_comment(out, 0, butler__gen_sb_cstr(&text));
-	butler__gen_sb_release(&text);
-}
-
 void
 butler__gen_emit_wire_hash(const struct emit_in *in, struct sbuf *out)
 {
 	const struct spec *s = in->spec;
 	uint64_t h = butler__gen_wire_hash(s, &out->oom);
 
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_WIRE_HASH identifies app '%s' on the wire: FNV-1a 64 of the "
 	    "canonical text of its messages, fields, requests and servers "
 	    "(codegen/SPEC.md, \"Wire format\"). Two peers whose hashes "
@@ -176,7 +154,7 @@ butler__gen_emit_wire_decls(
 	if (!m->wire) {
 		const struct field *f = why_not(s, m);
 
-		doc(out,
+		butler__gen_doc(out,
 		    "'%s' cannot travel over the wire (its field '%s' %s a "
 		    "'ptr'), so it has no wire_size, encode or decode, and no "
 		    "remote server may reach it.",
@@ -185,7 +163,7 @@ butler__gen_emit_wire_decls(
 		butler__gen_sb_puts(out, "\n");
 		return;
 	}
-	doc(out,
+	butler__gen_doc(out,
 	    "%s_%s_wire_size returns the size of *msg in the wire format "
 	    "(butler/wire.h), or SIZE_MAX if it holds what the format cannot "
 	    "carry; %s_%s_encode writes it to out[0..cap) and its size to "
@@ -215,23 +193,6 @@ butler__gen_emit_wire_decls(
 	butler__gen_sb_puts(out, "\n");
 }
 
-/* call appends `head`, formatted arguments and ");\n" as one wrapped
- * statement, one tab in. */
-static void call(struct sbuf *out, const char *head, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-call(struct sbuf *out, const char *head, const char *fmt, ...)
-{
-	char args[4 * GEN_NAME_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof args, fmt, ap);
-	va_end(ap);
-	butler__gen_emit_call(out, 1, head, args, ");\n");
-}
-
 /* put_bt emits app_M_put_bt_(): one put per field, in order. */
 static void
 put_bt(const struct emit_in *in, const struct message *m, struct sbuf *out)
@@ -252,17 +213,18 @@ put_bt(const struct emit_in *in, const struct message *m, struct sbuf *out)
 
 		switch (f->type) {
 		case FT_STRING:
-			call(out, "butler_wire_put_string(", "w, msg->%s", n);
+			butler__gen_call(
+			    out, "butler_wire_put_string(", "w, msg->%s", n);
 			break;
 		case FT_BYTES:
 		case FT_BUF:
-			call(out, "butler_wire_put_blob(",
+			butler__gen_call(out, "butler_wire_put_blob(",
 			    "w, msg->%s.data, msg->%s.len", n, n);
 			break;
 		case FT_MSG:
 			snprintf(head, sizeof head, "%s_%s_put_bt_(", s->app,
 			    s->msgs[f->msg].name);
-			call(out, head, "w, &msg->%s", n);
+			butler__gen_call(out, head, "w, &msg->%s", n);
 			break;
 		case FT_PTR: /* not encodable: never reached */
 			break;
@@ -279,7 +241,7 @@ put_bt(const struct emit_in *in, const struct message *m, struct sbuf *out)
 		case FT_F64:
 			snprintf(head, sizeof head, "butler_wire_put_%s(",
 			    type_word(s, f));
-			call(out, head, "w, msg->%s", n);
+			butler__gen_call(out, head, "w, msg->%s", n);
 			break;
 		}
 	}
@@ -310,13 +272,13 @@ get_bt(const struct emit_in *in, const struct message *m, struct sbuf *out)
 		case FT_STRING:
 			snprintf(head, sizeof head,
 			    "msg->%s = butler_wire_get_string(", n);
-			call(out, head, "r");
+			butler__gen_call(out, head, "r");
 			break;
 		case FT_BYTES:
 		case FT_BUF:
 			snprintf(head, sizeof head,
 			    "msg->%s.data = butler_wire_get_blob(", n);
-			call(out, head, "r, &msg->%s.len", n);
+			butler__gen_call(out, head, "r, &msg->%s.len", n);
 			if (f->type == FT_BUF)
 				butler__gen_sb_printf(out,
 				    "\tif (msg->%s.data != NULL)\n"
@@ -326,7 +288,7 @@ get_bt(const struct emit_in *in, const struct message *m, struct sbuf *out)
 		case FT_MSG:
 			snprintf(head, sizeof head, "%s_%s_get_bt_(", s->app,
 			    s->msgs[f->msg].name);
-			call(out, head, "r, &msg->%s", n);
+			butler__gen_call(out, head, "r, &msg->%s", n);
 			break;
 		case FT_PTR: /* not encodable: never reached */
 			break;
@@ -344,7 +306,7 @@ get_bt(const struct emit_in *in, const struct message *m, struct sbuf *out)
 			snprintf(head, sizeof head,
 			    "msg->%s = butler_wire_get_%s(", n,
 			    type_word(s, f));
-			call(out, head, "r");
+			butler__gen_call(out, head, "r");
 			break;
 		}
 	}
@@ -383,13 +345,13 @@ wire_size(const struct emit_in *in, const struct message *m, struct sbuf *out)
 		const char *n = f->name;
 
 		if (f->type == FT_STRING) {
-			call(out, "n = butler_wire_add_string(", "n, msg->%s",
-			    n);
+			butler__gen_call(out, "n = butler_wire_add_string(",
+			    "n, msg->%s", n);
 		} else if (f->type == FT_BYTES || f->type == FT_BUF) {
-			call(out, "n = butler_wire_add_blob(",
+			butler__gen_call(out, "n = butler_wire_add_blob(",
 			    "n, msg->%s.data, msg->%s.len", n, n);
 		} else if (f->type == FT_MSG) {
-			call(out, "n = butler_wire_add(",
+			butler__gen_call(out, "n = butler_wire_add(",
 			    "n, %s_%s_wire_size(&msg->%s)", s->app,
 			    s->msgs[f->msg].name, n);
 		}
