@@ -758,18 +758,11 @@ static int
 wait_for_room(struct butler__channel *ch, struct butler__lane *lane,
     unsigned flags, int timeout_ms)
 {
-	struct timespec deadline;
+	struct timespec deadline = butler__timespec_at(timeout_ms > 0
+	        ? butler__now_ns() + (uint64_t)timeout_ms * 1000000u
+	        : 0);
 	int rv = BUTLER_OK;
 
-	if (timeout_ms > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &deadline);
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
 	pthread_mutex_lock(&ch->wait_lock);
 	atomic_fetch_add(&ch->waiters, 1);
 	for (;;) {

@@ -10,6 +10,7 @@
 #define BUTLER_INTERNAL_CHANNEL_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include <butler/hub.h>
 
@@ -393,6 +394,15 @@ butler__channel_state(const struct butler__channel *ch)
 
 /* butler__now_ns reads CLOCK_MONOTONIC. */
 uint64_t butler__now_ns(void);
+
+/* butler__timespec_at converts a butler__now_ns() time to the timespec a
+ * timed wait on a CLOCK_MONOTONIC condition variable takes. */
+static inline struct timespec
+butler__timespec_at(uint64_t ns)
+{
+	return (struct timespec) { .tv_sec = (time_t)(ns / 1000000000u),
+		.tv_nsec = (long)(ns % 1000000000u) };
+}
 
 /* How a drain runs. */
 enum butler__drain_flags {

@@ -211,13 +211,6 @@ dump(struct butler_hub *hub)
 	}
 }
 
-static struct timespec
-abs_time(uint64_t ns)
-{
-	return (struct timespec) { .tv_sec = (time_t)(ns / 1000000000u),
-		.tv_nsec = (long)(ns % 1000000000u) };
-}
-
 static void *
 monitor_main(void *arg)
 {
@@ -232,7 +225,7 @@ monitor_main(void *arg)
 	for (;;) {
 		uint64_t wake
 		    = next_watch < next_dump ? next_watch : next_dump;
-		struct timespec ts = abs_time(wake);
+		struct timespec ts = butler__timespec_at(wake);
 		bool stop;
 
 		pthread_mutex_lock(&mon->lock);

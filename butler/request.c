@@ -736,14 +736,10 @@ out_lock:
 static int
 wait_answer(struct butler__ticket *t, struct waiter *w)
 {
-	struct timespec ts = { 0 };
 	bool timed = t->deadline_ns != UINT64_MAX;
+	struct timespec ts = butler__timespec_at(timed ? t->deadline_ns : 0);
 	int rv = BUTLER_OK;
 
-	if (timed) {
-		ts.tv_sec = (time_t)(t->deadline_ns / 1000000000u);
-		ts.tv_nsec = (long)(t->deadline_ns % 1000000000u);
-	}
 	pthread_mutex_lock(&w->lock);
 	while (!w->done) {
 		int rc = timed

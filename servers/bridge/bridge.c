@@ -745,15 +745,7 @@ butler_bridge_wait(butler_bridge *br, int timeout_ms)
 
 	if (br == NULL)
 		return BUTLER_EINVAL;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (timeout_ms >= 0) {
-		ts.tv_sec += timeout_ms / 1000;
-		ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-	}
+	ts = butler__br_deadline(timeout_ms >= 0 ? timeout_ms : 0);
 	pthread_mutex_lock(&br->mtx);
 	if (!br->io_open || br->io_closed)
 		rv = BUTLER_ESTATE;

@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
@@ -450,5 +451,22 @@ void butler__expose_refuse(
 
 /* butler__expose_free frees what the bridge server holds of link l. */
 void butler__expose_free_link(struct butler__link *l);
+
+/* butler__br_deadline is the CLOCK_MONOTONIC time `ms` from now, for a
+ * timed wait on the bridge's condition variables (made with that clock). */
+static inline struct timespec
+butler__br_deadline(long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += ms % 1000 * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
 
 #endif /* BUTLER_BRIDGE_INTERNAL_H */

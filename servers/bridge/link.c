@@ -1637,12 +1637,7 @@ butler__link_forward(struct butler__link *l, uint16_t target, uint16_t kind,
 			pthread_mutex_lock(&l->mtx);
 			continue;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 20 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		ts = butler__br_deadline(20);
 		pthread_cond_timedwait(&l->cond, &l->mtx, &ts);
 		if (give_up != NULL && give_up(arg)) {
 			pthread_mutex_unlock(&l->mtx);
